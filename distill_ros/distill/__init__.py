@@ -1,0 +1,1 @@
+"""Distill of distill_ros."""

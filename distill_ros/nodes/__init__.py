@@ -1,0 +1,1 @@
+"""Nodes of distill_ros."""

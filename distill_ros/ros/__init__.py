@@ -1,0 +1,1 @@
+"""Ros of distill_ros."""

@@ -1,0 +1,1 @@
+"""Runtime of distill_ros."""

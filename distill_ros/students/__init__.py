@@ -1,0 +1,1 @@
+"""Students of distill_ros."""

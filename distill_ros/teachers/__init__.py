@@ -1,0 +1,1 @@
+"""Teachers of distill_ros."""

@@ -1,1 +1,3 @@
-"""Distill of distill_ros."""
+"""Distillation algorithms. A new one is one module plus its name in `ALGORITHMS`."""
+
+ALGORITHMS = ("offline",)

@@ -1,1 +1,3 @@
-"""Students of distill_ros."""
+"""Student networks. A new architecture is one module plus one line in `ARCHITECTURES`."""
+
+ARCHITECTURES = ("mlp", "transformer")

@@ -1,0 +1,230 @@
+"""Pipeline configuration: one dataclass per component, loaded strictly from YAML.
+
+Unknown keys, missing required keys and wrong types stop with a message naming the file,
+the dotted key, the bad value and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+def _choice(owner: str, name: str, value: object, choices: typing.Iterable[str]) -> None:
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"{owner}.{name} must be one of {choices}, got {value!r}")
+
+
+def _positive(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"{owner}.{name} must be > 0, got {value!r}")
+
+
+@dataclass
+class TeacherConfig:
+    """Where experts come from: trained here with SB3, or the user's files per task."""
+
+    algo: str = "sac"
+    timesteps: int = 60_000
+    n_envs: int = 4
+    n_steps: int = 256          # PPO only: rollout length per env
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    gamma: float = 0.98
+    net_arch: list[int] = field(default_factory=lambda: [128, 128])
+    checkpoint_every: int = 10_000
+    eval_episodes: int = 20
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _choice("teachers", "algo", self.algo, ("ppo", "sac"))
+        _positive("teachers", timesteps=self.timesteps, n_envs=self.n_envs,
+                  n_steps=self.n_steps, batch_size=self.batch_size,
+                  learning_rate=self.learning_rate, checkpoint_every=self.checkpoint_every,
+                  eval_episodes=self.eval_episodes)
+
+
+@dataclass
+class CollectConfig:
+    """Teacher rollouts that become the distillation dataset."""
+
+    episodes_per_task: int = 200
+    keep: str = "success"
+    shard_episodes: int = 50
+
+    def __post_init__(self) -> None:
+        _choice("collect", "keep", self.keep, ("success", "all"))
+        _positive("collect", episodes_per_task=self.episodes_per_task,
+                  shard_episodes=self.shard_episodes)
+
+
+@dataclass
+class StudentConfig:
+    """The one student network."""
+
+    arch: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+
+    def __post_init__(self) -> None:
+        from distill_ros.students import ARCHITECTURES
+
+        _choice("student", "arch", self.arch, ARCHITECTURES)
+        _positive("student", d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"student.d_model must be a multiple of student.n_heads "
+                             f"({self.n_heads}), got {self.d_model}")
+
+
+@dataclass
+class DistillConfig:
+    """Training the student from teacher data."""
+
+    algorithm: str = "offline"
+    epochs: int = 60
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    val_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        from distill_ros.distill import ALGORITHMS
+
+        _choice("distill", "algorithm", self.algorithm, ALGORITHMS)
+        _positive("distill", epochs=self.epochs, batch_size=self.batch_size,
+                  learning_rate=self.learning_rate)
+        if not 0.0 < self.val_fraction < 0.5:
+            raise ValueError(f"distill.val_fraction must be in (0, 0.5), got {self.val_fraction}")
+
+
+@dataclass
+class ExportConfig:
+    """ONNX export and its parity check."""
+
+    parity_tol: float = 1e-4
+    opset: int = 17
+
+    def __post_init__(self) -> None:
+        _positive("export", parity_tol=self.parity_tol)
+
+
+@dataclass
+class EvalConfig:
+    """Per-task success of teachers and student on the same seeds."""
+
+    episodes: int = 50
+    seed: int = 100_000
+
+    def __post_init__(self) -> None:
+        _positive("eval", episodes=self.episodes)
+
+
+@dataclass
+class PipelineConfig:
+    """A whole run: which tasks, which held out, and every stage's settings."""
+
+    name: str
+    family: str
+    tasks: list[str]
+    held_out: list[str] = field(default_factory=list)
+    seed: int = 0
+    teachers: TeacherConfig = field(default_factory=TeacherConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        from distill_ros.tasks.base import check_tasks, get_family
+
+        fam = get_family(self.family)
+        if not self.tasks:
+            raise ValueError("tasks must list at least one task to distil from")
+        check_tasks(fam, self.tasks, "tasks")
+        check_tasks(fam, self.held_out, "held_out")
+        both = sorted(set(self.tasks) & set(self.held_out))
+        if both:
+            raise ValueError(f"held_out tasks must not be in tasks, got {both} in both")
+        check_tasks(fam, list(self.teachers.sources), "teachers.sources")
+
+    def to_dict(self) -> dict:
+        """Plain dict, as written to run.json."""
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Short stable hash of the settings (goes into run.json and the ONNX metadata)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _build(cls: type, data: object, where: str, source: str):
+    """Map a YAML mapping onto dataclass `cls`, refusing unknown/missing keys and bad types."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: {where or 'top level'} must be a mapping, "
+                         f"got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {[_dot(where, k) for k in unknown]}; "
+                         f"valid keys here: {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = _dot(where, name)
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{source}: missing required key {key!r}")
+            continue
+        kwargs[name] = _convert(hints[name], data[name], key, source)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
+
+
+def _convert(hint: object, value: object, key: str, source: str):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key, source)
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ValueError(f"{source}: {key} must be a list, got {value!r}")
+        return [_convert(item, v, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{source}: {key} must be a mapping, got {value!r}")
+        return {str(k): _convert(str, v, f"{key}.{k}", source) for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ValueError(f"{source}: {key} must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def _dot(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read a pipeline YAML file into a validated `PipelineConfig`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist; the built-in ones are in "
+                                "config/ (e.g. config/grasp_quick.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from None
+    return _build(PipelineConfig, data, "", str(path))

@@ -1,0 +1,79 @@
+"""Teacher-rollout datasets: npz shards, written once and validated on every load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from distill_ros.rundir import atomic_savez
+from distill_ros.spec import Spec
+
+SHARD_FIELDS = ("obs", "act", "episode", "seeds", "successes", "obs_spec", "act_spec", "task")
+
+
+def write_shard(path: Path, episodes: list, task: str, obs_spec: Spec, act_spec: Spec,
+                keep: str) -> int:
+    """Write the kept episodes of one shard atomically; returns the number of steps stored."""
+    kept = [e for e in episodes if keep == "all" or e.success]
+    obs = [e.obs for e in kept] or [np.zeros((0, obs_spec.dim), np.float32)]
+    act = [e.act for e in kept] or [np.zeros((0, act_spec.dim), np.float32)]
+    ep_ids = [np.full(len(e.obs), i, np.int32) for i, e in enumerate(kept)] or [np.zeros(0)]
+    atomic_savez(
+        path, obs=np.concatenate(obs).astype(np.float32),
+        act=np.concatenate(act).astype(np.float32),
+        episode=np.concatenate(ep_ids).astype(np.int32),
+        seeds=np.array([e.seed for e in episodes], np.int64),
+        successes=np.array([e.success for e in episodes], bool),
+        obs_spec=np.array(obs_spec.to_json()), act_spec=np.array(act_spec.to_json()),
+        task=np.array(task))
+    return sum(len(e.obs) for e in kept)
+
+
+def read_shard(path: Path, obs_spec: Spec, act_spec: Spec) -> dict[str, np.ndarray]:
+    """Load one shard, refusing truncation, wrong layouts and NaN with the file and field."""
+    fix = f"delete {path} and rerun `distill-ros collect` to regenerate it"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in SHARD_FIELDS if k not in z.files]
+            if missing:
+                raise ValueError(f"dataset shard {path} lacks field(s) {missing}; {fix}")
+            data = {k: z[k] for k in SHARD_FIELDS}
+    except (OSError, EOFError, ValueError) as err:
+        if "lacks field" in str(err):
+            raise
+        raise ValueError(f"dataset shard {path} cannot be read ({err}); {fix}") from None
+    Spec.from_json(str(data["obs_spec"])).check_same(obs_spec, "observation", str(path))
+    Spec.from_json(str(data["act_spec"])).check_same(act_spec, "action", str(path))
+    for name, dim in (("obs", obs_spec.dim), ("act", act_spec.dim)):
+        arr = data[name]
+        if arr.ndim != 2 or arr.shape[1] != dim or len(arr) != len(data["episode"]):
+            raise ValueError(f"dataset shard {path}: field {name!r} has shape {arr.shape}, "
+                             f"expected ({len(data['episode'])}, {dim}); {fix}")
+        bad = np.argwhere(~np.isfinite(arr))
+        if len(bad):
+            raise ValueError(f"dataset shard {path}: field {name!r} contains NaN/Inf at row "
+                             f"{bad[0][0]}, column {bad[0][1]}; {fix}")
+    return data
+
+
+def load_dataset(data_dir: Path, tasks: list[str], obs_spec: Spec,
+                 act_spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All shards of `tasks`: (obs, act, task_index per step)."""
+    obs, act, idx = [], [], []
+    for i, task in enumerate(tasks):
+        shards = sorted((data_dir / task).glob("shard_*.npz"))
+        if not shards:
+            raise FileNotFoundError(f"no dataset shards in {data_dir / task}; run "
+                                    "`distill-ros collect CONFIG` first")
+        for shard in shards:
+            d = read_shard(shard, obs_spec, act_spec)
+            obs.append(d["obs"])
+            act.append(d["act"])
+            idx.append(np.full(len(d["obs"]), i, np.int32))
+    obs_all, act_all = np.concatenate(obs), np.concatenate(act)
+    if len(obs_all) == 0:
+        raise ValueError(f"the dataset in {data_dir} holds no steps: the teachers succeeded in "
+                         "no episode; check their success in teachers/*/eval.json or set "
+                         "collect.keep: all")
+    return obs_all, act_all, np.concatenate(idx)

@@ -1,0 +1,46 @@
+"""Episode rollouts shared by data collection, evaluation and on-policy distillation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+Policy = Callable[[np.ndarray], np.ndarray]  # (B, obs_dim) -> (B, act_dim), physical units
+
+
+@dataclass
+class Episode:
+    """One episode's observations, the actions taken, and whether it succeeded."""
+
+    obs: np.ndarray
+    act: np.ndarray
+    success: bool
+    seed: int
+
+
+def run_episode(env: gym.Env, policy: Policy, seed: int) -> Episode:
+    """Roll `policy` out from `env.reset(seed=seed)` until success or the time limit.
+
+    NaN/Inf actions are refused with the step at which they appeared.
+    """
+    obs, info = env.reset(seed=seed)
+    observations, actions = [], []
+    while True:
+        action = np.asarray(policy(obs[None]), dtype=np.float32).reshape(-1)
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"policy returned a non-finite action {action.tolist()} at step "
+                             f"{len(actions)} of the episode with seed {seed}")
+        observations.append(obs)
+        actions.append(action)
+        obs, _, terminated, truncated, info = env.step(action)
+        if info.get("is_success") or terminated or truncated:
+            break
+    return Episode(np.stack(observations), np.stack(actions), bool(info.get("is_success")), seed)
+
+
+def episode_seed(base: int, task_index: int, episode: int) -> int:
+    """A distinct, reproducible seed per (run seed, task, episode)."""
+    return int(base) * 1_000_003 + task_index * 100_003 + episode

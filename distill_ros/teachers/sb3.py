@@ -1,0 +1,186 @@
+"""Per-task experts trained with stable-baselines3 (PPO or SAC), resumable from checkpoints.
+
+A trained teacher is `teacher.zip` (SB3) plus `obs_norm.npz` (VecNormalize statistics, so
+the teacher acts on raw observations) in `teachers/<task>/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from distill_ros.config import TeacherConfig
+from distill_ros.rundir import atomic_savez, atomic_write
+from distill_ros.spec import Spec
+from distill_ros.tasks.base import make_env
+from distill_ros.teachers import check_obs_dim
+
+log = logging.getLogger(__name__)
+CLIP_OBS = 10.0
+
+
+class SB3Teacher:
+    """An SB3 model acting deterministically on raw observations, returning physical actions."""
+
+    def __init__(self, model, act_spec: Spec, obs_mean: np.ndarray | None = None,
+                 obs_var: np.ndarray | None = None) -> None:
+        self.model = model
+        self.low = np.asarray(act_spec.low, np.float32)
+        self.high = np.asarray(act_spec.high, np.float32)
+        self.obs_mean, self.obs_var = obs_mean, obs_var
+        space = model.action_space
+        # Models trained on [-1, 1] actions are unscaled; models on physical limits are not.
+        self.normalized = bool(np.allclose(space.low, -1) and np.allclose(space.high, 1))
+
+    @classmethod
+    def load(cls, path: Path, obs_spec: Spec, act_spec: Spec) -> "SB3Teacher":
+        """Load `path` (SB3 .zip) and, if present, its `obs_norm.npz` beside it."""
+        from stable_baselines3 import PPO, SAC
+
+        model = None
+        for algo in (PPO, SAC):
+            try:
+                model = algo.load(str(path), device="cpu")
+                break
+            except (ValueError, KeyError, RuntimeError, TypeError, AssertionError):
+                continue
+            except Exception as err:  # zipfile.BadZipFile, EOFError on truncated files
+                raise ValueError(f"teacher file {path} cannot be read ({type(err).__name__}: "
+                                 f"{err}); it is truncated or not an SB3 .zip: retrain or "
+                                 "re-save it") from None
+        if model is None:
+            raise ValueError(f"teacher file {path} is not a PPO or SAC model saved by "
+                             "stable-baselines3; re-save it with model.save()")
+        check_obs_dim(path, int(np.prod(model.observation_space.shape)), obs_spec)
+        if int(np.prod(model.action_space.shape)) != act_spec.dim:
+            raise ValueError(f"teacher file {path} outputs {model.action_space.shape} actions; "
+                             f"the task needs {act_spec.dim} ({', '.join(act_spec.names)})")
+        norm = path.with_name("obs_norm.npz")
+        mean = var = None
+        if norm.is_file():
+            with np.load(norm) as z:
+                mean, var = z["mean"], z["var"]
+        return cls(model, act_spec, mean, var)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """(B, obs_dim) raw -> (B, act_dim) physical."""
+        obs = np.asarray(obs, np.float32)
+        if self.obs_mean is not None:
+            obs = np.clip((obs - self.obs_mean) / np.sqrt(self.obs_var + 1e-8),
+                          -CLIP_OBS, CLIP_OBS).astype(np.float32)
+        a, _ = self.model.predict(obs, deterministic=True)
+        if self.normalized:
+            a = self.low + (np.clip(a, -1, 1) + 1.0) * 0.5 * (self.high - self.low)
+        return np.clip(a, self.low, self.high).astype(np.float32)
+
+
+def _vec_env(family: str, task: str, n_envs: int, seed: int):
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    def factory():
+        env = make_env(family, task)
+        ones = np.ones(env.action_space.shape, np.float32)
+        return Monitor(gym.wrappers.RescaleAction(env, -ones, ones), info_keywords=("is_success",))
+
+    venv = DummyVecEnv([factory] * n_envs)
+    venv.seed(seed)
+    return venv
+
+
+def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, seed: int,
+                  progress=None) -> Path:
+    """Train (or resume) one expert; returns the path of its final `teacher.zip`.
+
+    Checkpoints every `cfg.checkpoint_every` steps to `checkpoint.zip` (+ normaliser), so a
+    killed run loses at most one chunk. `progress` is a tqdm bar advanced by env steps.
+    """
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    torch.manual_seed(seed)
+    algo = {"ppo": PPO, "sac": SAC}[cfg.algo]
+    venv = VecNormalize(_vec_env(family, task, cfg.n_envs, seed),
+                        norm_reward=cfg.algo == "ppo", clip_obs=CLIP_OBS, gamma=cfg.gamma)
+    ckpt, ckpt_norm = out_dir / "checkpoint.zip", out_dir / "checkpoint_norm.npz"
+    ckpt_buffer = out_dir / "checkpoint_replay.pkl"
+    if ckpt.is_file() and ckpt_norm.is_file():
+        model = algo.load(str(ckpt), env=venv, device="cpu")
+        _restore_norm(venv, ckpt_norm)
+        if cfg.algo == "sac" and ckpt_buffer.is_file():
+            model.load_replay_buffer(str(ckpt_buffer))
+        log.info("teacher %s: resuming from %s at %d steps", task, ckpt, model.num_timesteps)
+    else:
+        model = _new_model(algo, cfg, venv, seed)
+    callback = None
+    if progress is not None:
+        progress.update(model.num_timesteps)
+        callback = _ProgressCallback(progress, cfg.n_envs)
+    while model.num_timesteps < cfg.timesteps:
+        chunk = min(cfg.checkpoint_every, cfg.timesteps - model.num_timesteps)
+        model.learn(chunk, reset_num_timesteps=False, callback=callback)
+        if cfg.algo == "sac":
+            atomic_write(ckpt_buffer, model.save_replay_buffer)
+        _save_norm(venv, ckpt_norm)
+        _save_model(model, ckpt)  # last: its presence means the other two are complete
+    final = out_dir / "teacher.zip"
+    _save_norm(venv, out_dir / "obs_norm.npz")
+    _save_model(model, final)
+    for stale in (ckpt, ckpt_norm, ckpt_buffer):
+        stale.unlink(missing_ok=True)
+    venv.close()
+    return final
+
+
+class _ProgressCallback(BaseCallback):
+    """Advance a tqdm bar by the env steps of each vectorised step."""
+
+    def __init__(self, bar, n_envs: int) -> None:
+        super().__init__()
+        self.bar, self.n_envs = bar, n_envs
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.n_envs)
+        return True
+
+
+def _new_model(algo, cfg: TeacherConfig, venv, seed: int):
+    kwargs = dict(learning_rate=cfg.learning_rate, gamma=cfg.gamma, seed=seed, verbose=0,
+                  device="cpu", policy_kwargs=dict(net_arch=list(cfg.net_arch)))
+    if cfg.algo == "ppo":
+        kwargs.update(n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=10,
+                      gae_lambda=0.95)
+        kwargs["policy_kwargs"]["log_std_init"] = -0.5
+    else:
+        kwargs.update(batch_size=cfg.batch_size, learning_starts=2000, train_freq=4,
+                      gradient_steps=2)
+    return algo("MlpPolicy", venv, **kwargs)
+
+
+def _save_model(model, path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    model.save(buf)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def _save_norm(venv, path: Path) -> None:
+    rms = venv.obs_rms
+    ret = venv.ret_rms
+    atomic_savez(path, mean=rms.mean.astype(np.float32), var=rms.var.astype(np.float32),
+                 count=np.array(rms.count), ret_mean=np.array(ret.mean),
+                 ret_var=np.array(ret.var), ret_count=np.array(ret.count))
+
+
+def _restore_norm(venv, path: Path) -> None:
+    with np.load(path) as z:
+        venv.obs_rms.mean, venv.obs_rms.var = z["mean"].astype(np.float64), z["var"]
+        venv.obs_rms.count = float(z["count"])
+        venv.ret_rms.mean, venv.ret_rms.var = float(z["ret_mean"]), float(z["ret_var"])
+        venv.ret_rms.count = float(z["ret_count"])

@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `distill-ros` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("distill_ros").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from distill_ros.config import load_config
     from distill_ros.pipeline import run_stages
     from distill_ros.rundir import STAGES
@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg.name
         stages = list(STAGES) if args.command == "run" else [args.command]
-        run_stages(cfg, run_dir, stages, force=args.force)
+        run = run_stages(cfg, run_dir, stages, force=args.force)
+        if "eval" in stages:
+            print((run.root / "report" / "eval.md").read_text(), end="")
+            print(f"report: {run.root / 'report'} (eval.json, eval.md, eval.png)")
     except (ValueError, FileNotFoundError) as err:
         print(f"distill-ros: error: {err}", file=sys.stderr)
         return 2

@@ -41,7 +41,7 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig) -> dict:
         report = run.path("teachers", task, "eval.json")
         if report.is_file():
             results[task] = json.loads(report.read_text())["success"]
-            log.info("teacher %s: already done (success %.2f), skipped", task, results[task])
+            log.info("teacher %s: already trained (success %.2f), kept", task, results[task])
             continue
         path = teacher_file(run, cfg, task)
         started = time.monotonic()
@@ -74,6 +74,7 @@ def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
                 shard = run.path("data", task, f"shard_{k:04d}.npz")
                 bar.update(1)
                 if shard.is_file():
+                    log.debug("collect: %s already written, kept", shard)
                     continue
                 teacher = teacher or load_teacher(teacher_file(run, cfg, task), fam.obs_spec,
                                                   fam.act_spec)
@@ -123,15 +124,15 @@ def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
         "student_arch": cfg.student.arch}, cfg.export.opset)
     obs, _, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
     parity = parity_check(student, path, obs, cfg.export.parity_tol, seed=cfg.seed)
-    print(f"export: {path} parity max abs diff random={parity['max_abs_diff_random']:.2e} "
-          f"real={parity.get('max_abs_diff_real', float('nan')):.2e} "
-          f"(tolerance {cfg.export.parity_tol:g})")
+    log.info("export: %s parity max abs diff random=%.2e real=%.2e (tolerance %g)", path,
+             parity["max_abs_diff_random"], parity.get("max_abs_diff_real", float("nan")),
+             cfg.export.parity_tol)
     return {"path": str(path), **parity}
 
 
 def stage_eval(run: RunDir, cfg: PipelineConfig) -> dict:
     """Teachers and the exported student on the same seeds; writes report/eval.*."""
-    from distill_ros.evaluate import format_table, success_rate, summarize, write_report
+    from distill_ros.evaluate import success_rate, summarize, write_report
     from distill_ros.runtime.onnx_policy import OnnxPolicy
 
     fam = get_family(cfg.family)
@@ -150,7 +151,6 @@ def stage_eval(run: RunDir, cfg: PipelineConfig) -> dict:
                      "teacher": teacher, "student": s})
     summary = summarize(rows, cfg.eval.episodes)
     write_report(run.root / "report", rows, summary)
-    print(format_table(rows, summary))
     return summary
 
 
@@ -168,14 +168,14 @@ def run_stages(cfg: PipelineConfig, run_dir: str | Path, stages: list[str],
     run = RunDir(run_dir, cfg)
     for stage in stages:
         if run.done(stage) and not force:
-            print(f"[{stage}] complete in an earlier run, skipped (resumed from {run.root})")
+            log.info("[%s] complete in an earlier run, skipped (resuming %s)", stage, run.root)
             continue
         status = run.ledger["stages"][stage]["status"]
         if status == "running":
-            print(f"[{stage}] was interrupted earlier: resuming from what is on disk")
+            log.info("[%s] was interrupted earlier: resuming from what is on disk", stage)
         run.mark(stage, "running")
         started = time.monotonic()
         info = STAGE_FUNCS[stage](run, cfg)
         run.mark(stage, "complete", wall_s=round(time.monotonic() - started, 2), **info)
-        print(f"[{stage}] done in {time.monotonic() - started:.1f} s")
+        log.info("[%s] done in %.1f s", stage, time.monotonic() - started)
     return run

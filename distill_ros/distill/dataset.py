@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +36,12 @@ def read_shard(path: Path, obs_spec: Spec, act_spec: Spec) -> dict[str, np.ndarr
     fix = f"delete {path} and rerun `distill-ros collect` to regenerate it"
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in SHARD_FIELDS if k not in z.files]
-            if missing:
-                raise ValueError(f"dataset shard {path} lacks field(s) {missing}; {fix}")
-            data = {k: z[k] for k in SHARD_FIELDS}
-    except (OSError, EOFError, ValueError) as err:
-        if "lacks field" in str(err):
-            raise
+            data = {k: z[k] for k in z.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
         raise ValueError(f"dataset shard {path} cannot be read ({err}); {fix}") from None
+    missing = [k for k in SHARD_FIELDS if k not in data]
+    if missing:
+        raise ValueError(f"dataset shard {path} lacks field(s) {missing}; {fix}")
     Spec.from_json(str(data["obs_spec"])).check_same(obs_spec, "observation", str(path))
     Spec.from_json(str(data["act_spec"])).check_same(act_spec, "action", str(path))
     for name, dim in (("obs", obs_spec.dim), ("act", act_spec.dim)):

@@ -1,0 +1,97 @@
+"""Latency of one action chunk: 100-step DDPM and 10-step DDIM teachers vs the OneDP generator.
+
+Runs on CPU at batch 1 with one thread; weights are random (latency does not depend on
+them). Prints one JSON object: median seconds per chunk for each path and its speed-up
+over the 100-step DDPM teacher (OneDP, Wang et al. 2024, reports ≈ 42x on a GPU).
+
+    python bench/bench_onestep.py [--obs-dim 30 --act-dim 4 --horizon 8 --repeats 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
+from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    """Run the benchmark and print its JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--obs-dim", type=int, default=30)
+    parser.add_argument("--act-dim", type=int, default=4)
+    parser.add_argument("--horizon", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=200, help="timed calls per path")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    cfg = DiffusionConfig(obs_dim=args.obs_dim, act_dim=args.act_dim, horizon=args.horizon,
+                          n_exec=args.horizon // 2, hidden_dim=args.hidden,
+                          n_blocks=args.blocks)
+    teacher = DiffusionPolicy(cfg).eval()
+    gen = OneStepDistiller(teacher, OneStepConfig()).get_policy().eval()
+    obs = torch.randn(1, cfg.cond_dim)
+    noise = torch.randn(1, cfg.horizon, cfg.act_dim)
+    rng = torch.Generator().manual_seed(0)
+
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "onedp.onnx")
+        gen.as_onnx(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    feeds = {"obs": obs.numpy(), "noise": noise.numpy().astype(np.float32)}
+
+    with torch.inference_mode():
+        slow_repeats = max(10, args.repeats // 10)
+        times = {
+            "ddpm_100_torch_s": median_seconds(
+                lambda: teacher.sample(obs, sampler="ddpm", generator=rng), slow_repeats),
+            "ddim_10_torch_s": median_seconds(
+                lambda: teacher.sample(obs, steps=10, sampler="ddim", generator=rng),
+                args.repeats),
+            "onestep_torch_s": median_seconds(lambda: gen(obs, noise), args.repeats),
+        }
+    times["onestep_onnxruntime_s"] = median_seconds(
+        lambda: sess.run(["actions"], feeds), args.repeats)
+    base = times["ddpm_100_torch_s"]
+    result = {
+        "device": "cpu", "threads": 1, "batch": 1,
+        "model": {"obs_dim": cfg.obs_dim, "act_dim": cfg.act_dim, "horizon": cfg.horizon,
+                  "hidden": cfg.hidden_dim, "blocks": cfg.n_blocks,
+                  "params": sum(p.numel() for p in teacher.parameters())},
+        "median_seconds_per_chunk": times,
+        "speedup_vs_ddpm_100": {k.removesuffix("_s"): base / v for k, v in times.items()},
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Shared test fixtures: tiny configs, a scripted expert file, one torch thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_config(path: Path, **overrides) -> Path:
+    """A tiny grasp pipeline config (two objects, one held out), with overrides merged in."""
+    cfg = {
+        "name": "tiny", "family": "grasp", "tasks": ["cube", "lego"], "held_out": ["rand009"],
+        "seed": 0,
+        "teachers": {"timesteps": 2000, "checkpoint_every": 1000, "eval_episodes": 2},
+        "collect": {"episodes_per_task": 20, "shard_episodes": 10},
+        "distill": {"epochs": 25},
+        "eval": {"episodes": 10},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="session")
+def expert_file(tmp_path_factory) -> Path:
+    """The scripted grasp expert saved as a user TorchScript teacher."""
+    from distill_ros.teachers.scripted import save_scripted_expert
+
+    path = tmp_path_factory.mktemp("expert") / "expert.pt"
+    save_scripted_expert(str(path))
+    return path

@@ -1,0 +1,164 @@
+"""Tests of OneDP distillation: mode coverage, teacher untouched, seeding, save/load, ONNX."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
+from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy, fit_diffusion
+
+torch.set_num_threads(1)
+
+MODE = 0.7
+OBS_DIM, ACT_DIM, H = 3, 2, 4
+
+
+def bimodal_data(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Obs ~ N(0, I); the whole chunk is +0.7 or -0.7 with probability 1/2 each."""
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(n, OBS_DIM, generator=g)
+    sign = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    return obs, (MODE * sign)[:, None, None].expand(n, H, ACT_DIM).clone()
+
+
+def mode_fractions(chunks: torch.Tensor) -> tuple[float, float, float]:
+    """Fractions of chunks whose mean is near +0.7, near -0.7, and in between (|m| < 0.4)."""
+    m = chunks.mean(dim=(1, 2))
+    pos = (m - MODE).abs().lt(0.15).float().mean().item()
+    neg = (m + MODE).abs().lt(0.15).float().mean().item()
+    mid = m.abs().lt(0.4).float().mean().item()
+    return pos, neg, mid
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    obs, act = bimodal_data(4096)
+    policy = DiffusionPolicy(DiffusionConfig(
+        obs_dim=OBS_DIM, act_dim=ACT_DIM, horizon=H, n_exec=2, hidden_dim=128, n_blocks=2,
+        time_embed_dim=32))
+    fit_diffusion(policy, obs, act, steps=500, lr=2e-3)
+    return policy
+
+
+def distill(teacher: DiffusionPolicy, cfg: OneStepConfig, updates: int) -> OneStepDistiller:
+    obs, _ = bimodal_data(4096, seed=1)
+    g = torch.Generator().manual_seed(3)
+    distiller = OneStepDistiller(teacher, cfg)
+    for _ in range(updates):
+        logs = distiller.update(obs[torch.randint(0, obs.shape[0], (256,), generator=g)])
+    assert all(np.isfinite(v) for v in logs.values()), f"non-finite logs {logs}"
+    return distiller
+
+
+def eval_inputs(n: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(9)
+    return torch.randn(n, OBS_DIM, generator=g), torch.randn(n, H, ACT_DIM, generator=g)
+
+
+def assert_same_state(a: dict, b: dict, what: str) -> None:
+    assert a.keys() == b.keys(), f"{what}: different keys"
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{what}: tensor {name} differs"
+
+
+def test_stochastic_generator_covers_both_modes_and_teacher_is_untouched(teacher):
+    before = copy.deepcopy(teacher.state_dict())
+    distiller = distill(teacher, OneStepConfig(variant="stochastic", seed=0), updates=300)
+    assert_same_state(before, teacher.state_dict(), "teacher after OneDP-S updates")
+    obs, noise = eval_inputs()
+    with torch.no_grad():
+        chunks = distiller.get_policy()(obs, noise)
+    assert chunks.shape == (512, H, ACT_DIM) and chunks.abs().max() <= 1.0
+    pos, neg, mid = mode_fractions(chunks)
+    assert pos > 0.3 and neg > 0.3, f"OneDP-S mode fractions +{pos:.2f} / -{neg:.2f}"
+    assert mid < 0.2, f"OneDP-S puts {mid:.2f} of samples between the modes (mean collapse)"
+
+
+def test_deterministic_generator_is_mode_seeking(teacher):
+    """OneDP-D ignores the noise and lands on a mode per observation, never the mean."""
+    before = copy.deepcopy(teacher.state_dict())
+    distiller = distill(teacher, OneStepConfig(variant="deterministic", seed=0), updates=150)
+    assert_same_state(before, teacher.state_dict(), "teacher after OneDP-D updates")
+    obs, noise = eval_inputs()
+    gen = distiller.get_policy()
+    with torch.no_grad():
+        chunks = gen(obs, noise)
+        assert torch.equal(chunks, gen(obs, torch.randn_like(noise))), "OneDP-D must ignore z"
+    pos, neg, mid = mode_fractions(chunks)
+    assert pos + neg > 0.9, f"OneDP-D samples off the modes: +{pos:.2f} / -{neg:.2f}"
+    assert mid < 0.05, f"OneDP-D puts {mid:.2f} of samples at the mean"
+
+
+def test_seeded_runs_give_identical_generators(teacher):
+    cfg = OneStepConfig(variant="stochastic", seed=4)
+    a, b = distill(teacher, cfg, updates=4), distill(teacher, cfg, updates=4)
+    assert_same_state(a.generator.state_dict(), b.generator.state_dict(), "seeded generators")
+    c = distill(teacher, OneStepConfig(variant="stochastic", seed=5), updates=4)
+    assert not torch.equal(a.generator.net.out.weight, c.generator.net.out.weight), \
+        "a different seed should give a different generator"
+
+
+def test_save_load_round_trip_resumes_exactly(teacher, tmp_path):
+    cfg = OneStepConfig(variant="stochastic", seed=2)
+    obs = bimodal_data(64, seed=7)[0]
+    a = distill(teacher, cfg, updates=3)
+    path = tmp_path / "onedp.pt"
+    a.save(str(path))
+    assert [p.name for p in tmp_path.iterdir()] == ["onedp.pt"], "temp file left behind"
+    b = OneStepDistiller(teacher, cfg)
+    b.load(str(path))
+    assert b.num_updates == 3
+    assert_same_state(a.generator.state_dict(), b.generator.state_dict(), "loaded generator")
+    a.update(obs), b.update(obs)  # optimiser moments and RNG must resume identically
+    assert_same_state(a.generator.state_dict(), b.generator.state_dict(), "resumed generator")
+    with pytest.raises(ValueError, match="checkpoint variant is 'stochastic'"):
+        OneStepDistiller(teacher, OneStepConfig(variant="deterministic")).load(str(path))
+    with pytest.raises(FileNotFoundError):
+        b.load(str(tmp_path / "missing.pt"))
+
+
+def test_onnx_matches_torch(teacher, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    gen = distill(teacher, OneStepConfig(variant="stochastic"), updates=2).get_policy()
+    path = tmp_path / "onedp.onnx"
+    gen.as_onnx(str(path))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["obs", "noise"]
+    assert [o.name for o in sess.get_outputs()] == ["actions"]
+    for batch in (1, 7):
+        obs, noise = torch.randn(batch, OBS_DIM) * 2, torch.randn(batch, H, ACT_DIM)
+        with torch.no_grad():
+            want = gen(obs, noise).numpy()
+        got = sess.run(["actions"], {"obs": obs.numpy(), "noise": noise.numpy()})[0]
+        assert got.shape == (batch, H, ACT_DIM)
+        diff = np.abs(got - want).max()
+        assert diff < 1e-4, f"ONNX vs torch max abs diff {diff:.2e} at batch {batch}"
+
+
+def test_config_rejects_bad_values_with_reasons():
+    with pytest.raises(ValueError, match=r"variant must be one of \('stochastic', "
+                                         r"'deterministic'\), got 'gan'"):
+        OneStepConfig(variant="gan")
+    with pytest.raises(ValueError, match="lr_generator must be > 0, got 0"):
+        OneStepConfig(lr_generator=0)
+    with pytest.raises(ValueError, match="t_min_frac"):
+        OneStepConfig(t_min_frac=0.9, t_max_frac=0.1)
+
+
+@pytest.mark.parametrize("prediction", ["sample", "epsilon"])
+def test_generator_starts_as_teacher_x0_head(prediction):
+    """At init G_θ(O, z) is the teacher's x̂_0 at k* with z in place of A_k* (OneDP init)."""
+    small = DiffusionPolicy(DiffusionConfig(obs_dim=OBS_DIM, act_dim=ACT_DIM, horizon=H,
+                                            n_exec=2, hidden_dim=32, prediction=prediction))
+    distiller = OneStepDistiller(small, OneStepConfig())
+    k_star = int(distiller.generator.gen_timestep)
+    want_k = 99 if prediction == "sample" else int((small.alphas_cumprod >= 0.01).sum()) - 1
+    assert k_star == want_k, f"{prediction}: default k* is {k_star}, expected {want_k}"
+    obs, noise = eval_inputs(16)
+    with torch.no_grad():
+        got = distiller.generator.generate(obs, noise)
+        want, _ = small.predict_x0_eps(noise, torch.full((16,), k_star), obs)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5,
+                               msg=f"{prediction}: generator init is not the teacher's x̂_0")

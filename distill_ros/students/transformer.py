@@ -47,6 +47,7 @@ class ObsTokenTransformer(nn.Module):
         self.head = nn.Linear(d_model, act_dim)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Tokenise, attend, read the action off the class token."""
         tokens = obs.unsqueeze(-1) * self.value_dir + self.slot
         x = torch.cat([self.cls.expand(obs.shape[0], -1, -1), tokens], dim=1)
         for block in self.blocks:

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
 import yaml
+
+# Before anything imports distill_ros.ros (the backend is chosen at import time): every DDS
+# process of the test session, children included, talks to 127.0.0.1 only, multicast off,
+# on a random private domain.
+os.environ["DISTILL_ROS_BACKEND"] = os.environ.get("DISTILL_ROS_TEST_BACKEND", "dds")
+os.environ.setdefault("DISTILL_ROS_DISTRO", "humble")
+try:
+    from distill_ros.ros.dds_config import isolate_for_tests
+except ImportError:  # cyclonedds absent (e.g. `colcon test` linters on the system Python)
+    pass
+else:
+    isolate_for_tests()
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,1 +1,54 @@
-"""Ros of distill_ros."""
+"""Middleware layer: one rclpy-shaped API over real rclpy or Cyclone DDS.
+
+Node code imports only from here::
+
+    from distill_ros import ros
+
+    ros.init()
+    node = ros.Node("talker", namespace="/robot")
+    JointState = ros.get_interface("sensor_msgs/msg/JointState")
+    pub = node.create_publisher(JointState, "joint_states", ros.SENSOR_DATA)
+    ros.spin(node)
+
+The backend is ``rclpy`` whenever it imports (a sourced ROS 2 install), else
+``dds``: Eclipse Cyclone DDS speaking ROS 2's wire conventions, so real ROS 2
+nodes on the network see our topics and call our services.
+``DISTILL_ROS_BACKEND=dds|rclpy`` forces the choice. Nothing outside this
+package imports rclpy or cyclonedds.
+"""
+
+from typing import Any
+
+from distill_ros.ros.backend import BACKEND
+from distill_ros.ros.qos import (DEFAULT, LATCHED, PARAMETER_EVENTS, PARAMETERS, QoSProfile,
+                                 ROSOUT, SENSOR_DATA, SERVICES_DEFAULT)
+
+if BACKEND == "rclpy":
+    from distill_ros.ros._rclpy.api import (Executor, get_global_executor, get_interface, init,
+                                            Node, ok, Parameter, shutdown, spin,
+                                            spin_in_background, spin_once, SpinThread)
+else:
+    from distill_ros.ros._dds.api import (Executor, get_global_executor, get_interface, init,
+                                          Node, ok, Parameter, shutdown, spin,
+                                          spin_in_background, spin_once, SpinThread)
+from distill_ros.ros.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+
+def set_parameters_result(successful: bool, reason: str = "") -> Any:
+    """Return an ``rcl_interfaces/msg/SetParametersResult`` for on-set callbacks."""
+    return get_interface("rcl_interfaces/msg/SetParametersResult")(
+        successful=successful, reason=reason)
+
+
+def backend_name() -> str:
+    """Return ``"rclpy"`` or ``"dds"``."""
+    return BACKEND
+
+
+__all__ = [
+    "BACKEND", "backend_name", "init", "shutdown", "ok", "Node", "LifecycleNode",
+    "LifecycleState", "TransitionCallbackReturn", "Parameter", "get_interface",
+    "set_parameters_result", "spin", "spin_once", "spin_in_background", "SpinThread",
+    "Executor", "get_global_executor", "QoSProfile", "SENSOR_DATA", "DEFAULT", "PARAMETERS",
+    "SERVICES_DEFAULT", "PARAMETER_EVENTS", "ROSOUT", "LATCHED",
+]

@@ -1,0 +1,92 @@
+"""Module-level functions of the DDS backend (the ``rclpy.*`` equivalents)."""
+
+import sys
+import threading
+from typing import Optional, Sequence
+
+from distill_ros.ros.names import split_interface_name
+from distill_ros.ros._dds import ros_args
+from distill_ros.ros._dds.context import close_context, get_context
+from distill_ros.ros._dds.executor import Executor, SpinThread
+from distill_ros.ros._dds.node import Node
+from distill_ros.ros._dds.parameters import Parameter
+from distill_ros.ros._dds.typegen import get_generator
+
+__all__ = ["init", "shutdown", "ok", "spin", "spin_once", "spin_in_background",
+           "get_global_executor", "get_interface", "Node", "Parameter", "Executor",
+           "SpinThread"]
+
+_EXECUTOR: Optional[Executor] = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def init(args: Optional[Sequence[str]] = None) -> None:
+    """Start the middleware: create this process's DDS participant.
+
+    Args:
+        args: command line (``sys.argv`` when None) whose ``--ros-args`` section sets
+            parameters (``-p``, ``--params-file``) and ``__ns`` / ``__node``.
+    """
+    ros_args.set_global_args(sys.argv if args is None else args)
+    get_context()
+
+
+def shutdown() -> None:
+    """Stop every executor and delete the participant (all nodes go with it)."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        executor, _EXECUTOR = _EXECUTOR, None
+    if executor is not None:
+        executor.shutdown()
+    close_context()
+
+
+def ok() -> bool:
+    """Return whether ``init()`` ran and ``shutdown()`` has not."""
+    return get_context(create=False) is not None
+
+
+def get_global_executor() -> Executor:
+    """Return the executor used by :func:`spin` and :func:`spin_once`."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = Executor()
+        return _EXECUTOR
+
+
+def spin_once(node: Node, *, executor: Optional[Executor] = None,
+              timeout_sec: Optional[float] = None) -> None:
+    """Run the callbacks of ``node`` that are ready within ``timeout_sec``."""
+    executor = executor or get_global_executor()
+    executor.add_node(node)
+    executor.spin_once(timeout_sec)
+
+
+def spin(node: Node, executor: Optional[Executor] = None) -> None:
+    """Run ``node``'s callbacks until shutdown."""
+    executor = executor or get_global_executor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    finally:
+        executor.remove_node(node)
+
+
+def spin_in_background(*nodes: Node) -> SpinThread:
+    """Spin ``nodes`` on a new executor in a daemon thread; call ``.stop()`` when done."""
+    executor = Executor()
+    for node in nodes:
+        executor.add_node(node)
+    return SpinThread(executor)
+
+
+def get_interface(name: str) -> type:
+    """Return the class of a message (``pkg/msg/Name``) or service (``pkg/srv/Name``)."""
+    pkg, kind, type_name = split_interface_name(name)
+    types = get_generator()
+    if kind == "srv":
+        return types.service(f"{pkg}/srv/{type_name}")
+    if kind == "msg":
+        return types.struct(f"{pkg}/msg/{type_name}")
+    raise ValueError(f"actions are not supported by the DDS backend: {name!r}")

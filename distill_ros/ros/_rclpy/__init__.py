@@ -1,0 +1,1 @@
+"""rclpy backend: thin adapters over a real ROS 2 install."""

@@ -1,0 +1,112 @@
+"""The other process of the cross-process tests: one small ROS node per role.
+
+Run as ``python ros_peer.py <role> [arg]``. The peer prints ``READY`` when its
+endpoints exist, then result lines (JSON) where a role has something to report,
+and exits when its stdin closes or after ``LIFETIME_S``.
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from distill_ros import ros  # noqa: E402 - path set up just above
+
+LIFETIME_S = 30.0
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def listener(node: ros.Node, done: threading.Event, topic: str) -> None:
+    """Report the first JointState received on ``topic``."""
+    joint_state = ros.get_interface("sensor_msgs/msg/JointState")
+
+    def on_msg(msg: object) -> None:
+        _say(json.dumps({"frame_id": msg.header.frame_id, "sec": msg.header.stamp.sec,
+                         "name": list(msg.name), "position": list(msg.position)}))
+        done.set()
+    node.create_subscription(joint_state, topic, on_msg, 10)
+
+
+def trigger_server(node: ros.Node, done: threading.Event, name: str) -> None:
+    """Serve std_srvs/Trigger, answering with this process id."""
+    trigger = ros.get_interface("std_srvs/srv/Trigger")
+
+    def on_call(request: object, response: object) -> object:
+        response.success = True
+        response.message = f"triggered by pid {os.getpid()}"
+        return response
+    node.create_service(trigger, name, on_call)
+
+
+def param_node(node: ros.Node, done: threading.Event, _arg: str) -> None:
+    """Declare ``gain`` and reject negative values with a reason."""
+    node.declare_parameter("gain", 1.0)
+    node.declare_parameter("mode", "fast")
+
+    def on_set(params: list) -> object:
+        for param in params:
+            if param.name == "gain" and param.value < 0:
+                return ros.set_parameters_result(False, f"gain must be >= 0, got {param.value}")
+        return ros.set_parameters_result(True)
+    node.add_on_set_parameters_callback(on_set)
+
+
+class Managed(ros.LifecycleNode):
+    """Lifecycle node that refuses to activate while ``allow_activate`` is False."""
+
+    def __init__(self) -> None:
+        super().__init__("managed")
+        self.declare_parameter("allow_activate", True)
+        self.resources = None
+
+    def on_configure(self, state: ros.LifecycleState) -> ros.TransitionCallbackReturn:
+        """Load resources."""
+        self.resources = "loaded"
+        return ros.TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: ros.LifecycleState) -> ros.TransitionCallbackReturn:
+        """Activate unless told not to."""
+        if not self.get_parameter("allow_activate").value:
+            return ros.TransitionCallbackReturn.FAILURE
+        return ros.TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: ros.LifecycleState) -> ros.TransitionCallbackReturn:
+        """Free resources."""
+        self.resources = None
+        return ros.TransitionCallbackReturn.SUCCESS
+
+
+ROLES = {"listener": listener, "trigger_server": trigger_server, "param_node": param_node}
+
+
+def main() -> None:
+    """Start the role's node, spin it in the background, wait for stdin to close."""
+    role, arg = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "")
+    ros.init([])
+    done = threading.Event()
+    if role == "lifecycle_node":
+        node = Managed()
+    else:
+        node = ros.Node(role if role != "param_node" else "param_node",
+                        namespace="/peer" if role == "trigger_server" else "/")
+        ROLES[role](node, done, arg)
+    spinner = ros.spin_in_background(node)
+    _say("READY")
+    watcher = threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True)
+    watcher.start()
+    done.wait(LIFETIME_S)
+    time.sleep(0.2)  # let the last reply/sample leave before the participant goes
+    spinner.stop()
+    node.destroy_node()
+    ros.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The Node API on the DDS backend, in one process, against real Cyclone DDS."""
+
+import time
+
+import numpy as np
+import pytest
+
+from distill_ros.ros.backend import BACKEND
+
+pytestmark = pytest.mark.skipif(BACKEND != "dds", reason="DDS backend tests")
+
+
+def _spin_until(ros_mod, node, predicate, timeout_s=5.0):
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        ros_mod.spin_once(node, timeout_sec=0.05)
+    return predicate()
+
+
+@pytest.fixture
+def node(ros_mod):
+    """A fresh node per test."""
+    n = ros_mod.Node("unit", namespace="/t")
+    yield n
+    n.destroy_node()
+
+
+def test_numpy_arrays_published_and_received(ros_mod, node):
+    multi = ros_mod.get_interface("std_msgs/msg/Float64MultiArray")
+    got = []
+    node.create_subscription(multi, "cmd", got.append, ros_mod.SENSOR_DATA)
+    pub = node.create_publisher(multi, "cmd", ros_mod.SENSOR_DATA)
+    msg = multi(data=np.array([1.0, 2.0, 3.0]))
+    assert _spin_until(ros_mod, node, lambda: pub.get_subscription_count() > 0)
+    assert _spin_until(ros_mod, node, lambda: (pub.publish(msg), bool(got))[1])
+    assert got[0].data == [1.0, 2.0, 3.0]
+    assert isinstance(msg.data, np.ndarray), "publish must not modify the caller's message"
+
+
+def test_timer_fires_at_its_period(ros_mod, node):
+    ticks = []
+    timer = node.create_timer(0.02, lambda: ticks.append(time.monotonic()))
+    assert _spin_until(ros_mod, node, lambda: len(ticks) >= 5, timeout_s=3.0)
+    timer.cancel()
+    count = len(ticks)
+    ros_mod.spin_once(node, timeout_sec=0.1)
+    assert len(ticks) == count, "a canceled timer must not fire"
+    gaps = np.diff(ticks)
+    assert 0.01 < float(np.median(gaps)) < 0.06, f"timer period off: {gaps}"
+
+
+def test_parameters_override_type_check_and_callback(ros_mod):
+    node = ros_mod.Node("params", parameter_overrides={"rate_hz": 100.0})
+    try:
+        assert node.declare_parameter("rate_hz", 50.0).value == 100.0, "override wins"
+        assert node.declare_parameter("model", "a.onnx").value == "a.onnx"
+        node.add_on_set_parameters_callback(
+            lambda ps: ros_mod.set_parameters_result(
+                all(p.value != "bad.onnx" for p in ps), "bad.onnx is not allowed"))
+        ok, wrong_type, rejected = node.set_parameters([
+            ros_mod.Parameter("model", value="b.onnx"),
+            ros_mod.Parameter("rate_hz", value="fast"),
+            ros_mod.Parameter("model", value="bad.onnx")])
+        assert ok.successful and node.get_parameter("model").value == "b.onnx"
+        assert not wrong_type.successful and "wrong parameter type" in wrong_type.reason
+        assert not rejected.successful and rejected.reason == "bad.onnx is not allowed"
+        with pytest.raises(ValueError, match="not declared"):
+            node.get_parameter("missing")
+    finally:
+        node.destroy_node()
+
+
+def test_endpoints_announce_user_data_and_qos(ros_mod, node):
+    from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
+                                    BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)
+    from cyclonedds.qos import Policy
+    from distill_ros.ros._dds.context import get_context
+
+    trigger = ros_mod.get_interface("std_srvs/srv/Trigger")
+    node.create_service(trigger, "~/go", lambda req, resp: resp)
+    node.create_client(trigger, "~/go")
+    node.create_publisher(ros_mod.get_interface("sensor_msgs/msg/JointState"), "js",
+                          ros_mod.SENSOR_DATA)
+    dp = get_context().participant
+    pubs = BuiltinDataReader(dp, BuiltinTopicDcpsPublication).read(N=500)
+    subs = BuiltinDataReader(dp, BuiltinTopicDcpsSubscription).read(N=500)
+    ours = [e for e in pubs + subs  # the DCPS* builtin readers are local, never on the wire
+            if e.participant_key == dp.guid and not e.topic_name.startswith("DCPS")]
+    by_topic = {(e.topic_name, e in pubs): e for e in ours}
+    for endpoint in ours:
+        assert endpoint.qos[Policy.Userdata].data, f"empty USER_DATA on {endpoint.topic_name}"
+    rq_writer = by_topic[("rq/t/unit/goRequest", True)]
+    assert rq_writer.qos[Policy.Userdata].data.startswith(b"clientid=")
+    assert by_topic[("rr/t/unit/goReply", True)].qos[Policy.Userdata].data.startswith(
+        b"serviceid=")
+    assert by_topic[("rt/t/js", True)].type_name == "sensor_msgs::msg::dds_::JointState_"
+    assert by_topic[("rt/t/js", True)].qos[Policy.Reliability] == Policy.Reliability.BestEffort
+    assert by_topic[("rt/t/js", True)].qos[Policy.DataRepresentation] == (
+        Policy.DataRepresentation(use_cdrv0_representation=True)), "writers offer XCDR1 only"
+    rosout = by_topic[("rt/rosout", True)]
+    assert rosout.qos[Policy.Durability] == Policy.Durability.TransientLocal
+    assert rosout.qos[Policy.History] == Policy.History.KeepLast(depth=1000)
+    participants = BuiltinDataReader(dp, BuiltinTopicDcpsParticipant).read(N=100)
+    me = [p for p in participants if p.key == dp.guid][0]
+    assert me.qos[Policy.Userdata].data == b"enclave=/;"
+
+
+def test_discovery_info_lists_node_and_its_writers(ros_mod, node):
+    from distill_ros.ros._dds.context import get_context
+
+    ctx = get_context()
+    pub = node.create_publisher(ros_mod.get_interface("std_msgs/msg/String"), "talk", 10)
+    assert ("unit", "/t") in node.get_node_names_and_namespaces()
+    name, namespace, _readers, writers = node.graph_entry()
+    assert pub.guid in writers
+    gid = ctx.graph.gid(pub.guid)
+    size = 24 if ctx.types.distro in ("foxy", "galactic", "humble") else 16
+    assert len(gid.data) == size, f"Gid on {ctx.types.distro} is {size} bytes"
+    assert gid.data == pub.guid + bytes(size - 16), "Gid is the DDS GUID, zero padded"
+
+
+def test_client_times_out_without_server(ros_mod, node):
+    trigger = ros_mod.get_interface("std_srvs/srv/Trigger")
+    client = node.create_client(trigger, "/nobody/home")
+    assert not client.wait_for_service(0.2)
+    with pytest.raises(TimeoutError):
+        client.call(trigger.Request(), 0.2)
+
+
+def test_service_in_same_process_and_call_async(ros_mod, node):
+    set_bool = ros_mod.get_interface("std_srvs/srv/SetBool")
+
+    def on_call(request, response):
+        response.success = request.data
+        response.message = "on" if request.data else "off"
+        return response
+    node.create_service(set_bool, "enable", on_call)
+    client = node.create_client(set_bool, "enable")
+    with ros_mod.spin_in_background(node):
+        assert client.wait_for_service(5.0)
+        assert client.call(set_bool.Request(data=True), 5.0).message == "on"
+        future = client.call_async(set_bool.Request(data=False))
+        assert future.result(timeout=5.0).message == "off"

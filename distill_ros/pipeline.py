@@ -161,6 +161,20 @@ STAGE_FUNCS: dict[str, Callable[[RunDir, PipelineConfig], dict]] = {
 assert tuple(STAGE_FUNCS) == STAGES  # one list of stages, in order
 
 
+def stage_function(cfg: PipelineConfig, stage: str) -> Callable[[RunDir, PipelineConfig], dict]:
+    """The algorithm's own version of `stage` if its module defines one, else the default."""
+    import importlib
+
+    from distill_ros.distill import ALGORITHMS
+
+    module = ALGORITHMS[cfg.distill.algorithm]
+    if module is not None:
+        override = getattr(importlib.import_module(module), f"stage_{stage}", None)
+        if override is not None:
+            return override
+    return STAGE_FUNCS[stage]
+
+
 def run_stages(cfg: PipelineConfig, run_dir: str | Path, stages: list[str],
                force: bool = False) -> RunDir:
     """Run `stages` in order, skipping those already complete unless `force`."""
@@ -175,7 +189,7 @@ def run_stages(cfg: PipelineConfig, run_dir: str | Path, stages: list[str],
             log.info("[%s] was interrupted earlier: resuming from what is on disk", stage)
         run.mark(stage, "running")
         started = time.monotonic()
-        info = STAGE_FUNCS[stage](run, cfg)
+        info = stage_function(cfg, stage)(run, cfg)
         run.mark(stage, "complete", wall_s=round(time.monotonic() - started, 2), **info)
         log.info("[%s] done in %.1f s", stage, time.monotonic() - started)
     return run

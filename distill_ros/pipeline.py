@@ -45,7 +45,10 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig) -> dict:
             continue
         path = teacher_file(run, cfg, task)
         started = time.monotonic()
-        if task not in cfg.teachers.sources:
+        train_here = task not in cfg.teachers.sources
+        if train_here and path.is_file():  # killed between training and its evaluation
+            log.info("teacher %s: trained earlier, measuring its success", task)
+        elif train_here:
             with tqdm(total=cfg.teachers.timesteps, desc=f"teacher {task}", unit="step",
                       unit_scale=True) as bar:
                 train_teacher(cfg.family, task, cfg.teachers, path.parent,
@@ -65,7 +68,7 @@ def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
     fam = get_family(cfg.family)
     per_shard = cfg.collect.shard_episodes
     n_shards = -(-cfg.collect.episodes_per_task // per_shard)
-    steps = {}
+    steps, kept = {}, 0
     with tqdm(total=n_shards * len(cfg.tasks), desc="collect", unit="shard") as bar:
         for i, task in enumerate(cfg.tasks):
             teacher = None
@@ -74,7 +77,7 @@ def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
                 shard = run.path("data", task, f"shard_{k:04d}.npz")
                 bar.update(1)
                 if shard.is_file():
-                    log.debug("collect: %s already written, kept", shard)
+                    kept += 1
                     continue
                 teacher = teacher or load_teacher(teacher_file(run, cfg, task), fam.obs_spec,
                                                   fam.act_spec)
@@ -84,6 +87,8 @@ def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
                             for e in range(first, last)]
                 write_shard(shard, episodes, task, fam.obs_spec, fam.act_spec, cfg.collect.keep)
             env.close()
+    if kept:
+        log.info("collect: kept %d shard(s) written by an earlier run", kept)
     obs, _, idx = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
     for i, task in enumerate(cfg.tasks):
         steps[task] = int(np.sum(idx == i))

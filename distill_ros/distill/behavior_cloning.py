@@ -8,6 +8,7 @@ the env, the teachers label the visited states, `process_env_step` stores the pa
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ class Distillation:
             state = torch.load(path, map_location="cpu", weights_only=False)
             self.student.load_state_dict(state["student"])
             self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, EOFError, KeyError, OSError) as err:
+        except (RuntimeError, EOFError, KeyError, OSError, pickle.UnpicklingError) as err:
             raise ValueError(f"student checkpoint {path} cannot be loaded "
                              f"({type(err).__name__}: {str(err)[:200]}); delete it to retrain "
                              "from the last good checkpoint or from scratch") from None

@@ -1,6 +1,7 @@
 """The distiller learns the teacher's mapping, is seeded, and restores its state."""
 
 import numpy as np
+import pytest
 import torch
 
 from distill_ros.config import StudentConfig
@@ -72,3 +73,13 @@ def test_on_policy_buffer_aggregates_teacher_labels(expert_file):
     b_obs, b_act = algo.buffer()
     assert len(b_obs) <= 12 and np.array_equal(b_obs[-4:], obs[12:16])
     assert algo.act(obs[:2]).shape == (2, FAM.act_spec.dim)
+
+
+def test_truncated_student_checkpoint_names_the_file(tmp_path, expert_file):
+    obs, act = _expert_data(expert_file, 2)
+    algo, _, _ = _train(obs, act, steps=1)
+    algo.save(tmp_path / "latest.pt")
+    data = (tmp_path / "latest.pt").read_bytes()
+    (tmp_path / "latest.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"student checkpoint .*latest.pt cannot be loaded"):
+        algo.load(tmp_path / "latest.pt")

@@ -48,6 +48,9 @@ setup(
     entry_points={
         "console_scripts": [
             "distill-ros = distill_ros.cli:main",
+            "policy_inference = distill_ros.nodes.policy_inference:main",
+            "sim_robot = distill_ros.nodes.sim_robot:main",
+            "distill_trainer = distill_ros.nodes.distill_trainer:main",
         ],
     },
 )

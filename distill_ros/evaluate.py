@@ -76,10 +76,11 @@ def _bar_chart(rows: list[dict], path: Path) -> None:
     ax.bar(x + 0.2, [r["student"] for r in rows], 0.4, label="student (one for all, ONNX)")
     ax.set_xticks(x, [r["task"] + ("*" if r["split"] == "held-out" else "") for r in rows],
                   rotation=45, ha="right")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("success rate")
     ax.set_title("per-task success (* = held out: no teacher, never in the data)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", ncol=2, fontsize="small")
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)

@@ -7,28 +7,9 @@ import torch
 
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy, fit_diffusion
 from distill_ros.teachers.diffusion_schedule import cosine_alpha_bar, make_schedule
+from toy_bimodal import ACT_DIM, H, OBS_DIM, bimodal_data, mode_fractions
 
 torch.set_num_threads(1)
-
-MODE = 0.7
-OBS_DIM, ACT_DIM, H = 3, 2, 4
-
-
-def bimodal_data(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Obs ~ N(0, I); the whole chunk is +0.7 or -0.7 with probability 1/2 each."""
-    g = torch.Generator().manual_seed(seed)
-    obs = torch.randn(n, OBS_DIM, generator=g)
-    sign = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
-    return obs, (MODE * sign)[:, None, None].expand(n, H, ACT_DIM).clone()
-
-
-def mode_fractions(chunks: torch.Tensor) -> tuple[float, float, float]:
-    """Fractions of chunks whose mean is near +0.7, near -0.7, and in between (|m| < 0.4)."""
-    m = chunks.mean(dim=(1, 2))
-    pos = (m - MODE).abs().lt(0.15).float().mean().item()
-    neg = (m + MODE).abs().lt(0.15).float().mean().item()
-    mid = m.abs().lt(0.4).float().mean().item()
-    return pos, neg, mid
 
 
 def tiny_cfg(**kw) -> DiffusionConfig:

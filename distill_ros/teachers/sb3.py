@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 
 from distill_ros.config import TeacherConfig
 from distill_ros.rundir import atomic_savez, atomic_write
@@ -117,6 +118,8 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
         log.info("teacher %s: resuming from %s at %d steps", task, ckpt, model.num_timesteps)
     else:
         model = _new_model(algo, cfg, venv, seed)
+    # A silent logger: SB3's default makes a fresh folder in /tmp on every learn() call.
+    model.set_logger(Logger(folder=None, output_formats=[]))
     callback = None
     if progress is not None:
         progress.update(model.num_timesteps)

@@ -10,7 +10,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from cyclonedds.core import GuardCondition, InstanceState, ReadCondition, SampleState
+from cyclonedds.core import DDSException, GuardCondition, InstanceState, ReadCondition
+from cyclonedds.core import SampleState
 from cyclonedds.core import ViewState, WaitSet
 from cyclonedds.util import duration
 
@@ -60,7 +61,10 @@ class Executor:
     def wake(self) -> None:
         """Interrupt a wait so new entities (or shutdown) are noticed."""
         if self._guard is not None:
-            self._guard.set(True)
+            try:
+                self._guard.set(True)
+            except DDSException:  # the participant (and the guard with it) is gone already
+                pass
 
     def _sync_conditions(self, handlers: List[Any]) -> None:
         current = {id(h): h for h in handlers if h.reader is not None}
@@ -104,7 +108,12 @@ class Executor:
     def spin(self) -> None:
         """Run callbacks until :meth:`shutdown` (or the process context goes away)."""
         while not self._shutdown and get_context(create=False) is not None:
-            self.spin_once(None)
+            try:
+                self.spin_once(None)
+            except DDSException:
+                if get_context(create=False) is None:
+                    return  # shutdown() deleted the participant under this spin
+                raise
 
     def spin_until_future_complete(self, future: Any, timeout_sec: Optional[float] = None) -> None:
         """Spin until ``future.done()`` or ``timeout_sec`` passes."""

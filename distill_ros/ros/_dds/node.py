@@ -247,6 +247,8 @@ class Node:
         with self._lock:
             entities = self._publishers + self._handlers + self._clients + self._timers
             self._publishers, self._handlers, self._clients, self._timers = [], [], [], []
+        if get_context(create=False) is not self.context:
+            return  # shutdown() already deleted the participant and everything in it
         for entity in entities:
             entity.destroy()
         self.context.graph.remove_node(self)

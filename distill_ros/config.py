@@ -130,6 +130,64 @@ class EvalConfig:
 
 
 @dataclass
+class OneStepPipelineConfig:
+    """Diffusion-policy teacher, OneDP generators and the BC baseline (distill.algorithm onestep).
+
+    `demonstrators` lists who produces the data for every task: built-in scripted experts
+    by name (see `distill_ros.teachers.scripted_styles`) or teacher files, where `{task}`
+    in a path becomes the task name; empty means the pipeline's own teachers. Episodes of a
+    task alternate between the demonstrators, so several of them make the data multimodal.
+    """
+
+    demonstrators: list[str] = field(default_factory=list)
+    horizon: int = 8               # H, steps per predicted action chunk
+    n_exec: int = 4                # steps of each chunk executed before re-planning
+    obs_history: int = 2           # observation frames the policy sees, oldest first
+    hidden_dim: int = 256
+    n_blocks: int = 3
+    diffusion_steps: int = 100     # T of the DDPM teacher
+    ddim_steps: int = 10           # the DDIM setting evaluated beside the 100-step DDPM
+    teacher_updates: int = 4000
+    teacher_batch_size: int = 256
+    teacher_lr: float = 1e-3
+    variants: list[str] = field(default_factory=lambda: ["stochastic", "deterministic"])
+    deploy: str = "stochastic"     # variant exported as export/policy.onnx
+    distill_updates: int = 200     # OneDP generator updates per variant
+    distill_batch_size: int = 128
+    lr_generator: float = 1e-4
+    lr_score: float = 1e-3         # OneDP-S: the score network must track the generator
+    checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
+    latency_repeats: int = 30      # timed batch-1 calls per policy in the report
+
+    def __post_init__(self) -> None:
+        from distill_ros.distill.onestep import VARIANTS
+
+        _positive("onestep", horizon=self.horizon, n_exec=self.n_exec,
+                  obs_history=self.obs_history, hidden_dim=self.hidden_dim,
+                  n_blocks=self.n_blocks, ddim_steps=self.ddim_steps,
+                  teacher_updates=self.teacher_updates,
+                  teacher_batch_size=self.teacher_batch_size, teacher_lr=self.teacher_lr,
+                  distill_updates=self.distill_updates,
+                  distill_batch_size=self.distill_batch_size, lr_generator=self.lr_generator,
+                  lr_score=self.lr_score, checkpoint_every=self.checkpoint_every,
+                  latency_repeats=self.latency_repeats)
+        if self.n_exec > self.horizon:
+            raise ValueError(f"onestep.n_exec must be <= onestep.horizon ({self.horizon}), "
+                             f"got {self.n_exec}")
+        if self.diffusion_steps < 2:
+            raise ValueError(f"onestep.diffusion_steps must be >= 2, got {self.diffusion_steps}")
+        if self.ddim_steps > self.diffusion_steps:
+            raise ValueError(f"onestep.ddim_steps must be <= onestep.diffusion_steps "
+                             f"({self.diffusion_steps}), got {self.ddim_steps}")
+        if not self.variants or len(set(self.variants)) != len(self.variants):
+            raise ValueError(f"onestep.variants must list distinct variants from "
+                             f"{list(VARIANTS)}, got {self.variants}")
+        for variant in self.variants:
+            _choice("onestep", "variants[]", variant, VARIANTS)
+        _choice("onestep", "deploy", self.deploy, self.variants)
+
+
+@dataclass
 class PipelineConfig:
     """A whole run: which tasks, which held out, and every stage's settings."""
 
@@ -144,6 +202,7 @@ class PipelineConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    onestep: OneStepPipelineConfig = field(default_factory=OneStepPipelineConfig)
 
     def __post_init__(self) -> None:
         from distill_ros.tasks.base import check_tasks, get_family
@@ -159,8 +218,11 @@ class PipelineConfig:
         check_tasks(fam, list(self.teachers.sources), "teachers.sources")
 
     def to_dict(self) -> dict:
-        """Plain dict, as written to run.json."""
-        return dataclasses.asdict(self)
+        """Plain dict, as written to run.json (sections of unused algorithms left out)."""
+        d = dataclasses.asdict(self)
+        if self.distill.algorithm != "onestep":
+            d.pop("onestep", None)  # so adding a section does not orphan older runs
+        return d
 
     def digest(self) -> str:
         """Short stable hash of the settings (goes into run.json and the ONNX metadata)."""

@@ -1,0 +1,220 @@
+"""Evaluation for the onestep algorithm: every policy on the same seeds, with its latency.
+
+Rows: each demonstrator, the diffusion teacher with 100-step DDPM and with DDIM, each
+OneDP generator (its exported ONNX file, run by `runtime.chunked.ChunkedPolicy`), and the
+behaviour-cloning MLP (ONNX). Chunked policies execute `n_exec` actions per plan and
+re-plan; the planning noise is seeded per episode, so reruns give the same table.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from distill_ros.config import PipelineConfig
+from distill_ros.rollout import episode_seed, run_episode
+from distill_ros.rundir import RunDir, atomic_write, atomic_write_json, atomic_write_text
+from distill_ros.tasks.base import get_family, make_env
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalPolicy:
+    """A policy under evaluation: per-tick `act`, per-episode `reset`, timed `call`."""
+
+    name: str
+    kind: str
+    bind: Callable[[str], Callable[[np.ndarray], np.ndarray]]   # task -> per-tick act
+    reset: Callable[[int], None]
+    call: Callable[[], object]     # one batch-1 inference, for the latency figure
+    actions_per_call: int
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _chunked(name: str, kind: str, planner, cfg: PipelineConfig, row: np.ndarray) -> EvalPolicy:
+    from distill_ros.runtime.chunked import ChunkedPolicy
+
+    o, fam = cfg.onestep, get_family(cfg.family)
+    runner = ChunkedPolicy(planner, fam.obs_spec.dim, o.horizon, o.n_exec, o.obs_history)
+    rng = np.random.default_rng(0)
+    return EvalPolicy(name, kind, lambda task: runner.act, lambda seed: runner.reset(seed),
+                      lambda: planner(row, rng), o.n_exec)
+
+
+def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
+                   frame: np.ndarray) -> list[EvalPolicy]:
+    """Demonstrators, DDPM and DDIM teacher, the generators (ONNX) and BC (ONNX)."""
+    from distill_ros.distill.chunk_policy import DiffusionPlanner
+    from distill_ros.distill.onestep_stages import demonstrators
+    from distill_ros.distill.onestep_train import load_diffusion_teacher
+    from distill_ros.runtime.chunked import OnnxChunkPlanner
+    from distill_ros.runtime.onnx_policy import OnnxPolicy
+    from distill_ros.teachers import load_teacher
+
+    fam, o = get_family(cfg.family), cfg.onestep
+    out = []
+    names = cfg.onestep.demonstrators or ["teacher"]
+    for k, name in enumerate(names):
+        def bind(task: str, k: int = k, cache: dict = {}) -> Callable:
+            if task not in cache:
+                path = demonstrators(run, cfg, task)[k][1]
+                cache[task] = load_teacher(path, fam.obs_spec, fam.act_spec).act
+            return cache[task]
+        out.append(EvalPolicy(f"demo {Path(name).stem}", "demonstrator", bind,
+                              lambda seed: None, lambda bind=bind: bind(cfg.tasks[0])(frame), 1))
+    teacher, scaler, _ = load_diffusion_teacher(run, cfg)
+    out.append(_chunked(f"diffusion DDPM-{o.diffusion_steps}", "teacher",
+                        DiffusionPlanner(teacher, scaler, "ddpm"), cfg, row))
+    out.append(_chunked(f"diffusion DDIM-{o.ddim_steps}", "teacher",
+                        DiffusionPlanner(teacher, scaler, "ddim", o.ddim_steps), cfg, row))
+    for variant in o.variants:
+        planner = OnnxChunkPlanner(run.root / "export" / f"onestep_{variant}.onnx", False)
+        out.append(_chunked(f"OneDP-{variant[0].upper()} ({variant}, ONNX)", "one-step",
+                            planner, cfg, row))
+    bc = OnnxPolicy(run.root / "export" / "bc.onnx", want_gpu=False)
+    out.append(EvalPolicy(f"BC {cfg.student.arch} (ONNX)", "bc", lambda task: bc.act,
+                          lambda seed: None,
+                          lambda: bc.act(frame), 1))
+    return out
+
+
+def _success(cfg: PipelineConfig, policy: EvalPolicy, task: str, index: int) -> float:
+    env = make_env(cfg.family, task)
+    wins = 0
+    act = policy.bind(task)
+    try:
+        for ep in tqdm(range(cfg.eval.episodes), desc=f"eval {policy.name} {task}",
+                       unit="ep", leave=False):
+            seed = episode_seed(cfg.eval.seed, index, ep)
+            policy.reset(seed)
+            wins += run_episode(env, act, seed).success
+    finally:
+        env.close()
+    return wins / cfg.eval.episodes
+
+
+def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
+    """Success per task and latency per call of every policy; writes report/."""
+    from distill_ros.distill.onestep_stages import windows
+
+    hist, _, frames = windows(run, cfg)
+    policies = build_policies(run, cfg, hist[:1], frames[:1])
+    rows = []
+    for policy in policies:
+        success = {task: _success(cfg, policy, task, i) for i, task in enumerate(cfg.tasks)}
+        latency = _median_ms(policy.call, cfg.onestep.latency_repeats)
+        rows.append({"policy": policy.name, "kind": policy.kind, "success": success,
+                     "mean": float(np.mean(list(success.values()))),
+                     "latency_ms": latency, "actions_per_call": policy.actions_per_call})
+        log.info("eval %s: mean success %.3f, %.2f ms per call", policy.name, rows[-1]["mean"],
+                 latency)
+    summary = summarize(run, cfg, rows)
+    report = run.root / "report"
+    atomic_write_json(report / "eval.json", {"policies": rows, "summary": summary})
+    atomic_write_text(report / "eval.md", format_table(cfg, rows, summary))
+    plot_success_vs_latency(rows, report / "success_vs_latency.png")
+    plot_per_task(cfg, rows, report / "eval.png")
+    return summary
+
+
+def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
+    """The issue's figures: one-step vs 100-step teacher, and distillation vs training time."""
+    import json
+
+    ddpm = next(r for r in rows if r["policy"].startswith("diffusion DDPM"))
+    timing = json.loads((run.root / "student" / "onestep_timing.json").read_text())
+    out = {"episodes_per_task": cfg.eval.episodes, "teacher_ddpm_mean": ddpm["mean"],
+           "teacher_train_wall_s": timing["teacher_train_wall_s"], "variants": {}}
+    for variant in cfg.onestep.variants:
+        row = next(r for r in rows if r["policy"].startswith(f"OneDP-{variant[0].upper()}"))
+        gap_pp = 100.0 * (ddpm["mean"] - row["mean"])
+        out["variants"][variant] = {
+            "mean": row["mean"], "gap_to_ddpm_pp": gap_pp, "within_5pp": gap_pp <= 5.0,
+            "distill_wall_s": timing[variant]["distill_wall_s"],
+            "distill_over_teacher_wall": timing[f"{variant}_over_teacher_wall"],
+            "speedup_vs_ddpm": ddpm["latency_ms"] / row["latency_ms"]}
+    out["bc_mean"] = next(r for r in rows if r["kind"] == "bc")["mean"]
+    out["deploy"] = cfg.onestep.deploy
+    return out
+
+
+def format_table(cfg: PipelineConfig, rows: list[dict], summary: dict) -> str:
+    """Markdown: success per task, mean, latency per call at batch 1 (CPU, one thread)."""
+    head = "| policy | " + " | ".join(cfg.tasks) + " | mean | latency ms/call | actions/call |"
+    lines = [head, "|" + "---|" * (len(cfg.tasks) + 4)]
+    for r in rows:
+        cells = " | ".join(f"{r['success'][t]:.2f}" for t in cfg.tasks)
+        lines.append(f"| {r['policy']} | {cells} | {r['mean']:.3f} | {r['latency_ms']:.2f} | "
+                     f"{r['actions_per_call']} |")
+    lines += ["", f"episodes per task: {summary['episodes_per_task']} (same seeds for every "
+              f"policy); teacher training: {summary['teacher_train_wall_s']:.1f} s"]
+    for variant, v in summary["variants"].items():
+        lines.append(f"OneDP-{variant}: {100 * v['mean']:.1f}% vs DDPM teacher "
+                     f"{100 * summary['teacher_ddpm_mean']:.1f}% (gap {v['gap_to_ddpm_pp']:.1f} "
+                     f"pp, within 5 pp: {v['within_5pp']}); distillation {v['distill_wall_s']:.1f}"
+                     f" s = {100 * v['distill_over_teacher_wall']:.1f}% of teacher training; "
+                     f"{v['speedup_vs_ddpm']:.0f}x faster per chunk")
+    lines.append(f"BC MLP mean success: {100 * summary['bc_mean']:.1f}%")
+    return "\n".join(lines) + "\n"
+
+
+def _figure(path, draw: Callable, size: tuple[float, float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    draw(ax)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)
+
+
+def plot_success_vs_latency(rows: list[dict], path) -> None:
+    """Mean success against batch-1 latency per call (log axis), one labelled point each."""
+    def draw(ax) -> None:
+        for k, r in enumerate(rows):   # labels staggered: nearby points stay readable
+            ax.scatter(r["latency_ms"], r["mean"], s=40)
+            ax.annotate(r["policy"], (r["latency_ms"], r["mean"]), fontsize=7,
+                        xytext=(5, 10 - 9 * k), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.05, 1.1)
+        ax.set_xlabel("latency per call, ms (batch 1, CPU, 1 thread; log scale)")
+        ax.set_ylabel("mean success rate")
+        ax.set_title("success vs action latency")
+        ax.grid(alpha=0.3)
+    _figure(path, draw, (7.5, 4.5))
+
+
+def plot_per_task(cfg: PipelineConfig, rows: list[dict], path) -> None:
+    """Grouped bars: success per task for every policy."""
+    def draw(ax) -> None:
+        width = 0.8 / len(rows)
+        x = np.arange(len(cfg.tasks))
+        for k, r in enumerate(rows):
+            ax.bar(x + (k - (len(rows) - 1) / 2) * width,
+                   [r["success"][t] for t in cfg.tasks], width, label=r["policy"])
+        ax.set_xticks(x, cfg.tasks)
+        ax.set_ylim(0, 1.45)
+        ax.set_ylabel("success rate")
+        ax.legend(fontsize="x-small", ncol=2, loc="upper center")
+    _figure(path, draw, (max(6.0, 1.5 * len(cfg.tasks) + 3), 4.2))

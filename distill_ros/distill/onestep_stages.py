@@ -1,0 +1,189 @@
+"""Stage overrides for `distill.algorithm: onestep` (OneDP, Wang et al. 2024).
+
+teachers  the demonstrators (built-in scripted styles or teacher files; else the default
+          stage's own teachers), each measured on its own seeds
+collect   episodes of each task alternate between the demonstrators: multimodal data
+distill   DDPM teacher over action chunks, one OneDP generator per variant, and a plain
+          behaviour-cloning MLP (the default offline student) on the same shards
+export    export/onestep_<variant>.onnx for each variant (and export/policy.onnx for
+          `onestep.deploy`), export/bc.onnx; all parity-checked
+eval      every policy on the same seeds; report/eval.{json,md,png}, success_vs_latency.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from distill_ros import pipeline
+from distill_ros.config import PipelineConfig
+from distill_ros.distill.chunk_data import load_windows
+from distill_ros.distill.dataset import load_dataset, write_shard
+from distill_ros.rollout import episode_seed, run_episode
+from distill_ros.rundir import RunDir, atomic_write_json
+from distill_ros.tasks.base import get_family, make_env
+from distill_ros.teachers import load_teacher
+
+log = logging.getLogger(__name__)
+
+
+def demonstrators(run: RunDir, cfg: PipelineConfig, task: str) -> list[tuple[str, Path]]:
+    """(name, teacher file) of every demonstrator of `task`."""
+    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS
+
+    if not cfg.onestep.demonstrators:
+        return [("teacher", pipeline.teacher_file(run, cfg, task))]
+    out = []
+    for entry in cfg.onestep.demonstrators:
+        if entry in SCRIPTED_EXPERTS:
+            out.append((entry, run.root / "teachers" / "demonstrators" / f"{entry}.pt"))
+        else:
+            path = Path(entry.replace("{task}", task)).expanduser()
+            out.append((path.stem, path))
+    return out
+
+
+def _write_builtin_demonstrators(run: RunDir, cfg: PipelineConfig) -> None:
+    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS, save_named_expert
+
+    builtin = [d for d in cfg.onestep.demonstrators if d in SCRIPTED_EXPERTS]
+    if builtin and cfg.family != "grasp":
+        raise ValueError(f"onestep.demonstrators: the built-in scripted experts {builtin} "
+                         f"drive the grasp family only, not {cfg.family!r}; give teacher files")
+    for name in builtin:
+        path = run.root / "teachers" / "demonstrators" / f"{name}.pt"
+        if not path.is_file():
+            save_named_expert(name, path)
+
+
+def stage_teachers(run: RunDir, cfg: PipelineConfig) -> dict:
+    """Measure every demonstrator per task (the default stage when none are listed)."""
+    from distill_ros.evaluate import success_rate
+
+    if not cfg.onestep.demonstrators:
+        return pipeline.stage_teachers(run, cfg)
+    if cfg.teachers.sources:
+        log.info("teachers.sources is not used: onestep.demonstrators names the experts")
+    _write_builtin_demonstrators(run, cfg)
+    fam = get_family(cfg.family)
+    results = {}
+    for i, task in enumerate(cfg.tasks):
+        report = run.path("teachers", task, "eval.json")
+        if report.is_file():
+            results[task] = json.loads(report.read_text())["success"]
+            continue
+        per = {}
+        for name, path in demonstrators(run, cfg, task):
+            t = load_teacher(path, fam.obs_spec, fam.act_spec)
+            per[name] = success_rate(cfg.family, task, t.act, cfg.teachers.eval_episodes,
+                                     pipeline.TEACHER_EVAL_SEED + cfg.seed, i,
+                                     f"demonstrator {name} {task}")
+        results[task] = float(np.mean(list(per.values())))
+        atomic_write_json(report, {"task": task, "success": results[task],
+                                   "demonstrators": per, "episodes": cfg.teachers.eval_episodes})
+        log.info("demonstrators of %s: %s", task, per)
+    return {"success": results}
+
+
+def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
+    """Like the default stage, but episode e of a task uses demonstrator e mod count."""
+    fam = get_family(cfg.family)
+    per_shard = cfg.collect.shard_episodes
+    n_shards = -(-cfg.collect.episodes_per_task // per_shard)
+    with tqdm(total=n_shards * len(cfg.tasks), desc="collect", unit="shard") as bar:
+        for i, task in enumerate(cfg.tasks):
+            demos = demonstrators(run, cfg, task)
+            loaded: dict[int, object] = {}
+            env = make_env(cfg.family, task)
+            for k in range(n_shards):
+                shard = run.path("data", task, f"shard_{k:04d}.npz")
+                bar.update(1)
+                if shard.is_file():
+                    continue
+                episodes = []
+                last = min((k + 1) * per_shard, cfg.collect.episodes_per_task)
+                for e in range(k * per_shard, last):
+                    d = e % len(demos)
+                    if d not in loaded:
+                        loaded[d] = load_teacher(demos[d][1], fam.obs_spec, fam.act_spec)
+                    episodes.append(run_episode(env, loaded[d].act,
+                                                episode_seed(cfg.seed, i, e)))
+                write_shard(shard, episodes, task, fam.obs_spec, fam.act_spec, cfg.collect.keep)
+            env.close()
+    obs, _, idx = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
+    return {"steps": {t: int(np.sum(idx == i)) for i, t in enumerate(cfg.tasks)},
+            "total_steps": int(len(obs))}
+
+
+def windows(run: RunDir, cfg: PipelineConfig):
+    """(obs history, action chunks, frames) of the run's dataset."""
+    fam = get_family(cfg.family)
+    return load_windows(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec,
+                        cfg.onestep.obs_history, cfg.onestep.horizon)
+
+
+def stage_distill(run: RunDir, cfg: PipelineConfig) -> dict:
+    """Diffusion teacher, then OneDP per variant, then the BC baseline; all resumable."""
+    from distill_ros.distill.offline import train_offline
+    from distill_ros.distill.onestep_train import (distill_generator, load_diffusion_teacher,
+                                                   train_teacher)
+
+    torch.manual_seed(cfg.seed)
+    hist, chunks, frames = windows(run, cfg)
+    if not (run.root / "teachers" / "diffusion" / "teacher.pt").is_file():
+        train_teacher(run, cfg, hist, chunks, frames)
+    teacher, scaler, teacher_wall = load_diffusion_teacher(run, cfg)
+    obs_norm = scaler.norm_obs(torch.from_numpy(hist))
+    info: dict = {"windows": int(len(hist)), "teacher_train_wall_s": round(teacher_wall, 2)}
+    for variant in cfg.onestep.variants:
+        g = distill_generator(run, cfg, variant, teacher, obs_norm)
+        info[variant] = g
+        info[f"{variant}_over_teacher_wall"] = round(g["distill_wall_s"] / teacher_wall, 4)
+    started = time.monotonic()
+    info["bc"] = train_offline(run, cfg)
+    info["bc"]["wall_s_this_call"] = round(time.monotonic() - started, 2)
+    atomic_write_json(run.path("student", "onestep_timing.json"), info)
+    return info
+
+
+def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
+    """Each generator (and the deployable one as policy.onnx) and the BC MLP to ONNX."""
+    from distill_ros.distill.onestep_train import load_diffusion_teacher, load_generator
+    from distill_ros.export.chunk_export import export_generator, generator_parity_check
+    from distill_ros.export.onnx_export import export_student, parity_check
+
+    fam = get_family(cfg.family)
+    teacher, scaler, _ = load_diffusion_teacher(run, cfg)
+    hist, _, frames = windows(run, cfg)
+    meta = {"task_family": cfg.family, "control_rate_hz": f"{fam.control_rate_hz:g}",
+            "config_hash": cfg.digest(), "tasks": json.dumps(cfg.tasks)}
+    info: dict = {}
+    for variant in cfg.onestep.variants:
+        policy = load_generator(run, cfg, variant, teacher, scaler)
+        names = [f"onestep_{variant}.onnx"] + (["policy.onnx"]
+                                               if variant == cfg.onestep.deploy else [])
+        for name in names:
+            path = run.path("export", name)
+            export_generator(policy, path, cfg.onestep.n_exec,
+                             {**meta, "student_arch": f"onedp_{variant}"}, cfg.export.opset)
+            info[name] = generator_parity_check(policy, path, hist, cfg.export.parity_tol,
+                                                seed=cfg.seed)
+    student = pipeline.load_student(run, cfg)
+    path = run.path("export", "bc.onnx")
+    export_student(student, path, {**meta, "student_arch": f"bc_{cfg.student.arch}"},
+                   cfg.export.opset)
+    info["bc.onnx"] = parity_check(student, path, frames, cfg.export.parity_tol, seed=cfg.seed)
+    return {"path": str(run.root / "export" / "policy.onnx"), "parity": info}
+
+
+def stage_eval(run: RunDir, cfg: PipelineConfig) -> dict:
+    """Every policy on the same seeds; the report with table and success-vs-latency plot."""
+    from distill_ros.distill.onestep_eval import evaluate_all
+
+    return evaluate_all(run, cfg)

@@ -1,0 +1,202 @@
+"""Training for the onestep algorithm: the diffusion teacher, then a OneDP generator per variant.
+
+Each is resumable from its latest checkpoint and timed (wall seconds, summed over resumes)
+so the report can compare distillation cost with teacher training cost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from distill_ros.config import PipelineConfig
+from distill_ros.distill.chunk_policy import ChunkScaler, GeneratorPolicy
+from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
+from distill_ros.rundir import RunDir, atomic_torch_save, atomic_write_json
+from distill_ros.tasks.base import get_family
+from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
+
+log = logging.getLogger(__name__)
+LOG_EVERY = 50  # updates per curve row
+
+
+def diffusion_config(cfg: PipelineConfig) -> DiffusionConfig:
+    """The teacher's settings from the pipeline config."""
+    fam, o = get_family(cfg.family), cfg.onestep
+    return DiffusionConfig(
+        obs_dim=fam.obs_spec.dim, act_dim=fam.act_spec.dim, horizon=o.horizon, n_exec=o.n_exec,
+        obs_history=o.obs_history, num_train_steps=o.diffusion_steps, hidden_dim=o.hidden_dim,
+        n_blocks=o.n_blocks, ddim_steps=o.ddim_steps, seed=cfg.seed)
+
+
+def _fresh(cfg: PipelineConfig, frames: np.ndarray | None = None):
+    fam = get_family(cfg.family)
+    policy = DiffusionPolicy(diffusion_config(cfg))
+    scaler = ChunkScaler(fam.obs_spec, fam.act_spec, cfg.onestep.obs_history)
+    if frames is not None:
+        scaler.fit(frames)
+    return policy, scaler
+
+
+def train_teacher(run: RunDir, cfg: PipelineConfig, hist: np.ndarray, chunks: np.ndarray,
+                  frames: np.ndarray) -> dict:
+    """DDPM training (AdamW, cosine decay) with checkpoints; returns figures for run.json."""
+    o = cfg.onestep
+    folder = run.root / "teachers" / "diffusion"
+    latest = run.path("teachers", "diffusion", "latest.pt")
+    policy, scaler = _fresh(cfg, frames)
+    opt = torch.optim.AdamW(policy.parameters(), lr=o.teacher_lr, weight_decay=1e-6)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=o.teacher_updates,
+                                                       eta_min=o.teacher_lr * 0.05)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    state = {"update": 0, "wall_s": 0.0, "curves": []}
+    if latest.is_file():
+        ck = torch.load(latest, map_location="cpu", weights_only=False)
+        policy.load_state_dict(ck["policy"])
+        scaler.load_state_dict(ck["scaler"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        gen.set_state(ck["rng"])
+        state = ck["state"]
+        log.info("diffusion teacher: resuming after update %d", state["update"])
+    x = scaler.norm_obs(torch.from_numpy(hist))
+    a = scaler.scale_actions(torch.from_numpy(chunks)).clamp(-1.0, 1.0)
+    policy.train()
+    losses: list[float] = []
+    started = time.monotonic()
+    bar = tqdm(range(state["update"], o.teacher_updates), desc="diffusion teacher",
+               unit="upd", initial=state["update"], total=o.teacher_updates)
+    for step in bar:
+        idx = torch.randint(0, len(x), (o.teacher_batch_size,), generator=gen)
+        loss = policy.loss(x[idx], a[idx], generator=gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        state["update"] = step + 1
+        if state["update"] % LOG_EVERY == 0 or state["update"] == o.teacher_updates:
+            state["curves"].append({"update": state["update"], "loss": float(np.mean(losses))})
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}", refresh=False)
+            losses = []
+        if state["update"] % o.checkpoint_every == 0 or state["update"] == o.teacher_updates:
+            state["wall_s"] += time.monotonic() - started
+            started = time.monotonic()
+            atomic_torch_save(latest, {"policy": policy.state_dict(), "opt": opt.state_dict(),
+                                       "sched": sched.state_dict(), "rng": gen.get_state(),
+                                       "scaler": scaler.state_dict(), "state": state})
+    policy.eval()
+    atomic_torch_save(folder / "teacher.pt", {
+        "policy": policy.state_dict(), "scaler": scaler.state_dict(),
+        "config": asdict(policy.cfg), "train_wall_s": state["wall_s"]})
+    atomic_write_json(folder / "curves.json", state["curves"])
+    plot_curves(state["curves"], ["loss"], folder / "curves.png", "diffusion teacher (DDPM)")
+    log.info("diffusion teacher: %d updates in %.1f s", state["update"], state["wall_s"])
+    return {"updates": state["update"], "train_wall_s": state["wall_s"],
+            "final_loss": state["curves"][-1]["loss"] if state["curves"] else None}
+
+
+def load_diffusion_teacher(run: RunDir, cfg: PipelineConfig):
+    """(teacher, scaler, train_wall_s) from teachers/diffusion/teacher.pt."""
+    path = run.root / "teachers" / "diffusion" / "teacher.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; run `distill-ros distill CONFIG` "
+                                "first")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    policy, scaler = _fresh(cfg)
+    policy.load_state_dict(ck["policy"])
+    scaler.load_state_dict(ck["scaler"])
+    return policy.eval(), scaler, float(ck["train_wall_s"])
+
+
+def onestep_config(cfg: PipelineConfig, variant: str) -> OneStepConfig:
+    """The distiller's settings for `variant`."""
+    o = cfg.onestep
+    return OneStepConfig(variant=variant, lr_generator=o.lr_generator, lr_score=o.lr_score,
+                         seed=cfg.seed)
+
+
+def distill_generator(run: RunDir, cfg: PipelineConfig, variant: str, teacher: DiffusionPolicy,
+                      obs_norm: torch.Tensor) -> dict:
+    """Run the OneDP updates of `variant`, resumable; loss terms go to curves.json/png."""
+    o = cfg.onestep
+    folder = run.root / "student" / f"onestep_{variant}"
+    latest, progress = run.path("student", folder.name, "latest.pt"), folder / "progress.json"
+    distiller = OneStepDistiller(teacher, onestep_config(cfg, variant))
+    state = {"wall_s": 0.0, "curves": []}
+    if latest.is_file():
+        distiller.load(str(latest))
+        if progress.is_file():
+            state = json.loads(progress.read_text())
+        state["curves"] = [r for r in state["curves"] if r["update"] <= distiller.num_updates]
+        log.info("OneDP-%s: resuming after update %d", variant, distiller.num_updates)
+    sums: dict[str, list[float]] = {}
+    started = time.monotonic()
+    bar = tqdm(range(distiller.num_updates, o.distill_updates), desc=f"OneDP {variant}",
+               unit="upd", initial=distiller.num_updates, total=o.distill_updates)
+    for step in bar:
+        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(obs_norm), (o.distill_batch_size,), generator=g)
+        for k, v in distiller.update(obs_norm[idx]).items():
+            sums.setdefault(k, []).append(v)
+        n = distiller.num_updates
+        if n % 10 == 0 or n == o.distill_updates:
+            row = {"update": n, **{k: float(np.mean(v)) for k, v in sums.items()}}
+            state["curves"].append(row)
+            bar.set_postfix(gap=f"{row['teacher_gap']:.3f}", refresh=False)
+            sums = {}
+        if n % o.checkpoint_every == 0 or n == o.distill_updates:
+            state["wall_s"] += time.monotonic() - started
+            started = time.monotonic()
+            distiller.save(str(latest))
+            atomic_write_json(progress, state)
+            log.info("OneDP-%s: update %d, %s", variant, n, {
+                k: round(v, 5) for k, v in (state["curves"] or [{}])[-1].items()
+                if k != "update"})
+    terms = [k for k in ("loss_generator", "teacher_gap", "loss_score")
+             if state["curves"] and k in state["curves"][0]]
+    plot_curves(state["curves"], terms, folder / "curves.png", f"OneDP-{variant[0].upper()}")
+    atomic_write_json(folder / "curves.json", state["curves"])
+    last = state["curves"][-1] if state["curves"] else {}
+    return {"updates": distiller.num_updates, "distill_wall_s": state["wall_s"],
+            **{f"final_{k}": last.get(k) for k in terms}}
+
+
+def load_generator(run: RunDir, cfg: PipelineConfig, variant: str, teacher: DiffusionPolicy,
+                   scaler: ChunkScaler) -> GeneratorPolicy:
+    """The distilled generator of `variant`, wrapped with the teacher's scaler."""
+    path = run.root / "student" / f"onestep_{variant}" / "latest.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; run `distill-ros distill CONFIG` "
+                                "first")
+    distiller = OneStepDistiller(teacher, onestep_config(cfg, variant))
+    distiller.load(str(path))
+    return GeneratorPolicy(distiller.get_policy(), scaler).eval()
+
+
+def plot_curves(curves: list[dict], keys: list[str], path: Path, title: str) -> None:
+    """Each logged term against updates, one panel per term, to PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from distill_ros.rundir import atomic_write
+
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4 * max(1, len(keys)), 3.2),
+                             squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        ax.plot([c["update"] for c in curves], [c[key] for c in curves])
+        ax.set_xlabel("update")
+        ax.set_title(key)
+    fig.suptitle(title)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=90))
+    plt.close(fig)

@@ -1,0 +1,181 @@
+"""The onestep algorithm in the pipeline: teacher -> OneDP generators -> ONNX -> chunked eval."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from conftest import write_config
+from distill_ros.config import load_config
+from distill_ros.distill.chunk_data import episode_windows
+from distill_ros.distill.chunk_policy import ChunkScaler, GeneratorPolicy
+from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
+from distill_ros.export.chunk_export import export_generator, generator_parity_check
+from distill_ros.pipeline import run_stages
+from distill_ros.runtime.chunked import ChunkedPolicy, OnnxChunkPlanner
+from distill_ros.spec import Spec
+from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
+
+TINY = {"demonstrators": ["side_pos_y", "side_neg_y"], "hidden_dim": 64, "n_blocks": 2,
+        "diffusion_steps": 20, "ddim_steps": 5, "teacher_updates": 300, "distill_updates": 30,
+        "checkpoint_every": 100, "latency_repeats": 5}
+
+
+def test_onestep_run_trains_exports_and_reports_every_policy(tmp_path):
+    cfg = load_config(write_config(
+        tmp_path / "c.yaml", tasks=["cube", "lego"], held_out=[],
+        teachers={"eval_episodes": 3}, collect={"episodes_per_task": 12, "shard_episodes": 6},
+        distill={"algorithm": "onestep", "epochs": 5}, eval={"episodes": 3}, onestep=TINY))
+    run = run_stages(cfg, tmp_path / "run", ["teachers", "collect", "distill", "export", "eval"])
+    ledger = json.loads((run.root / "run.json").read_text())
+    assert all(s["status"] == "complete" for s in ledger["stages"].values()), ledger["stages"]
+    distill = ledger["stages"]["distill"]
+    for variant in ("stochastic", "deterministic"):
+        assert distill[variant]["updates"] == 30
+        assert distill[f"{variant}_over_teacher_wall"] > 0
+        curves = json.loads((run.root / "student" / f"onestep_{variant}" / "curves.json")
+                            .read_text())
+        assert {"loss_generator", "teacher_gap"} <= set(curves[-1]), curves[-1]
+    stochastic = json.loads((run.root / "student" / "onestep_stochastic" / "curves.json")
+                            .read_text())
+    assert "loss_score" in stochastic[-1], "OneDP-S logs its score network's loss"
+    for name, parity in ledger["stages"]["export"]["parity"].items():
+        assert parity["max_abs_diff_real"] < 1e-4, (name, parity)
+
+    report = json.loads((run.root / "report" / "eval.json").read_text())
+    names = [r["policy"] for r in report["policies"]]
+    assert names == ["demo side_pos_y", "demo side_neg_y", "diffusion DDPM-20",
+                     "diffusion DDIM-5", "OneDP-S (stochastic, ONNX)",
+                     "OneDP-D (deterministic, ONNX)", "BC mlp (ONNX)"], names
+    assert all(r["latency_ms"] > 0 and set(r["success"]) == {"cube", "lego"}
+               for r in report["policies"])
+    assert report["policies"][0]["mean"] == 1.0, "the scripted demonstrators always grasp"
+    summary = report["summary"]
+    assert set(summary["variants"]) == {"stochastic", "deterministic"}
+    assert summary["variants"]["stochastic"]["speedup_vs_ddpm"] > 3
+    table = (run.root / "report" / "eval.md").read_text()
+    assert "| OneDP-S (stochastic, ONNX) |" in table and "latency ms/call" in table
+    for png in ("success_vs_latency.png", "eval.png"):
+        assert (run.root / "report" / png).stat().st_size > 1000, png
+
+    meta = {p.key: p.value for p in onnx.load(run.root / "export" / "policy.onnx")
+            .metadata_props}
+    assert (meta["chunk_length"], meta["n_exec"], meta["obs_history"]) == ("8", "4", "2")
+    assert meta["student_arch"] == "onedp_stochastic" and meta["task_family"] == "grasp"
+    runner = ChunkedPolicy.from_onnx(run.root / "export" / "policy.onnx", seed=1,
+                                     want_gpu=False, control_period_s=None)
+    act = runner.act(np.zeros(15, np.float32))
+    assert act.shape == (4,) and 0.0 <= act[3] <= 0.09
+
+    # a second run resumes: nothing is retrained, the report is unchanged
+    teacher_ckpt = run.root / "teachers" / "diffusion" / "teacher.pt"
+    mtime = teacher_ckpt.stat().st_mtime_ns
+    run_stages(cfg, tmp_path / "run", ["distill", "eval"], force=True)
+    assert teacher_ckpt.stat().st_mtime_ns == mtime, "the diffusion teacher was retrained"
+    again = json.loads((run.root / "report" / "eval.json").read_text())
+    assert [r["success"] for r in again["policies"]] == \
+        [r["success"] for r in report["policies"]], "seeded evaluation is not reproducible"
+
+
+def test_generator_onnx_has_normalisation_inside_and_matches_torch(tmp_path):
+    obs_spec = Spec(names=("a", "b", "c"))
+    act_spec = Spec(names=("u", "v"), low=(-2.0, 0.0), high=(2.0, 0.5))
+    teacher = DiffusionPolicy(DiffusionConfig(obs_dim=3, act_dim=2, horizon=4, n_exec=2,
+                                              obs_history=2, hidden_dim=32, n_blocks=1,
+                                              num_train_steps=10))
+    scaler = ChunkScaler(obs_spec, act_spec, obs_history=2)
+    frames = np.random.default_rng(0).normal([5.0, -3.0, 100.0], [0.1, 2.0, 30.0], (500, 3))
+    scaler.fit(frames.astype(np.float32))
+    gen = OneStepDistiller(teacher, OneStepConfig()).get_policy()
+    policy = GeneratorPolicy(gen, scaler).eval()
+    path = tmp_path / "gen.onnx"
+    export_generator(policy, path, n_exec=2, metadata={
+        "task_family": "toy", "control_rate_hz": "10"})
+    real = np.concatenate([frames[:-1], frames[1:]], axis=1).astype(np.float32)
+    parity = generator_parity_check(policy, path, real, tol=1e-4)
+    assert parity["max_abs_diff_random"] < 1e-4 and parity["max_abs_diff_real"] < 1e-4
+    planner = OnnxChunkPlanner(path, want_gpu=False)
+    assert (planner.horizon, planner.n_exec, planner.obs_history) == (4, 2, 2)
+    raw = real[:5]
+    noise = np.random.default_rng(1).standard_normal((5, 4, 2)).astype(np.float32)
+    got = planner.session.run(None, {"obs": raw, "noise": noise})[0]
+    with torch.no_grad():   # the same numbers by hand: normalise, generate, unscale, clamp
+        x = (torch.from_numpy(raw) - scaler.obs_mean) / scaler.obs_std
+        a = gen(x, torch.from_numpy(noise))
+        low, high = torch.tensor([-2.0, 0.0]), torch.tensor([2.0, 0.5])
+        want = torch.clamp(low + (a + 1.0) * 0.5 * (high - low), low, high).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert got[..., 1].min() >= 0.0 and got[..., 1].max() <= 0.5
+
+
+def test_windows_pad_history_with_first_frame_and_chunk_with_last_action():
+    obs = np.arange(4, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    act = 10 + np.arange(4, dtype=np.float32)[:, None]
+    hist, chunks = episode_windows(obs, act, obs_history=3, horizon=3)
+    np.testing.assert_array_equal(hist[0], [0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(hist[2], [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(chunks[2, :, 0], [12, 13, 13])
+    np.testing.assert_array_equal(chunks[3, :, 0], [13, 13, 13])
+
+
+def test_onestep_config_is_validated(tmp_path):
+    base = {"tasks": ["cube"], "held_out": [], "distill": {"algorithm": "onestep"}}
+    with pytest.raises(ValueError, match=r"onestep.n_exec must be <= onestep.horizon \(4\)"):
+        load_config(write_config(tmp_path / "a.yaml", **base,
+                                 onestep={"horizon": 4, "n_exec": 6}))
+    with pytest.raises(ValueError, match=r"onestep.deploy must be one of \['deterministic'\]"):
+        load_config(write_config(tmp_path / "b.yaml", **base,
+                                 onestep={"variants": ["deterministic"]}))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['onestep.horizn'\]"):
+        load_config(write_config(tmp_path / "c.yaml", **base, onestep={"horizn": 4}))
+
+
+def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):
+    """A kill after the first checkpoint, then a rerun, gives the uninterrupted weights."""
+    from distill_ros.distill import onestep_train
+    from distill_ros.rundir import RunDir
+
+    cfg = load_config(write_config(
+        tmp_path / "c.yaml", tasks=["cube"], held_out=[], distill={"algorithm": "onestep"},
+        onestep={**TINY, "teacher_updates": 40, "distill_updates": 20, "checkpoint_every": 10}))
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(64, 15)).astype(np.float32)
+    hist = np.concatenate([frames, frames], axis=1)
+    chunks = rng.uniform([-0.9, -0.9, -0.9, 0.0], [0.9, 0.9, 0.9, 0.09], (64, 8, 4))
+    chunks = chunks.astype(np.float32)
+
+    def train(root, crash: bool):
+        run = RunDir(root, cfg)
+        if crash:
+            real_save, calls = onestep_train.atomic_torch_save, []
+
+            def save_then_die(path, obj):
+                real_save(path, obj)
+                calls.append(path)
+                if len(calls) == 2:
+                    raise KeyboardInterrupt
+            monkeypatch.setattr(onestep_train, "atomic_torch_save", save_then_die)
+            with pytest.raises(KeyboardInterrupt):
+                onestep_train.train_teacher(run, cfg, hist, chunks, frames)
+            monkeypatch.undo()
+        onestep_train.train_teacher(run, cfg, hist, chunks, frames)
+        teacher, scaler, wall = onestep_train.load_diffusion_teacher(run, cfg)
+        assert wall > 0
+        x = scaler.norm_obs(torch.from_numpy(hist))
+        if crash:   # generator: stop after its first checkpoint by asking for fewer updates
+            cfg.onestep.distill_updates = 10
+            onestep_train.distill_generator(run, cfg, "stochastic", teacher, x)
+            cfg.onestep.distill_updates = 20
+        info = onestep_train.distill_generator(run, cfg, "stochastic", teacher, x)
+        assert info["updates"] == 20
+        gen = onestep_train.load_generator(run, cfg, "stochastic", teacher, scaler)
+        return teacher.state_dict(), gen.state_dict()
+
+    whole = train(tmp_path / "a", crash=False)
+    resumed = train(tmp_path / "b", crash=True)
+    for a, b, what in zip(whole, resumed, ("teacher", "generator")):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert torch.equal(a[name], b[name]), f"resumed {what}: {name} differs"

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from distill_ros.launcher import add_parser as add_launch_parser, run as run_launch
+
 STAGE_HELP = {
     "teachers": "train (or load) one expert per task and measure its success",
     "collect": "roll the teachers out into dataset shards under data/",
@@ -35,12 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     for stage, text in STAGE_HELP.items():
         _add_common(sub.add_parser(stage, help=text, description=text))
+    add_launch_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `distill-ros` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "launch":
+        return run_launch(args)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("distill_ros").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from distill_ros.config import load_config

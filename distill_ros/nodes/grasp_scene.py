@@ -1,0 +1,82 @@
+"""The grasp scene seen as a robot: joints, object pose and named features of ``GraspEnv``.
+
+``sim_robot`` reuses the task's physics unchanged: each control period it applies the
+last command with ``GraspEnv.step``. This module is the one place that reads the env's
+pybullet handles, to report joint states and the object pose as a robot driver would.
+No ROS inside.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from distill_ros.tasks.grasp import ACT_SPEC, GraspEnv, OBS_SPEC
+
+JOINTS = ("ee_x", "ee_y", "ee_z", "finger_left", "finger_right")  # URDF order, prismatic, m
+JOINT_OBS = ("palm_x", "palm_y", "palm_z")  # observation elements that are joint positions
+
+
+class GraspScene:
+    """One pybullet grasp episode driven by velocity/opening commands.
+
+    Args:
+        task: grasp object, e.g. ``"cube"``.
+        seed: seed of the first episode; each reset uses the next one.
+    """
+
+    def __init__(self, task: str, seed: int = 0) -> None:
+        self.env = GraspEnv(task, max_episode_steps=2**31)  # a robot has no episode end
+        self.task = task
+        self.seed = seed - 1
+        self.command = np.zeros(ACT_SPEC.dim)
+        self.reset()
+
+    def reset(self) -> int:
+        """Start the next episode (next seed); return its seed."""
+        self.seed += 1
+        self.obs, _ = self.env.reset(seed=self.seed)
+        self.command = np.array([0.0, 0.0, 0.0, ACT_SPEC.high[-1]])  # still, gripper open
+        self.steps, self.success, self.lift = 0, False, 0.0
+        return self.seed
+
+    def set_command(self, names: Sequence[str], values: Sequence[float]) -> None:
+        """Set the command elements by name (``ee_vx`` ... ``gripper_opening``)."""
+        values = np.asarray(values, dtype=np.float64)
+        if len(names) != len(values) or not set(names) <= set(ACT_SPEC.names):
+            raise ValueError(f"command names {list(names)} (for {len(values)} values) must be "
+                             f"elements of {list(ACT_SPEC.names)}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
+        for name, value in zip(names, values):
+            self.command[ACT_SPEC.names.index(name)] = value
+
+    def step(self) -> None:
+        """Advance one control period with the current command."""
+        self.obs, _, _, _, info = self.env.step(self.command)
+        self.steps += 1
+        self.success, self.lift = bool(info["is_success"]), float(info["lift"])
+
+    def joint_state(self) -> tuple[tuple[str, ...], list[float], list[float]]:
+        """``(names, positions, velocities)`` of the gripper joints (m, m/s)."""
+        env = self.env
+        states = env._pb.getJointStates(env._robot, list(range(len(JOINTS))),
+                                        physicsClientId=env._cid)
+        return JOINTS, [s[0] for s in states], [s[1] for s in states]
+
+    def features(self) -> tuple[list[str], list[float]]:
+        """Observation elements that are not joint positions, by name (finger, object)."""
+        pairs = [(n, float(v)) for n, v in zip(OBS_SPEC.names, self.obs) if n not in JOINT_OBS]
+        return [n for n, _ in pairs], [v for _, v in pairs]
+
+    def object_pose(self) -> tuple[list[float], list[float], list[float]]:
+        """Object ``(position, quaternion xyzw, half extents)`` in the world frame (m)."""
+        env = self.env
+        pos, quat = env._pb.getBasePositionAndOrientation(env._obj, physicsClientId=env._cid)
+        named = dict(zip(OBS_SPEC.names, self.obs))
+        return list(pos), list(quat), [float(named[f"obj_half_{a}"]) for a in "xyz"]
+
+    def close(self) -> None:
+        """Disconnect pybullet."""
+        self.env.close()

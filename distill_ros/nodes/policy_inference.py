@@ -1,0 +1,352 @@
+"""policy_inference: a lifecycle node that runs the exported ONNX student in real time.
+
+configure: load ``model_path`` (layout, limits and rate from the file's metadata), check
+that every observation element has a source, create the endpoints. activate: start the
+fixed-rate loop (monotonic clock, own thread). deactivate: stop it and command a hold.
+
+Topics: ``joint_states`` in (``sensor_msgs/JointState``, by joint name, sensor-data QoS),
+labelled ``std_msgs/Float64MultiArray`` inputs (``array_topics``, e.g. the sim's features
+and an optional ``~/command``), commands out on ``output_topic``, ``/diagnostics`` at 1 Hz.
+Services: ``~/emergency_stop`` and ``~/clear_emergency_stop`` (``std_srvs/Trigger``).
+Setting ``model_path`` while configured loads and checks the new file off the control
+loop and swaps it in atomically; a bad file is rejected with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, NamedTuple, Optional
+
+import numpy as np
+
+from distill_ros import ros
+from distill_ros.nodes.command_output import (array_labels, CommandOutput,
+                                              diagnostic_array)
+from distill_ros.nodes.control_loop import ControlLoop, LoopStats
+from distill_ros.nodes.observation import ObservationAssembler, parse_joint_map
+from distill_ros.runtime.safety import PositionLimit, SafetyConfig, SafetyFilter
+
+PARAMETERS = {
+    "model_path": "",                 # the ONNX file exported by distill-ros
+    "autostart": False,               # configure + activate at start (as a launch file would)
+    "rate_hz": 0.0,                   # control rate; 0: the model's control_rate_hz
+    "watchdog_timeout_s": 0.5,        # s without fresh inputs -> hold + diagnostics ERROR
+    "use_gpu": True,                  # CUDA/TensorRT when ONNX Runtime has them
+    "joint_states_topic": "joint_states",
+    "joint_obs": [""],                # "obs_name:joint_name": positions from JointState
+    "array_topics": ["~/observations"],  # labelled Float64MultiArray inputs
+    "array_obs": [""],                # observation names arriving on array_topics
+    "output_type": "float64_multi_array",
+    "output_topic": "/forward_command_controller/commands",
+    "command_names": [""],            # controller element order (default: the model's)
+    "trajectory_joints": [""],        # JointTrajectory joint names (default: command_names)
+    "trajectory_field": "positions",
+    "command_low": [math.nan],        # optional tighter limits than the model's (per element)
+    "command_high": [math.nan],
+    "max_rate": [math.inf],           # largest change per second, per element or one for all
+    "hold_last": [""],                # position elements: hold keeps the last value
+    "initial_hold": [0.0],            # hold values before any command was sent
+    "position_limit_commands": [""],  # velocity elements limited by joint position...
+    "position_limit_joints": [""],    # ...of these joints...
+    "position_limit_low": [0.0],      # ...within [low, high]
+    "position_limit_high": [0.0],
+}
+STATUS_NAME = "policy_inference: control loop"
+
+
+class Policy(NamedTuple):
+    """What the loop runs: a runner (``act(obs) -> action`` + metadata) and its wiring."""
+
+    runner: Any
+    obs_index: np.ndarray
+    safety: SafetyFilter
+
+
+def load_runner(path: str, use_gpu: bool) -> Any:
+    """Open a policy file: ``act(obs)``, ``obs_spec``, ``act_spec``, ``control_rate_hz``.
+
+    Action-chunk policies (OneDP, diffusion) get a `ChunkedPolicy`: every n_exec ticks it
+    plans in a worker thread while the previous chunk's tail keeps the robot moving, and
+    counts re-plans that came too late.
+    """
+    from distill_ros.runtime.chunked import ChunkedPolicy
+    from distill_ros.runtime.onnx_policy import OnnxPolicy
+    from distill_ros.runtime.session import read_metadata
+
+    if read_metadata(path).get("policy_kind") == "action_chunk":
+        return ChunkedPolicy.from_onnx(path, want_gpu=use_gpu, asynchronous=True)
+    return OnnxPolicy(path, want_gpu=use_gpu)
+
+
+def _names(values: list) -> list:
+    return [v for v in values if v]
+
+
+class PolicyInference(ros.LifecycleNode):
+    """Runs the student at a fixed rate between ``joint_states`` and a ros2_control controller."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("policy_inference", **kwargs)
+        for name, default in PARAMETERS.items():
+            self.declare_parameter(name, default)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._policy: Optional[Policy] = None
+        self._entities: list = []
+        self._loop: Optional[ControlLoop] = None
+        self.stats = LoopStats(window=1000)  # resized at configure: the last 10 s of ticks
+        self._estop = False
+        self._stale = False
+        self._status = ("OK", "unconfigured")
+        self._counts = {"nan_actions": 0, "watchdog_trips": 0, "model_swaps": 0}
+
+    def _p(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def on_configure(self, state: Any) -> ros.TransitionCallbackReturn:
+        """Load the model, check every observation has a source, create the endpoints."""
+        try:
+            self._obs = ObservationAssembler(parse_joint_map(self._p("joint_obs")),
+                                             _names(self._p("array_obs")))
+            self._policy = self._load_policy(self._p("model_path"))
+            runner = self._policy.runner
+            self._period = 1.0 / (self._p("rate_hz") or runner.control_rate_hz)
+            self.stats = LoopStats(window=max(1000, int(10 / self._period)))
+            self._output = CommandOutput(
+                self, self._p("output_type"), self._p("output_topic"), runner.act_spec.names,
+                _names(self._p("command_names")), _names(self._p("trajectory_joints")),
+                self._p("trajectory_field"), self._period)
+        except (ValueError, FileNotFoundError) as err:
+            self.get_logger().error(f"configure failed: {err}")
+            self._policy = None
+            return ros.TransitionCallbackReturn.FAILURE
+        self._create_endpoints()
+        self._set_status("OK", f"inactive: {runner.describe()}")
+        return ros.TransitionCallbackReturn.SUCCESS
+
+    def _create_endpoints(self) -> None:
+        joint_state = ros.get_interface("sensor_msgs/msg/JointState")
+        array = ros.get_interface("std_msgs/msg/Float64MultiArray")
+        trigger = ros.get_interface("std_srvs/srv/Trigger")
+        diag = ros.get_interface("diagnostic_msgs/msg/DiagnosticArray")
+        self._diag_pub = self.create_publisher(diag, "/diagnostics", ros.DEFAULT)
+        self._entities = [
+            self._output.publisher, self._diag_pub,
+            self.create_subscription(joint_state, self._p("joint_states_topic"),
+                                     self._on_joint_state, ros.SENSOR_DATA),
+            *[self.create_subscription(array, topic, self._on_array, ros.SENSOR_DATA)
+              for topic in _names(self._p("array_topics"))],
+            self.create_service(trigger, "~/emergency_stop", self._on_estop),
+            self.create_service(trigger, "~/clear_emergency_stop", self._on_clear_estop),
+            self.create_timer(1.0, self.publish_diagnostics),
+        ]
+
+    def on_activate(self, state: Any) -> ros.TransitionCallbackReturn:
+        """Start the fixed-rate control loop."""
+        self._stale = False
+        self._loop = ControlLoop(self._period, self._tick, self.stats)
+        self._loop.start()
+        self._set_status("OK", f"active at {1.0 / self._period:g} Hz")
+        return ros.TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: Any) -> ros.TransitionCallbackReturn:
+        """Stop the loop, then command a hold."""
+        self._stop_loop()
+        self._send_hold()
+        self._set_status("OK", "inactive: holding")
+        return ros.TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: Any) -> ros.TransitionCallbackReturn:
+        """Free the model and every endpoint made by configure."""
+        self._free()
+        self._set_status("OK", "unconfigured")
+        return ros.TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: Any) -> ros.TransitionCallbackReturn:
+        """Stop the loop (holding) and free everything."""
+        if self._loop is not None:
+            self._stop_loop()
+            self._send_hold()
+        self._free()
+        return ros.TransitionCallbackReturn.SUCCESS
+
+    def _stop_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+            self._loop = None
+
+    def _free(self) -> None:
+        for entity in self._entities:
+            for destroy in (self.destroy_publisher, self.destroy_subscription,
+                            self.destroy_service, self.destroy_timer):
+                if destroy(entity):
+                    break
+        self._entities, self._policy = [], None
+
+    # -- models ---------------------------------------------------------------------------
+    def _load_policy(self, path: str) -> Policy:
+        """Open and check a model; raise ValueError/FileNotFoundError with the reason."""
+        if not path:
+            raise ValueError("parameter model_path is empty: set it to an exported policy.onnx")
+        runner = load_runner(str(Path(path).expanduser()), self._p("use_gpu"))
+        index = self._obs.layout(runner.obs_spec.names)
+        if self._policy is not None:
+            old = list(self._policy.runner.act_spec.names)
+            if list(runner.act_spec.names) != old:
+                raise ValueError(f"{path} commands {list(runner.act_spec.names)}, the running "
+                                 f"model commands {old}: same actions needed for a hot swap")
+        action = np.asarray(runner.act(np.zeros(runner.obs_spec.dim, np.float32)))
+        if action.shape != (runner.act_spec.dim,):  # also warms the session up before a swap
+            raise ValueError(f"{path} returns shape {action.shape}, expected "
+                             f"({runner.act_spec.dim},) actions {list(runner.act_spec.names)}")
+        if hasattr(runner, "reset"):
+            runner.reset()  # drop the warm-up chunk: the first real tick plans afresh
+        return Policy(runner, index, SafetyFilter(self._safety_config(runner.act_spec)))
+
+    def _safety_config(self, act_spec: Any) -> SafetyConfig:
+        low, high = np.array(act_spec.low, float), np.array(act_spec.high, float)
+        for values, pick, bound in ((self._p("command_low"), np.fmax, low),
+                                    (self._p("command_high"), np.fmin, high)):
+            if len(values) not in (1, act_spec.dim):
+                raise ValueError(f"command_low/high need 1 or {act_spec.dim} values")
+            bound[:] = pick(bound, np.broadcast_to(values, bound.shape))  # NaN: the model's
+        limits = [PositionLimit(c, j, lo, hi) for c, j, lo, hi in zip(
+            _names(self._p("position_limit_commands")), _names(self._p("position_limit_joints")),
+            self._p("position_limit_low"), self._p("position_limit_high"))]
+        return SafetyConfig(act_spec.names, low, high, max_rate=self._p("max_rate"),
+                            hold_last=_names(self._p("hold_last")),
+                            initial_hold=self._p("initial_hold"), position_limits=limits)
+
+    def _on_set_parameters(self, params: list) -> Any:
+        for param in params:
+            if param.name == "watchdog_timeout_s" and not param.value > 0:
+                return ros.set_parameters_result(
+                    False, f"watchdog_timeout_s must be > 0 seconds, got {param.value}")
+            if param.name == "rate_hz" and param.value < 0:
+                return ros.set_parameters_result(False, f"rate_hz must be >= 0, got "
+                                                 f"{param.value} (0: the model's rate)")
+            if param.name == "model_path" and self._policy is not None:
+                reason = self._hot_swap(param.value)
+                if reason:
+                    return ros.set_parameters_result(False, reason)
+        return ros.set_parameters_result(True)
+
+    def _hot_swap(self, path: str) -> str:
+        """Load ``path`` here (not in the loop), then swap it in; return why not, or ''."""
+        old = self._policy
+        try:
+            new = self._load_policy(path)
+        except (ValueError, FileNotFoundError) as err:
+            self.get_logger().warn(f"model_path {path} rejected: {err}")
+            return f"model_path rejected: {err}; still running {old.runner.path}"
+        new.safety.last = old.safety.last
+        self._policy = new  # one reference assignment: the loop sees old or new, never half
+        self._counts["model_swaps"] += 1
+        self.get_logger().info(f"hot swap: now running {new.runner.describe()}")
+        return ""
+
+    # -- inputs and services --------------------------------------------------------------
+    def _on_joint_state(self, msg: Any) -> None:
+        self._obs.update_joints(msg.name, msg.position, time.monotonic())
+
+    def _on_array(self, msg: Any) -> None:
+        self._obs.update_array(array_labels(msg), msg.data, time.monotonic())
+
+    def _on_estop(self, request: Any, response: Any) -> Any:
+        self._estop = True
+        self._send_hold()
+        self._set_status("ERROR", "emergency stop: holding until ~/clear_emergency_stop")
+        response.success, response.message = True, "emergency stop engaged: holding"
+        return response
+
+    def _on_clear_estop(self, request: Any, response: Any) -> Any:
+        was, self._estop = self._estop, False
+        self._set_status("OK", "emergency stop cleared")
+        response.success = True
+        response.message = "emergency stop cleared" if was else "no emergency stop was engaged"
+        return response
+
+    # -- the loop -------------------------------------------------------------------------
+    def _tick(self, now: float) -> None:
+        policy = self._policy
+        if policy is None:
+            return
+        obs, oldest, newest = self._obs.assemble(policy.obs_index)
+        if self._estop:
+            self._send_hold(policy)
+            return
+        if newest == -math.inf or (oldest == -math.inf and not self._stale):
+            return  # nothing received yet: send nothing until every input arrived once
+        age = now - oldest
+        if age > self._p("watchdog_timeout_s"):
+            self._send_hold(policy)
+            if not self._stale:
+                self._stale = True
+                self._counts["watchdog_trips"] += 1
+                self.get_logger().error(f"watchdog: inputs {age:.3f} s old, holding")
+                self._set_status("ERROR", f"watchdog: inputs stale ({age:.3f} s), holding")
+            return
+        if self._stale:
+            self._stale = False
+            self._set_status("OK", "inputs fresh again: running")
+        command, note = policy.safety.apply(policy.runner.act(obs), self._period,
+                                            self._obs.joint_positions()
+                                            if policy.safety.position_limits else None)
+        if note:
+            self._counts["nan_actions"] += 1
+            self._set_status("WARN", f"{note} replaced by a hold")
+        self._output.publish(command)
+        self.stats.latency(time.monotonic() - newest)
+
+    def _send_hold(self, policy: Optional[Policy] = None) -> None:
+        policy = policy or self._policy
+        if policy is not None and policy.safety.last is not None:
+            hold = policy.safety.hold()
+            policy.safety.mark_held(hold)
+            self._output.publish(hold)
+
+    # -- diagnostics ----------------------------------------------------------------------
+    def _set_status(self, level: str, message: str) -> None:
+        changed = self._status != (level, message)
+        self._status = (level, message)
+        if changed and self._entities:
+            self.publish_diagnostics()
+
+    def publish_diagnostics(self) -> None:
+        """Publish the loop's rate, latency, overruns and model hash on ``/diagnostics``."""
+        policy = self._policy
+        if policy is None:
+            return
+        values = {"state": self.current_state.label, **self.stats.summary(), **self._counts,
+                  "emergency_stop": self._estop, "watchdog_stale": self._stale,
+                  "model_sha256": policy.runner.sha256, "model_path": str(policy.runner.path)}
+        if hasattr(policy.runner, "diagnostics"):  # chunked: queue length, late re-plans
+            values.update({f"chunk_{k}": v for k, v in policy.runner.diagnostics().items()})
+        level, message = self._status
+        if values.get("chunk_late_replans", 0) and level == "OK":
+            level, message = "WARN", f"{values['chunk_late_replans']} late re-plan(s); {message}"
+        self._diag_pub.publish(diagnostic_array(self, STATUS_NAME, level, message,
+                                                self.get_fully_qualified_name(), values))
+
+
+def main(args: Optional[list] = None) -> None:
+    """Run the node; ``autostart:=true`` configures and activates it at once."""
+    ros.init(args)
+    node = PolicyInference()
+    if node.get_parameter("autostart").value:
+        if node.trigger_configure() == ros.TransitionCallbackReturn.SUCCESS:
+            node.trigger_activate()
+    try:
+        ros.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.trigger_shutdown()
+        node.destroy_node()
+        ros.shutdown()
+
+
+if __name__ == "__main__":
+    main()

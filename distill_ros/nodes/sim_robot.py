@@ -1,0 +1,184 @@
+"""sim_robot: the pybullet grasp scene as a ROS 2 robot that looks like ros2_control.
+
+Each control period (the task's 30 Hz unless ``rate_hz`` says otherwise) it applies the
+last forward-controller command and steps the physics, then publishes:
+
+* ``joint_states`` (``sensor_msgs/JointState``: ee_x, ee_y, ee_z, finger_left, finger_right)
+* ``~/features`` (labelled ``std_msgs/Float64MultiArray``: finger opening, object pose
+  relative and absolute, half extents, contacts: every observation element that is not
+  a joint position)
+* ``~/object_pose`` (``geometry_msgs/PoseStamped``), ``~/markers`` (the object for RViz),
+  ``~/success`` (``std_msgs/Bool``) and ``/diagnostics`` (1 Hz).
+
+Commands arrive on ``command_topic`` (``std_msgs/Float64MultiArray``, elements by
+``layout.dim[i].label`` when present, else in ``command_names`` order, as a forward
+command controller takes them). ``~/reset`` (``std_srvs/Trigger``) starts a new episode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from distill_ros import ros
+from distill_ros.nodes.command_output import array_labels, diagnostic_array, labelled_array
+from distill_ros.nodes.grasp_scene import GraspScene
+from distill_ros.tasks.grasp import ACT_SPEC, CONTROL_RATE_HZ
+
+PARAMETERS = {
+    "task": "cube",            # grasp object (distill_ros.tasks.grasp.OBJECTS)
+    "seed": 0,                 # seed of the first episode; ~/reset takes the next
+    "rate_hz": 0.0,            # control periods per second; 0: the task's rate (30 Hz)
+    "command_topic": "/forward_command_controller/commands",
+    "command_names": list(ACT_SPEC.names),  # controller order of unlabelled commands
+    "frame_id": "world",
+}
+
+
+class SimRobot(ros.Node):
+    """A pybullet grasp scene driven by forward-controller commands."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("sim_robot", **kwargs)
+        for name, default in PARAMETERS.items():
+            self.declare_parameter(name, default)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.scene = GraspScene(self._p("task"), self._p("seed"))
+        self._types = {n: ros.get_interface(t) for n, t in (
+            ("joint_state", "sensor_msgs/msg/JointState"),
+            ("array", "std_msgs/msg/Float64MultiArray"),
+            ("pose", "geometry_msgs/msg/PoseStamped"),
+            ("bool", "std_msgs/msg/Bool"),
+            ("marker", "visualization_msgs/msg/Marker"),
+            ("markers", "visualization_msgs/msg/MarkerArray"),
+            ("diag", "diagnostic_msgs/msg/DiagnosticArray"))}
+        t = self._types
+        self._pubs = {
+            "joint_states": self.create_publisher(t["joint_state"], "joint_states", ros.DEFAULT),
+            "features": self.create_publisher(t["array"], "~/features", ros.DEFAULT),
+            "object_pose": self.create_publisher(t["pose"], "~/object_pose", ros.DEFAULT),
+            "success": self.create_publisher(t["bool"], "~/success", ros.DEFAULT),
+            "markers": self.create_publisher(t["markers"], "~/markers", ros.DEFAULT),
+            "diagnostics": self.create_publisher(t["diag"], "/diagnostics", ros.DEFAULT),
+        }
+        self.create_subscription(t["array"], self._p("command_topic"), self._on_command,
+                                 ros.DEFAULT)
+        self.create_service(ros.get_interface("std_srvs/srv/Trigger"), "~/reset", self._on_reset)
+        rate = self._p("rate_hz") or CONTROL_RATE_HZ
+        self.create_timer(1.0 / rate, self._step)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.commands = 0
+        self.get_logger().info(f"sim_robot: {self.scene.task} at {rate:g} Hz, commands on "
+                               f"{self.resolve_name(self._p('command_topic'))}")
+
+    def _p(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    def _on_set_parameters(self, params: list) -> Any:
+        for param in params:
+            if param.name in ("task", "command_topic", "rate_hz"):
+                return ros.set_parameters_result(
+                    False, f"{param.name} is fixed while running: restart sim_robot to change it")
+            if param.name == "command_names" and not set(param.value) <= set(ACT_SPEC.names):
+                return ros.set_parameters_result(
+                    False, f"command_names must be elements of {list(ACT_SPEC.names)}, "
+                    f"got {param.value}")
+        return ros.set_parameters_result(True)
+
+    def _on_command(self, msg: Any) -> None:
+        names = array_labels(msg) or self._p("command_names")
+        try:
+            self.scene.set_command(names, msg.data)
+        except ValueError as err:
+            self.get_logger().warn(f"command ignored: {err}")
+            return
+        self.commands += 1
+
+    def _on_reset(self, request: Any, response: Any) -> Any:
+        seed = self.scene.reset()
+        response.success = True
+        response.message = f"reset: task {self.scene.task}, seed {seed}"
+        self.get_logger().info(response.message)
+        return response
+
+    def _step(self) -> None:
+        self.scene.step()
+        self._publish_state()
+
+    def _publish_state(self) -> None:
+        t, stamp = self._types, self.get_clock().now().to_msg()
+        names, positions, velocities = self.scene.joint_state()
+        joint_state = t["joint_state"](name=list(names), position=positions,
+                                       velocity=velocities)
+        joint_state.header.stamp = stamp
+        self._pubs["joint_states"].publish(joint_state)
+        self._pubs["features"].publish(labelled_array(*self.scene.features()))
+        position, quat, half = self.scene.object_pose()
+        pose = t["pose"]()
+        pose.header.stamp, pose.header.frame_id = stamp, self._p("frame_id")
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = position
+        o = pose.pose.orientation
+        o.x, o.y, o.z, o.w = quat
+        self._pubs["object_pose"].publish(pose)
+        self._pubs["success"].publish(t["bool"](data=self.scene.success))
+        self._pubs["markers"].publish(self._object_marker(pose, half))
+
+    def _object_marker(self, pose: Any, half: list) -> Any:
+        marker = self._types["marker"](ns="sim_robot", id=0, type=self._types["marker"].CUBE,
+                                       action=self._types["marker"].ADD)
+        marker.header = pose.header
+        marker.pose = pose.pose
+        marker.scale.x, marker.scale.y, marker.scale.z = (2 * h for h in half)
+        green = self.scene.success
+        marker.color.r, marker.color.g, marker.color.b, marker.color.a = (
+            (0.1, 0.8, 0.2, 0.9) if green else (0.8, 0.5, 0.1, 0.9))
+        return self._types["markers"](markers=[marker, *self._gripper_markers(pose.header)])
+
+    def _gripper_markers(self, header: Any) -> list:
+        """The robot state for RViz: palm and finger pads at the joint positions (m)."""
+        names, q, _ = self.scene.joint_state()
+        joints = dict(zip(names, q))
+        palm = (joints["ee_x"], joints["ee_y"], joints["ee_z"])
+        x, y, z = palm
+        finger = (0.01, 0.025, 0.06)  # URDF finger boxes, 4 cm below the palm, sliding on x
+        parts = [(1, palm, (0.12, 0.04, 0.02)),
+                 (2, (x - joints["finger_left"], y, z - 0.04), finger),
+                 (3, (x + joints["finger_right"], y, z - 0.04), finger)]
+        markers = []
+        for marker_id, (x, y, z), (sx, sy, sz) in parts:
+            m = self._types["marker"](ns="sim_robot", id=marker_id,
+                                      type=self._types["marker"].CUBE,
+                                      action=self._types["marker"].ADD)
+            m.header = header
+            m.pose.position.x, m.pose.position.y, m.pose.position.z = x, y, z
+            m.pose.orientation.w = 1.0
+            m.scale.x, m.scale.y, m.scale.z = sx, sy, sz
+            m.color.r = m.color.g = m.color.b = 0.7
+            m.color.a = 1.0
+            markers.append(m)
+        return markers
+
+    def _publish_diagnostics(self) -> None:
+        scene = self.scene
+        message = "object grasped and held" if scene.success else "grasping"
+        self._pubs["diagnostics"].publish(diagnostic_array(
+            self, "sim_robot: grasp scene", "OK", message, self.get_fully_qualified_name(),
+            {"task": scene.task, "seed": scene.seed, "steps": scene.steps,
+             "success": scene.success, "lift_m": scene.lift, "commands": self.commands}))
+
+
+def main(args: Optional[list] = None) -> None:
+    """Run the sim robot until interrupted."""
+    ros.init(args)
+    node = SimRobot()
+    try:
+        ros.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.scene.close()
+        node.destroy_node()
+        ros.shutdown()
+
+
+if __name__ == "__main__":
+    main()

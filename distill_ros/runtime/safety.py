@@ -1,0 +1,147 @@
+"""Safety filters between a policy's action and the robot: no ROS inside.
+
+Order of the filters for one control tick (:meth:`SafetyFilter.apply`):
+
+1. NaN/Inf guard: a non-finite action is never sent; the hold command goes instead.
+2. Clamp to the command limits (the ONNX file's action limits, optionally tighter).
+3. Position limits: a velocity command that would push a joint past its position
+   limit is zeroed in that direction.
+4. Rate limit: each element changes at most ``max_rate * dt`` from the last command.
+
+The *hold* command is what the robot gets when the policy must not drive it (watchdog,
+e-stop, deactivation, NaN): velocity elements go to zero, position elements keep their
+last commanded value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PositionLimit:
+    """A velocity command element that moves one joint, and that joint's position range.
+
+    Attributes:
+        command: action element name, e.g. ``"ee_vx"`` (a velocity).
+        joint: joint name in ``sensor_msgs/JointState``, e.g. ``"ee_x"``.
+        low: lowest allowed joint position (joint units).
+        high: highest allowed joint position (joint units).
+    """
+
+    command: str
+    joint: str
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"position limit of joint {self.joint!r} needs low < high, "
+                             f"got low={self.low} high={self.high}")
+
+
+@dataclass
+class SafetyConfig:
+    """Limits of one command vector, element names in the policy's action order.
+
+    Attributes:
+        names: action element names.
+        low: lowest command per element.
+        high: highest command per element.
+        max_rate: largest change per second per element (``inf``: no rate limit).
+        hold_last: elements that are positions: the hold command keeps their last value.
+        initial_hold: hold values before any command was sent.
+        position_limits: joint position limits enforced on velocity elements.
+    """
+
+    names: Sequence[str]
+    low: Sequence[float]
+    high: Sequence[float]
+    max_rate: Sequence[float] = ()
+    hold_last: Sequence[str] = ()
+    initial_hold: Sequence[float] = ()
+    position_limits: Sequence[PositionLimit] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        for label in ("low", "high"):
+            if len(getattr(self, label)) != n:
+                raise ValueError(f"{label} has {len(getattr(self, label))} values for "
+                                 f"{n} command elements {list(self.names)}")
+        for label in ("max_rate", "initial_hold"):
+            value = getattr(self, label)
+            if len(value) not in (0, 1, n):
+                raise ValueError(f"{label} needs 0, 1 or {n} values (one per element of "
+                                 f"{list(self.names)}), got {len(value)}")
+        unknown = [x for x in self.hold_last if x not in self.names]
+        unknown += [p.command for p in self.position_limits if p.command not in self.names]
+        if unknown:
+            raise ValueError(f"unknown command elements {unknown}; valid: {list(self.names)}")
+
+
+def _broadcast(values: Sequence[float], n: int, default: float) -> np.ndarray:
+    if len(values) == 0:
+        return np.full(n, default)
+    return np.broadcast_to(np.asarray(values, dtype=np.float64), (n,)).copy()
+
+
+class SafetyFilter:
+    """Turns a raw policy action into a command that is safe to send, or into a hold."""
+
+    def __init__(self, config: SafetyConfig) -> None:
+        n = len(config.names)
+        self.names = tuple(config.names)
+        self.low = np.asarray(config.low, dtype=np.float64)
+        self.high = np.asarray(config.high, dtype=np.float64)
+        self.max_rate = _broadcast(config.max_rate, n, np.inf)
+        self.keep_last = np.array([name in config.hold_last for name in self.names])
+        self._initial = np.clip(_broadcast(config.initial_hold, n, 0.0), self.low, self.high)
+        self.position_limits = tuple(config.position_limits)
+        self._index = {name: i for i, name in enumerate(self.names)}
+        self.last: np.ndarray | None = None  # last command sent
+        self.rejected = 0  # non-finite actions replaced by a hold
+
+    def hold(self) -> np.ndarray:
+        """The hold command: zero velocities, last positions (initial ones before any)."""
+        base = self._initial if self.last is None else self.last
+        return np.where(self.keep_last, base, 0.0).clip(self.low, self.high)
+
+    def apply(self, action: np.ndarray, dt: float,
+              joint_positions: Mapping[str, float] | None = None) -> tuple[np.ndarray, str]:
+        """Filter one action.
+
+        Args:
+            action: raw policy output, one value per element of ``names``.
+            dt: seconds since the last command (for the rate limit).
+            joint_positions: latest joint positions by name (for position limits).
+
+        Returns:
+            ``(command, note)``: the command to send and ``""``, or the hold command and
+            why (``"non-finite action"``).
+        """
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != self.low.shape or not np.all(np.isfinite(action)):
+            self.rejected += 1
+            command = self.hold()
+            self.last = command
+            return command, "non-finite action" if action.shape == self.low.shape else (
+                f"action has {action.size} elements, expected {self.low.size}")
+        command = np.clip(action, self.low, self.high)
+        for limit in self.position_limits:
+            q = (joint_positions or {}).get(limit.joint)
+            i = self._index[limit.command]
+            if q is not None and ((q >= limit.high and command[i] > 0)
+                                  or (q <= limit.low and command[i] < 0)):
+                command[i] = 0.0  # m/s: never push past the joint's range
+        if self.last is not None and dt > 0:
+            step = self.max_rate * dt
+            command = np.clip(command, self.last - step, self.last + step)
+        self.last = command
+        return command, ""
+
+    def mark_held(self, command: np.ndarray) -> None:
+        """Record that ``command`` (a hold) was sent, so the rate limit starts from it."""
+        self.last = np.asarray(command, dtype=np.float64)

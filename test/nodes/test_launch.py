@@ -1,0 +1,94 @@
+"""Launch files, checked statically (no launch_ros here), and `distill-ros launch` for real."""
+
+import ast
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from glob import glob
+
+import pytest
+
+from conftest import REPO
+from distill_ros.launcher import LAUNCH_ARGUMENTS, LAUNCH_SETS
+
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+EXTERNAL = {"rviz2": {"rviz2"}}  # packages we start but do not ship
+
+
+def _setup_py():
+    text = (REPO / "setup.py").read_text()
+    scripts = dict(re.findall(r'"([\w-]+) = (distill_ros[\w.]+:main)"', text))
+    globs = re.findall(r'glob\("([^"]+)"\)', text)
+    installed = {os.path.relpath(p, REPO) for g in globs for p in glob(str(REPO / g))}
+    return scripts, installed
+
+
+def _kwargs(call):
+    return {k.arg: k.value for k in call.keywords}
+
+
+def _calls(tree, name):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
+
+
+def _literal(node):
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_names_only_things_that_exist_and_are_installed(path):
+    tree = ast.parse(path.read_text())
+    scripts, installed = _setup_py()
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
+               for n in tree.body), f"{path.name} has no generate_launch_description()"
+    assert os.path.relpath(path, REPO) in installed, f"{path.name} not installed by setup.py"
+    ours = []
+    for call in _calls(tree, "Node"):
+        kw = _kwargs(call)
+        package, executable = _literal(kw["package"]), _literal(kw["executable"])
+        if package != "distill_ros":
+            assert executable in EXTERNAL.get(package, ()), f"unknown {package}/{executable}"
+            continue
+        assert executable in scripts, f"{path.name}: no console script {executable!r}"
+        module, _ = scripts[executable].split(":")
+        assert (REPO / (module.replace(".", "/") + ".py")).is_file(), module
+        files = [c.value for c in ast.walk(kw["parameters"])
+                 if isinstance(c, ast.Constant) and str(c.value).endswith(".yaml")]
+        assert len(files) == 1, f"{path.name}: {executable} needs one parameter file"
+        assert f"config/{files[0]}" in installed, f"config/{files[0]} missing or not installed"
+        ours.append((executable, files[0]))
+    for name in [c.value for c in ast.walk(tree) if isinstance(c, ast.Constant)
+                 and str(c.value).endswith(".rviz")]:
+        assert f"rviz/{name}" in installed, f"rviz/{name} missing or not installed"
+    stem = path.name[:-len(".launch.py")]
+    assert LAUNCH_SETS.get(stem) == ours, f"`distill-ros launch {stem}` starts other nodes"
+    declared = {_literal(c.args[0]) for c in _calls(tree, "DeclareLaunchArgument")}
+    assert declared - {"rviz"} <= set(LAUNCH_ARGUMENTS), declared
+
+
+def test_every_launch_set_has_a_launch_file():
+    assert sorted(LAUNCH_SETS) == sorted(p.name[:-len(".launch.py")] for p in LAUNCH_FILES)
+
+
+def test_cli_launch_runs_the_sim_demo_until_interrupted(tester, student_onnx):
+    success = tester.record("std_msgs/msg/Bool", "/sim_robot/success")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "distill_ros.cli", "launch", "sim_demo",
+         f"model_path:={student_onnx}"], cwd=REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        success.wait_for(lambda m: m.data, 0, 60.0, "grasp in the launched demo")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out[-3000:]
+    pids = [int(p) for p in re.findall(r"\d+", out.split("pids", 1)[1].split("]")[0])]
+    assert len(pids) == 2, out[-2000:]
+    time.sleep(0.2)
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(
+            f"/proc/{pid}/status").read(), f"node {pid} outlived the launcher"

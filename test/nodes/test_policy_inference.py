@@ -1,0 +1,181 @@
+"""policy_inference in its own process, driven over loopback DDS from this one.
+
+Inputs come from :class:`FakeRobot` (this process), so a test can stop them; commands,
+diagnostics, services, parameters and lifecycle transitions are all cross-process.
+"""
+
+import hashlib
+import math
+import time
+
+from nodes.conftest import onnx_like, OUTPUT, PARAMS
+
+NODE = "/policy_inference"
+F64 = "std_msgs/msg/Float64MultiArray"
+DIAG = "diagnostic_msgs/msg/DiagnosticArray"
+TRIGGER = "std_srvs/srv/Trigger"
+STATUS = "policy_inference: control loop"
+PERIOD_S = 1 / 30
+ARRAY_OBS = ["finger_opening", "obj_rel_x", "obj_rel_y", "obj_rel_z", "obj_x", "obj_y",
+             "obj_z", "obj_half_x", "obj_half_y", "obj_half_z", "contact_left", "contact_right"]
+
+
+def _start(start_node, model, *overrides):
+    args = ["--params-file", str(PARAMS), "-p", f"model_path:={model}"]
+    for item in overrides:
+        args += ["-p", item]
+    return start_node("policy_inference", *args)
+
+
+def _status(msg):
+    """Our status in a DiagnosticArray as (level, message, values), or None."""
+    for status in msg.status:
+        if status.name == STATUS:
+            return status.level, status.message, {kv.key: kv.value for kv in status.values}
+    return None
+
+
+def _is_hold(msg, opening=None):
+    velocities_zero = list(msg.data[:3]) == [0.0, 0.0, 0.0]
+    return velocities_zero and (opening is None or msg.data[3] == opening)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_lifecycle_transitions_and_configure_refuses_unsourced_observations(
+        tester, start_node, fake_robot, student_onnx):
+    commands = tester.record(F64, OUTPUT)
+    proc = _start(start_node, student_onnx, "autostart:=false", "array_obs:=[finger_opening]")
+    assert tester.state(NODE) == "unconfigured"
+    assert not tester.transition(NODE, "configure"), "configured with unsourced observations"
+    assert tester.state(NODE) == "unconfigured"
+    assert "contact_right" in proc.log(), f"missing names not reported:\n{proc.log()}"
+
+    assert tester.set_param(NODE, "array_obs", ARRAY_OBS).successful
+    assert tester.transition(NODE, "configure"), proc.log()
+    assert tester.state(NODE) == "inactive"
+    quiet = time.monotonic()
+    time.sleep(0.5)
+    assert not commands.since(quiet), "an inactive node published commands"
+
+    assert tester.transition(NODE, "activate")
+    assert tester.state(NODE) == "active"
+    first, _ = commands.wait_for(lambda m: True, quiet, 10.0, "command after activate")
+    time.sleep(1.0)
+    sent = [m for _, m in commands.since(first)]
+    assert len(sent) >= 15, f"{len(sent)} commands in 1 s at 30 Hz"
+    for msg in sent:
+        assert all(math.isfinite(v) for v in msg.data), msg.data
+        assert all(-0.9 <= v <= 0.9 for v in msg.data[:3]) and 0 <= msg.data[3] <= 0.09
+
+    assert tester.transition(NODE, "deactivate")
+    stopped = time.monotonic()
+    time.sleep(0.4)
+    assert _is_hold(commands.items[-1][1]), f"last command is no hold: {commands.items[-1][1]}"
+    assert not commands.since(stopped + 0.2), "commands after deactivate"
+    assert tester.state(NODE) == "inactive"
+    assert tester.transition(NODE, "cleanup")
+    assert tester.state(NODE) == "unconfigured"
+    assert not tester.transition(NODE, "activate"), "activated without a model"
+    assert tester.transition(NODE, "shutdown")
+    assert tester.state(NODE) == "finalized"
+
+
+def test_watchdog_holds_and_reports_error_within_the_timeout(
+        tester, start_node, fake_robot, student_onnx):
+    timeout_s, slack_s = 0.3, 0.7  # slack: a loaded 2-core machine
+    commands = tester.record(F64, OUTPUT)
+    diags = tester.record(DIAG, "/diagnostics")
+    proc = _start(start_node, student_onnx, f"watchdog_timeout_s:={timeout_s}")
+    commands.wait_for(lambda m: not _is_hold(m), 0, 20.0, f"policy command\n{proc.log()}")
+
+    fake_robot.send_joint_states = False
+    stopped = time.monotonic()
+    held, _ = commands.wait_for(_is_hold, stopped, 5.0, "hold command")
+    errored, msg = diags.wait_for(lambda m: (_status(m) or (0,))[0] == 2, stopped, 5.0,
+                                  "diagnostics ERROR")
+    assert held - stopped < timeout_s + slack_s, f"hold after {held - stopped:.3f} s"
+    assert errored - stopped < timeout_s + slack_s, f"ERROR after {errored - stopped:.3f} s"
+    assert "watchdog" in _status(msg)[1]
+    time.sleep(0.3)
+    assert all(_is_hold(m) for _, m in commands.since(held)), "policy ran on stale inputs"
+
+    fake_robot.send_joint_states = True
+    resumed = time.monotonic()
+    diags.wait_for(lambda m: (_status(m) or (2,))[0] == 0, resumed, 5.0, "diagnostics OK")
+    commands.wait_for(lambda m: not _is_hold(m), resumed, 5.0, "policy command again")
+
+
+def test_emergency_stop_holds_until_cleared(tester, start_node, fake_robot, student_onnx):
+    commands = tester.record(F64, OUTPUT)
+    diags = tester.record(DIAG, "/diagnostics")
+    _start(start_node, student_onnx)
+    commands.wait_for(lambda m: not _is_hold(m), 0, 20.0, "policy command")
+    reply = tester.call(TRIGGER, f"{NODE}/emergency_stop")
+    stopped = time.monotonic()
+    assert reply.success, reply.message
+    diags.wait_for(lambda m: (_status(m) or (0,))[0] == 2 and "emergency" in _status(m)[1],
+                   stopped - 0.5, 5.0, "emergency stop ERROR on /diagnostics")
+    time.sleep(0.5)
+    after = commands.since(stopped + 0.1)
+    assert after and all(_is_hold(m) for _, m in after), "commands moved during an e-stop"
+
+    reply = tester.call(TRIGGER, f"{NODE}/clear_emergency_stop")
+    assert reply.success and "cleared" in reply.message, reply.message
+    commands.wait_for(lambda m: not _is_hold(m), time.monotonic(), 5.0, "command after clear")
+
+
+def test_nan_actions_are_never_published(tester, start_node, fake_robot, student_onnx,
+                                         tmp_path):
+    nan_model = onnx_like(student_onnx, tmp_path / "nan.onnx", "nan")
+    commands = tester.record(F64, OUTPUT)
+    diags = tester.record(DIAG, "/diagnostics")
+    proc = _start(start_node, nan_model)
+    first, _ = commands.wait_for(lambda m: True, 0, 20.0, f"any command\n{proc.log()}")
+    _, msg = diags.wait_for(lambda m: _status(m) and _status(m)[0] == 1, 0, 5.0,
+                            "diagnostics WARN about NaN")
+    time.sleep(0.5)
+    sent = [m for _, m in commands.since(0)]
+    assert all(math.isfinite(v) for m in sent for v in m.data), "a NaN reached the controller"
+    assert all(list(m.data) == [0.0, 0.0, 0.0, 0.09] for m in sent), "not the hold command"
+    level, message, values = _status(msg)
+    assert "non-finite" in message, message
+
+
+def test_parameters_reject_with_reason_and_hot_swap_without_a_missed_tick(
+        tester, start_node, fake_robot, student_onnx, tmp_path):
+    commands = tester.record(F64, OUTPUT)
+    diags = tester.record(DIAG, "/diagnostics")
+    _start(start_node, student_onnx)
+    commands.wait_for(lambda m: not _is_hold(m), 0, 20.0, "policy command")
+    sha = _sha(student_onnx)
+    diags.wait_for(lambda m: _status(m) and _status(m)[2]["model_sha256"] == sha, 0, 5.0,
+                   "model hash on /diagnostics")
+
+    result = tester.set_param(NODE, "watchdog_timeout_s", -1.0)
+    assert not result.successful and "watchdog_timeout_s must be > 0" in result.reason, result
+    result = tester.set_param(NODE, "watchdog_timeout_s", "soon")
+    assert not result.successful and "type" in result.reason, result
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(student_onnx.read_bytes()[:300])
+    for path, why in ((bad, "truncated"), (tmp_path / "none.onnx", "does not exist")):
+        result = tester.set_param(NODE, "model_path", str(path))
+        assert not result.successful, f"{path.name} accepted"
+        assert why in result.reason and str(student_onnx) in result.reason, result.reason
+    checked = time.monotonic()
+    commands.wait_for(lambda m: not _is_hold(m), checked, 5.0, "old model still running")
+
+    second = onnx_like(student_onnx, tmp_path / "second.onnx", "copy")
+    _, msg = diags.wait_for(lambda m: _status(m) is not None, checked, 5.0, "diagnostics")
+    overruns = float(_status(msg)[2]["overruns"])
+    swapped = time.monotonic()
+    result = tester.set_param(NODE, "model_path", str(second))
+    assert result.successful, result.reason
+    _, msg = diags.wait_for(lambda m: _status(m) and _status(m)[2]["model_sha256"] == _sha(second),
+                            swapped, 5.0, "new model hash on /diagnostics")
+    assert float(_status(msg)[2]["overruns"]) == overruns, "the control loop missed a tick"
+    times = [t for t, _ in commands.since(swapped - 0.5) if t < swapped + 1.0]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) >= 30 and max(gaps) < 4 * PERIOD_S, f"command gaps {max(gaps):.3f} s"

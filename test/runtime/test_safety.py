@@ -1,0 +1,83 @@
+"""The safety filter alone: NaN guard, clamp, position limits, rate limit, hold."""
+
+import numpy as np
+import pytest
+
+from distill_ros.runtime.safety import PositionLimit, SafetyConfig, SafetyFilter
+
+NAMES = ["ee_vx", "ee_vz", "gripper_opening"]
+
+
+def make(**kwargs) -> SafetyFilter:
+    settings = dict(names=NAMES, low=[-0.2, -0.2, 0.0], high=[0.2, 0.2, 0.08],
+                    hold_last=["gripper_opening"], initial_hold=[0.0, 0.0, 0.08])
+    settings.update(kwargs)
+    return SafetyFilter(SafetyConfig(**settings))
+
+
+def test_clamps_to_the_command_limits():
+    command, note = make().apply([1.0, -1.0, 0.5], dt=0.0)
+    np.testing.assert_allclose(command, [0.2, -0.2, 0.08])
+    assert note == ""
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_action_becomes_the_hold_command(bad):
+    safety = make()
+    safety.apply([0.1, 0.1, 0.03], dt=0.0)
+    command, note = safety.apply([0.1, bad, 0.05], dt=0.01)
+    # velocities stop, the gripper keeps its last commanded opening
+    np.testing.assert_allclose(command, [0.0, 0.0, 0.03])
+    assert note == "non-finite action" and safety.rejected == 1
+    assert np.all(np.isfinite(command))
+
+
+def test_wrong_sized_action_is_held_with_a_reason():
+    command, note = make().apply([0.1, 0.1], dt=0.0)
+    np.testing.assert_allclose(command, [0.0, 0.0, 0.08])   # the initial hold
+    assert "2 elements, expected 3" in note
+
+
+def test_position_limit_blocks_only_the_direction_past_the_range():
+    safety = make(position_limits=[PositionLimit("ee_vz", "ee_z", 0.0, 0.5)])
+    at_top = {"ee_z": 0.5}
+    command, _ = safety.apply([0.1, 0.1, 0.04], dt=0.0, joint_positions=at_top)
+    assert command[1] == 0.0, "must not push above the joint's upper limit"
+    command, _ = safety.apply([0.1, -0.1, 0.04], dt=0.0, joint_positions=at_top)
+    assert command[1] == pytest.approx(-0.1), "moving back into the range is allowed"
+    command, _ = safety.apply([0.1, 0.1, 0.04], dt=0.0, joint_positions={"ee_z": 0.2})
+    assert command[1] == pytest.approx(0.1)
+
+
+def test_rate_limit_bounds_the_change_per_second():
+    safety = make(max_rate=[1.0, 1.0, 0.5])
+    safety.apply([0.0, 0.0, 0.0], dt=0.0)
+    command, _ = safety.apply([0.2, -0.2, 0.08], dt=0.05)
+    np.testing.assert_allclose(command, [0.05, -0.05, 0.025])
+    for _ in range(10):
+        command, _ = safety.apply([0.2, -0.2, 0.08], dt=0.05)
+    np.testing.assert_allclose(command, [0.2, -0.2, 0.08])
+
+
+def test_rate_limit_starts_from_a_recorded_hold():
+    safety = make(max_rate=[1.0])
+    safety.apply([0.2, 0.2, 0.08], dt=0.0)
+    safety.mark_held(safety.hold())                 # e.g. the watchdog sent a hold
+    command, _ = safety.apply([0.2, 0.2, 0.08], dt=0.01)
+    np.testing.assert_allclose(command[:2], [0.01, 0.01])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(low=[0.0, 0.0]), "low has 2 values for 3 command elements"),
+    (dict(max_rate=[1.0, 2.0]), "max_rate needs 0, 1 or 3 values"),
+    (dict(hold_last=["gripper"]), r"unknown command elements \['gripper'\]"),
+    (dict(position_limits=[PositionLimit("ee_vy", "ee_y", -1, 1)]), "unknown command"),
+])
+def test_bad_settings_name_the_field(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make(**kwargs)
+
+
+def test_position_limit_needs_low_below_high():
+    with pytest.raises(ValueError, match="joint 'ee_z' needs low < high"):
+        PositionLimit("ee_vz", "ee_z", 0.5, 0.5)

@@ -17,6 +17,11 @@ from distill_ros.tasks.grasp import ACT_SPEC, GraspEnv, OBS_SPEC
 JOINTS = ("ee_x", "ee_y", "ee_z", "finger_left", "finger_right")  # URDF order, prismatic, m
 JOINT_OBS = ("palm_x", "palm_y", "palm_z")  # observation elements that are joint positions
 
+# A depth camera over the table, looking at the workspace from the front and above
+CAMERA_EYE, CAMERA_TARGET, CAMERA_FOV_DEG = (0.4, 0.0, 0.4), (0.0, 0.0, 0.03), 50.0
+CAMERA_NEAR, CAMERA_FAR = 0.05, 2.0
+CLOUD_BOX = np.array([[-0.3, -0.3, 0.004], [0.3, 0.3, 0.6]])  # kept points (m): no floor
+
 
 class GraspScene:
     """One pybullet grasp episode driven by velocity/opening commands.
@@ -76,6 +81,33 @@ class GraspScene:
         pos, quat = env._pb.getBasePositionAndOrientation(env._obj, physicsClientId=env._cid)
         named = dict(zip(OBS_SPEC.names, self.obs))
         return list(pos), list(quat), [float(named[f"obj_half_{a}"]) for a in "xyz"]
+
+    def point_cloud(self, width: int = 96, height: int = 72) -> np.ndarray:
+        """Points (N, 3) in the world frame (m) that a depth camera sees of object and gripper.
+
+        pybullet's CPU renderer (about 2 ms at 96x72) gives the depth buffer; each pixel is
+        back-projected through the inverse of projection x view, and points outside
+        ``CLOUD_BOX`` (the floor, the far background) are dropped.
+        """
+        env = self.env
+        pb, cid = env._pb, env._cid
+        view = pb.computeViewMatrix(CAMERA_EYE, CAMERA_TARGET, (0, 0, 1), physicsClientId=cid)
+        proj = pb.computeProjectionMatrixFOV(CAMERA_FOV_DEG, width / height, CAMERA_NEAR,
+                                             CAMERA_FAR, physicsClientId=cid)
+        image = pb.getCameraImage(width, height, view, proj, renderer=pb.ER_TINY_RENDERER,
+                                  flags=pb.ER_NO_SEGMENTATION_MASK, physicsClientId=cid)
+        depth = np.reshape(np.asarray(image[3], np.float64), (height, width))
+        u, v = np.meshgrid(2 * (np.arange(width) + 0.5) / width - 1,       # NDC x, right
+                           1 - 2 * (np.arange(height) + 0.5) / height)     # NDC y, up
+        ndc = np.stack([u, v, 2 * depth - 1, np.ones_like(u)], -1).reshape(-1, 4)
+        # pybullet's matrices are column-major lists
+        clip_from_world = (np.reshape(proj, (4, 4), order="F")
+                           @ np.reshape(view, (4, 4), order="F"))
+        world = ndc @ np.linalg.inv(clip_from_world).T
+        points = world[:, :3] / world[:, 3:]
+        keep = (depth.reshape(-1) < 1.0) & np.all(
+            (points >= CLOUD_BOX[0]) & (points <= CLOUD_BOX[1]), axis=1)
+        return points[keep].astype(np.float32)
 
     def close(self) -> None:
         """Disconnect pybullet."""

@@ -9,6 +9,8 @@ last forward-controller command and steps the physics, then publishes:
   a joint position)
 * ``~/object_pose`` (``geometry_msgs/PoseStamped``), ``~/markers`` (the object for RViz),
   ``~/success`` (``std_msgs/Bool``) and ``/diagnostics`` (1 Hz).
+* ``~/points`` (``sensor_msgs/PointCloud2``, x/y/z float32, world frame, sensor-data QoS)
+  at ``point_cloud_hz``: what a depth camera over the table sees (0 turns it off).
 
 Commands arrive on ``command_topic`` (``std_msgs/Float64MultiArray``, elements by
 ``layout.dim[i].label`` when present, else in ``command_names`` order, as a forward
@@ -31,6 +33,7 @@ PARAMETERS = {
     "command_topic": "/forward_command_controller/commands",
     "command_names": list(ACT_SPEC.names),  # controller order of unlabelled commands
     "frame_id": "world",
+    "point_cloud_hz": 5.0,     # depth-camera point cloud on ~/points; 0: off
 }
 
 
@@ -50,7 +53,9 @@ class SimRobot(ros.Node):
             ("bool", "std_msgs/msg/Bool"),
             ("marker", "visualization_msgs/msg/Marker"),
             ("markers", "visualization_msgs/msg/MarkerArray"),
-            ("diag", "diagnostic_msgs/msg/DiagnosticArray"))}
+            ("diag", "diagnostic_msgs/msg/DiagnosticArray"),
+            ("cloud", "sensor_msgs/msg/PointCloud2"),
+            ("field", "sensor_msgs/msg/PointField"))}
         t = self._types
         self._pubs = {
             "joint_states": self.create_publisher(t["joint_state"], "joint_states", ros.DEFAULT),
@@ -59,6 +64,7 @@ class SimRobot(ros.Node):
             "success": self.create_publisher(t["bool"], "~/success", ros.DEFAULT),
             "markers": self.create_publisher(t["markers"], "~/markers", ros.DEFAULT),
             "diagnostics": self.create_publisher(t["diag"], "/diagnostics", ros.DEFAULT),
+            "points": self.create_publisher(t["cloud"], "~/points", ros.SENSOR_DATA),
         }
         self.create_subscription(t["array"], self._p("command_topic"), self._on_command,
                                  ros.DEFAULT)
@@ -66,6 +72,8 @@ class SimRobot(ros.Node):
         rate = self._p("rate_hz") or CONTROL_RATE_HZ
         self.create_timer(1.0 / rate, self._step)
         self.create_timer(1.0, self._publish_diagnostics)
+        if self._p("point_cloud_hz") > 0:
+            self.create_timer(1.0 / self._p("point_cloud_hz"), self._publish_points)
         self.commands = 0
         self.get_logger().info(f"sim_robot: {self.scene.task} at {rate:g} Hz, commands on "
                                f"{self.resolve_name(self._p('command_topic'))}")
@@ -75,7 +83,7 @@ class SimRobot(ros.Node):
 
     def _on_set_parameters(self, params: list) -> Any:
         for param in params:
-            if param.name in ("task", "command_topic", "rate_hz"):
+            if param.name in ("task", "command_topic", "rate_hz", "point_cloud_hz"):
                 return ros.set_parameters_result(
                     False, f"{param.name} is fixed while running: restart sim_robot to change it")
             if param.name == "command_names" and not set(param.value) <= set(ACT_SPEC.names):
@@ -121,6 +129,19 @@ class SimRobot(ros.Node):
         self._pubs["object_pose"].publish(pose)
         self._pubs["success"].publish(t["bool"](data=self.scene.success))
         self._pubs["markers"].publish(self._object_marker(pose, half))
+
+    def _publish_points(self) -> None:
+        points = self.scene.point_cloud()
+        field = self._types["field"]
+        cloud = self._types["cloud"](
+            height=1, width=len(points), is_bigendian=False, point_step=12,
+            row_step=12 * len(points), is_dense=True,
+            fields=[field(name=axis, offset=4 * i, datatype=field.FLOAT32, count=1)
+                    for i, axis in enumerate("xyz")],
+            data=points.astype("<f4").tobytes())
+        cloud.header.stamp = self.get_clock().now().to_msg()
+        cloud.header.frame_id = self._p("frame_id")
+        self._pubs["points"].publish(cloud)
 
     def _object_marker(self, pose: Any, half: list) -> Any:
         marker = self._types["marker"](ns="sim_robot", id=0, type=self._types["marker"].CUBE,

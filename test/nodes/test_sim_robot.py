@@ -2,6 +2,8 @@
 
 import time
 
+import numpy as np
+
 from nodes.conftest import SIM_PARAMS
 
 ACTIONS = ["ee_vx", "ee_vy", "ee_vz", "gripper_opening"]
@@ -11,6 +13,8 @@ def test_sim_robot_publishes_state_obeys_commands_and_resets(tester, start_node)
     joint_states = tester.record("sensor_msgs/msg/JointState", "/joint_states")
     features = tester.record("std_msgs/msg/Float64MultiArray", "/sim_robot/features")
     pose = tester.record("geometry_msgs/msg/PoseStamped", "/sim_robot/object_pose")
+    points = tester.record("sensor_msgs/msg/PointCloud2", "/sim_robot/points",
+                           tester.ros.SENSOR_DATA)
     command = tester.publisher("std_msgs/msg/Float64MultiArray",
                                "/forward_command_controller/commands")
     sim = start_node("sim_robot", "--params-file", str(SIM_PARAMS))
@@ -20,6 +24,15 @@ def test_sim_robot_publishes_state_obeys_commands_and_resets(tester, start_node)
     labels = [d.label for d in features.items[-1][1].layout.dim]
     assert labels[0] == "finger_opening" and "contact_right" in labels, labels
     assert pose.items, "no object pose"
+    _, cloud = points.wait_for(lambda m: m.width > 0, 0, 10.0, f"a point cloud\n{sim.log()}")
+    xyz = np.frombuffer(bytes(cloud.data), "<f4").reshape(-1, 3)
+    assert [f.name for f in cloud.fields] == ["x", "y", "z"] and cloud.point_step == 12
+    assert xyz.shape[0] == cloud.width and cloud.header.frame_id == "world"
+    position = pose.items[-1][1].pose.position
+    named = dict(zip(labels, features.items[-1][1].data))
+    half = np.array([named[f"obj_half_{axis}"] for axis in "xyz"])
+    inside = np.all(np.abs(xyz - [position.x, position.y, position.z]) <= half + 0.005, axis=1)
+    assert inside.sum() > 20, f"{inside.sum()} of {len(xyz)} points on the cube's faces"
 
     from distill_ros.nodes.command_output import labelled_array
     z0 = dict(zip(joint_states.items[-1][1].name, joint_states.items[-1][1].position))["ee_z"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -98,9 +99,25 @@ def train_teacher(run: RunDir, cfg: PipelineConfig, hist: np.ndarray, chunks: np
         "config": asdict(policy.cfg), "train_wall_s": state["wall_s"]})
     atomic_write_json(folder / "curves.json", state["curves"])
     plot_curves(state["curves"], ["loss"], folder / "curves.png", "diffusion teacher (DDPM)")
+    write_tensorboard(state["curves"], folder / "tb", "diffusion_teacher")
     log.info("diffusion teacher: %d updates in %.1f s", state["update"], state["wall_s"])
     return {"updates": state["update"], "train_wall_s": state["wall_s"],
             "final_loss": state["curves"][-1]["loss"] if state["curves"] else None}
+
+
+def write_tensorboard(curves: list[dict], folder: Path, tag: str) -> None:
+    """All rows of `curves` as TensorBoard scalars `tag/<term>`; the folder is rewritten whole."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency; tolerate a trimmed install
+        log.warning("tensorboard not installed: curves go to curves.json/png only")
+        return
+    shutil.rmtree(folder, ignore_errors=True)  # a resumed run writes one clean copy
+    with SummaryWriter(str(folder)) as writer:
+        for row in curves:
+            for key, value in row.items():
+                if key != "update" and value is not None:
+                    writer.add_scalar(f"{tag}/{key}", value, row["update"])
 
 
 def load_diffusion_teacher(run: RunDir, cfg: PipelineConfig):
@@ -163,6 +180,7 @@ def distill_generator(run: RunDir, cfg: PipelineConfig, variant: str, teacher: D
     terms = [k for k in ("loss_generator", "teacher_gap", "loss_score")
              if state["curves"] and k in state["curves"][0]]
     plot_curves(state["curves"], terms, folder / "curves.png", f"OneDP-{variant[0].upper()}")
+    write_tensorboard(state["curves"], folder / "tb", f"onedp_{variant}")
     atomic_write_json(folder / "curves.json", state["curves"])
     last = state["curves"][-1] if state["curves"] else {}
     return {"updates": distiller.num_updates, "distill_wall_s": state["wall_s"],

@@ -38,6 +38,8 @@ def test_onestep_run_trains_exports_and_reports_every_policy(tmp_path):
         curves = json.loads((run.root / "student" / f"onestep_{variant}" / "curves.json")
                             .read_text())
         assert {"loss_generator", "teacher_gap"} <= set(curves[-1]), curves[-1]
+        assert list((run.root / "student" / f"onestep_{variant}" / "tb").glob(
+            "events.out.tfevents.*")), "loss terms go to TensorBoard too"
     stochastic = json.loads((run.root / "student" / "onestep_stochastic" / "curves.json")
                             .read_text())
     assert "loss_score" in stochastic[-1], "OneDP-S logs its score network's loss"

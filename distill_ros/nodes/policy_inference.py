@@ -24,8 +24,8 @@ import numpy as np
 from distill_ros import ros
 from distill_ros.nodes.command_output import (array_labels, CommandOutput,
                                               diagnostic_array)
-from distill_ros.nodes.control_loop import ControlLoop, LoopStats
-from distill_ros.nodes.observation import ObservationAssembler, parse_joint_map
+from distill_ros.runtime.control_loop import ControlLoop, LoopStats
+from distill_ros.runtime.observation import ObservationAssembler, parse_joint_map
 from distill_ros.runtime.safety import PositionLimit, SafetyConfig, SafetyFilter
 
 PARAMETERS = {

@@ -15,31 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
 from distill_ros.distill.chunk_policy import ChunkScaler, GeneratorPolicy
 from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
+from distill_ros.distill.onestep_eval import median_seconds
 from distill_ros.runtime.chunked import ChunkedPolicy
 from distill_ros.spec import Spec
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def deployable_times(gen, cfg: DiffusionConfig, repeats: int) -> dict[str, float]:

@@ -8,15 +8,13 @@ the deployable graph (raw observation history + noise -> physical, clamped chunk
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 import torch
 from torch import nn
 
 from distill_ros.distill.onestep import OneStepGenerator
 from distill_ros.spec import Spec
+from distill_ros.students.base import trace_to_onnx
 from distill_ros.teachers.diffusion import DiffusionPolicy
 
 
@@ -80,20 +78,8 @@ class GeneratorPolicy(nn.Module):
     def as_onnx(self, path: str, opset: int = 17) -> None:
         """Export with inputs `obs`, `noise`, output `actions`, dynamic batch axis."""
         gen = self.generator
-        dummy = (torch.zeros(1, gen.cond_dim), torch.zeros(1, gen.horizon, gen.act_dim))
-        buf = io.BytesIO()
-        was_training = self.training
-        self.eval()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                self, dummy, buf, dynamo=False, opset_version=opset,
-                input_names=["obs", "noise"], output_names=["actions"],
-                dynamic_axes={"obs": {0: "batch"}, "noise": {0: "batch"},
-                              "actions": {0: "batch"}})
-        self.train(was_training)
-        with open(path, "wb") as f:
-            f.write(buf.getvalue())
+        example = (torch.zeros(1, gen.cond_dim), torch.zeros(1, gen.horizon, gen.act_dim))
+        trace_to_onnx(self, example, ["obs", "noise"], path, opset)
 
 
 class DiffusionPlanner:

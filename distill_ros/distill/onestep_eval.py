@@ -38,15 +38,16 @@ class EvalPolicy:
     actions_per_call: int
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    for _ in range(3):
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return statistics.median(times)
 
 
 def _chunked(name: str, kind: str, planner, cfg: PipelineConfig, row: np.ndarray) -> EvalPolicy:
@@ -120,7 +121,7 @@ def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
     rows = []
     for policy in policies:
         success = {task: _success(cfg, policy, task, i) for i, task in enumerate(cfg.tasks)}
-        latency = _median_ms(policy.call, cfg.onestep.latency_repeats)
+        latency = 1e3 * median_seconds(policy.call, cfg.onestep.latency_repeats)
         rows.append({"policy": policy.name, "kind": policy.kind, "success": success,
                      "mean": float(np.mean(list(success.values()))),
                      "latency_ms": latency, "actions_per_call": policy.actions_per_call})

@@ -6,6 +6,9 @@ deterministic head, unscaling and clipping, so the runtime never re-implements t
 
 from __future__ import annotations
 
+import io
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
@@ -62,19 +65,25 @@ class StudentPolicy(nn.Module):
 
     def as_onnx(self, path: str, opset: int = 17) -> None:
         """Export the whole deployable graph with a dynamic batch axis."""
-        import io
-        import warnings
+        trace_to_onnx(self, (torch.zeros(1, self.obs_spec.dim),), ["obs"], path, opset)
 
-        dummy = torch.zeros(1, self.obs_spec.dim)
-        buf = io.BytesIO()
-        was_training = self.training
-        self.eval()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                self, (dummy,), buf, dynamo=False, opset_version=opset,
-                input_names=["obs"], output_names=["actions"],
-                dynamic_axes={"obs": {0: "batch"}, "actions": {0: "batch"}})
-        self.train(was_training)
-        with open(path, "wb") as f:
-            f.write(buf.getvalue())
+
+def trace_to_onnx(module: nn.Module, example: tuple, input_names: list[str], path: str,
+                  opset: int = 17) -> None:
+    """Trace `module` in eval mode to an ONNX file at `path`, output named `actions`.
+
+    Every input and the output get a dynamic batch axis (axis 0); the module's
+    train/eval mode is restored afterwards.
+    """
+    buf = io.BytesIO()
+    was_training = module.training
+    module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # tracer warnings about shape-dependent branches
+        torch.onnx.export(
+            module, example, buf, dynamo=False, opset_version=opset,
+            input_names=input_names, output_names=["actions"],
+            dynamic_axes={name: {0: "batch"} for name in [*input_names, "actions"]})
+    module.train(was_training)
+    with open(path, "wb") as f:
+        f.write(buf.getvalue())

@@ -7,7 +7,8 @@ from typing import Optional, Sequence
 from distill_ros.ros.names import split_interface_name
 from distill_ros.ros._dds import ros_args
 from distill_ros.ros._dds.context import close_context, get_context
-from distill_ros.ros._dds.executor import Executor, SpinThread
+from distill_ros.ros._dds.executor import Executor
+from distill_ros.ros.spin_thread import SpinThread
 from distill_ros.ros._dds.node import Node
 from distill_ros.ros._dds.parameters import Parameter
 from distill_ros.ros._dds.typegen import get_generator

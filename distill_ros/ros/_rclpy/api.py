@@ -20,6 +20,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile as _RclpyQoS, 
 
 from distill_ros.ros import qos as q
 from distill_ros.ros.names import split_interface_name
+from distill_ros.ros.spin_thread import SpinThread
 
 __all__ = ["init", "shutdown", "ok", "spin", "spin_once", "spin_in_background",
            "get_global_executor", "get_interface", "Node", "Parameter", "Executor",
@@ -122,27 +123,6 @@ class Node(_RclpyNode):
 
 def _qos(qos: Any) -> Any:
     return qos if isinstance(qos, _RclpyQoS) else to_rclpy_qos(qos)
-
-
-class SpinThread:
-    """Spins an rclpy executor in a daemon thread; ``stop()`` ends it."""
-
-    def __init__(self, executor: Executor) -> None:
-        self.executor = executor
-        self._thread = threading.Thread(target=executor.spin, name="distill_ros-spin",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_sec: float = 2.0) -> None:
-        """Shut the executor down and join the thread."""
-        self.executor.shutdown()
-        self._thread.join(timeout_sec)
-
-    def __enter__(self) -> "SpinThread":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def spin_in_background(*nodes: Node) -> SpinThread:

@@ -11,7 +11,11 @@ latency = round trip / 2) and bare ONNX Runtime ``run`` calls on the same model.
 one JSON object: node obs->command latency p50/p99/max (ms, the node's own measure over
 its last 10 s of the run), achieved rate, missed deadlines, the floor, and node/floor ratios.
 
+    python bench/bench_ros_loop.py                        # an untrained grasp-sized MLP
     python bench/bench_ros_loop.py --model runs/grasp_quick/export/policy.onnx
+
+Without ``--model`` the bench exports an untrained student of the grasp layout (the
+default MLP): latency depends on the graph's size, not on its weights.
 """
 
 import argparse
@@ -19,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +44,23 @@ from distill_ros.ros.dds_config import isolate_for_tests  # noqa: E402 - path se
 
 if "--echo" not in sys.argv:  # the echo child inherits the parent's loopback domain
     isolate_for_tests()  # loopback only, private domain; children inherit it
+
+
+def untrained_grasp_student(folder: Path) -> str:
+    """Export the default student of the grasp layout with its initial weights."""
+    import torch
+
+    from distill_ros.config import StudentConfig
+    from distill_ros.export.onnx_export import export_student
+    from distill_ros.students.factory import build_student
+    from distill_ros.tasks.grasp import ACT_SPEC, CONTROL_RATE_HZ, OBS_SPEC
+
+    torch.manual_seed(0)
+    student = build_student(StudentConfig(), OBS_SPEC, ACT_SPEC)
+    path = folder / "policy.onnx"
+    export_student(student, path, {"control_rate_hz": CONTROL_RATE_HZ, "task_family": "grasp",
+                                   "note": "untrained, for benchmarking only"})
+    return str(path)
 
 
 def _pct(values_s: list) -> dict:
@@ -179,7 +201,8 @@ def node_run(model: str, rate: float, seconds: float) -> dict:
 def main() -> None:
     """Run the benchmark and print JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="an exported policy.onnx (required)")
+    parser.add_argument("--model", help="an exported policy.onnx (default: an untrained "
+                        "grasp-sized MLP student exported to a temporary folder)")
     parser.add_argument("--echo", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=500.0, help="control rate, Hz")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured duration")
@@ -187,7 +210,7 @@ def main() -> None:
     if args.echo:
         return echo()
     if not args.model:
-        parser.error("--model is required: an exported policy.onnx")
+        args.model = untrained_grasp_student(Path(tempfile.mkdtemp(prefix="bench_ros_")))
     node = node_run(args.model, args.rate, args.seconds)
     floor = {"dds_one_way": dds_floor(), "ort_run": ort_floor(args.model)}
     floor_p50 = floor["dds_one_way"]["p50_ms"] + floor["ort_run"]["p50_ms"]

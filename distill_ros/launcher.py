@@ -77,7 +77,9 @@ def node_commands(name: str, arguments: List[str]) -> List[List[str]]:
 
 def launch(name: str, arguments: List[str]) -> int:
     """Start the nodes, wait until Ctrl-C/SIGTERM or until one exits, stop the rest."""
-    procs = [subprocess.Popen(cmd) for cmd in node_commands(name, arguments)]
+    # own sessions: a terminal Ctrl-C reaches this process only, which forwards exactly one
+    procs = [subprocess.Popen(cmd, start_new_session=True)
+             for cmd in node_commands(name, arguments)]
     print(f"distill-ros launch {name}: started {len(procs)} node(s), pids "
           f"{[p.pid for p in procs]}; Ctrl-C stops them", flush=True)
     stop = {"asked": False}

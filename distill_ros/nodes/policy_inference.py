@@ -124,6 +124,8 @@ class PolicyInference(ros.LifecycleNode):
             return ros.TransitionCallbackReturn.FAILURE
         self._create_endpoints()
         self._set_status("OK", f"inactive: {runner.describe()}")
+        self.get_logger().info(f"configured: {runner.describe()}; commands on "
+                               f"{self.resolve_topic_name(self._p('output_topic'))}")
         return ros.TransitionCallbackReturn.SUCCESS
 
     def _create_endpoints(self) -> None:
@@ -149,6 +151,7 @@ class PolicyInference(ros.LifecycleNode):
         self._loop = ControlLoop(self._period, self._tick, self.stats)
         self._loop.start()
         self._set_status("OK", f"active at {1.0 / self._period:g} Hz")
+        self.get_logger().info(f"active: control loop at {1.0 / self._period:g} Hz")
         return ros.TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: Any) -> ros.TransitionCallbackReturn:
@@ -156,6 +159,7 @@ class PolicyInference(ros.LifecycleNode):
         self._stop_loop()
         self._send_hold()
         self._set_status("OK", "inactive: holding")
+        self.get_logger().info("inactive: loop stopped, hold command sent")
         return ros.TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: Any) -> ros.TransitionCallbackReturn:

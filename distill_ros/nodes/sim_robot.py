@@ -76,7 +76,7 @@ class SimRobot(ros.Node):
             self.create_timer(1.0 / self._p("point_cloud_hz"), self._publish_points)
         self.commands = 0
         self.get_logger().info(f"sim_robot: {self.scene.task} at {rate:g} Hz, commands on "
-                               f"{self.resolve_name(self._p('command_topic'))}")
+                               f"{self.resolve_topic_name(self._p('command_topic'))}")
 
     def _p(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -109,7 +109,12 @@ class SimRobot(ros.Node):
         return response
 
     def _step(self) -> None:
+        was_success = self.scene.success
         self.scene.step()
+        if self.scene.success and not was_success:
+            self.get_logger().info(
+                f"success: {self.scene.task} lifted {self.scene.lift * 100:.0f} cm and held, "
+                f"{self.scene.steps} steps into episode seed {self.scene.seed}")
         self._publish_state()
 
     def _publish_state(self) -> None:

@@ -1,5 +1,6 @@
 """Module-level functions of the DDS backend (the ``rclpy.*`` equivalents)."""
 
+import logging
 import sys
 import threading
 from typing import Optional, Sequence
@@ -8,10 +9,10 @@ from distill_ros.ros.names import split_interface_name
 from distill_ros.ros._dds import ros_args
 from distill_ros.ros._dds.context import close_context, get_context
 from distill_ros.ros._dds.executor import Executor
-from distill_ros.ros.spin_thread import SpinThread
 from distill_ros.ros._dds.node import Node
 from distill_ros.ros._dds.parameters import Parameter
 from distill_ros.ros._dds.typegen import get_generator
+from distill_ros.ros.spin_thread import SpinThread
 
 __all__ = ["init", "shutdown", "ok", "spin", "spin_once", "spin_in_background",
            "get_global_executor", "get_interface", "Node", "Parameter", "Executor",
@@ -29,7 +30,19 @@ def init(args: Optional[Sequence[str]] = None) -> None:
             parameters (``-p``, ``--params-file``) and ``__ns`` / ``__node``.
     """
     ros_args.set_global_args(sys.argv if args is None else args)
+    _console_logging()
     get_context()
+
+
+def _console_logging() -> None:
+    """Print node logs from INFO up on stderr, as rcl does, unless logging is configured."""
+    logger = logging.getLogger("distill_ros.node")
+    if logger.handlers or logging.getLogger().handlers:
+        return  # the application (or pytest) decides where logs go
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(levelname)s] [%(created).6f] %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def shutdown() -> None:

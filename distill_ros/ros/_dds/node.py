@@ -81,6 +81,14 @@ class Node:
         """Expand a relative or ``~/`` private name against this node."""
         return expand_name(name, self._name, self._namespace)
 
+    def resolve_topic_name(self, topic: str, *, only_expand: bool = False) -> str:
+        """Expand a topic name against this node, as rclpy's ``Node.resolve_topic_name``."""
+        return self.resolve_name(topic)
+
+    def resolve_service_name(self, service: str, *, only_expand: bool = False) -> str:
+        """Expand a service name against this node, as rclpy's ``Node.resolve_service_name``."""
+        return self.resolve_name(service)
+
     def graph_entry(self) -> Tuple[str, str, List[bytes], List[bytes]]:
         """Return (name, namespace, reader GUIDs, writer GUIDs) for ``ros_discovery_info``."""
         with self._lock:

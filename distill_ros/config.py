@@ -137,9 +137,12 @@ class OneStepPipelineConfig:
     by name (see `distill_ros.teachers.scripted_styles`) or teacher files, where `{task}`
     in a path becomes the task name; empty means the pipeline's own teachers. Episodes of a
     task alternate between the demonstrators, so several of them make the data multimodal.
+    `dataset` instead names the user's own demonstrations, one `.npz` of episodes per task
+    (`{task}` in the path becomes the task name; fields in `distill.dataset.read_episodes`).
     """
 
     demonstrators: list[str] = field(default_factory=list)
+    dataset: str = ""
     horizon: int = 8               # H, steps per predicted action chunk
     n_exec: int = 4                # steps of each chunk executed before re-planning
     obs_history: int = 2           # observation frames the policy sees, oldest first
@@ -185,6 +188,9 @@ class OneStepPipelineConfig:
         for variant in self.variants:
             _choice("onestep", "variants[]", variant, VARIANTS)
         _choice("onestep", "deploy", self.deploy, self.variants)
+        if self.dataset and self.demonstrators:
+            raise ValueError("onestep.dataset and onestep.demonstrators both set: the data "
+                             "comes from one of them; remove the other")
 
 
 @dataclass
@@ -222,6 +228,8 @@ class PipelineConfig:
         d = dataclasses.asdict(self)
         if self.distill.algorithm != "onestep":
             d.pop("onestep", None)  # so adding a section does not orphan older runs
+        elif not self.onestep.dataset:
+            d["onestep"].pop("dataset")  # likewise for a key added later
         return d
 
     def digest(self) -> str:

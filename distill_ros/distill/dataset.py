@@ -76,3 +76,60 @@ def load_dataset(data_dir: Path, tasks: list[str], obs_spec: Spec,
                          "no episode; check their success in teachers/*/eval.json or set "
                          "collect.keep: all")
     return obs_all, act_all, np.concatenate(idx)
+
+
+def read_episodes(path: Path, obs_spec: Spec, act_spec: Spec, field: str) -> list:
+    """A user's demonstrations: one ``.npz`` of (observation, action) episodes.
+
+    Fields: ``obs`` (N, obs_dim) and ``act`` (N, act_dim) in physical units, ``episode``
+    (N,) integer id of each step's episode (steps of an episode contiguous, in time order);
+    optional ``obs_names`` / ``act_names`` (string arrays) are checked against the task
+    family's layout. Every episode counts as a success. ``field`` is the config key that
+    named the file, for the error messages.
+    """
+    from distill_ros.rollout import Episode
+
+    path = Path(path)
+    layout = (f"obs {list(obs_spec.names)}, act {list(act_spec.names)}, episode (N,) "
+              f"integer ids")
+    if not path.is_file():
+        raise FileNotFoundError(f"{field}: dataset file {path} does not exist; give an .npz "
+                                f"with fields {layout}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{field}: dataset file {path} cannot be read as .npz ({err}); "
+                         "write it with numpy.savez") from None
+    missing = [k for k in ("obs", "act", "episode") if k not in data]
+    if missing:
+        raise ValueError(f"{field}: dataset file {path} lacks field(s) {missing}; expected "
+                         f"{layout}")
+    for key, spec in (("obs_names", obs_spec), ("act_names", act_spec)):
+        if key in data and [str(n) for n in data[key]] != list(spec.names):
+            raise ValueError(f"{field}: dataset file {path}: {key} {list(map(str, data[key]))}"
+                             f" differ from the task family's {list(spec.names)}; reorder the "
+                             "columns to match")
+    n = len(data["episode"])
+    for key, dim in (("obs", obs_spec.dim), ("act", act_spec.dim)):
+        arr = data[key]
+        if arr.ndim != 2 or arr.shape != (n, dim):
+            raise ValueError(f"{field}: dataset file {path}: field {key!r} has shape "
+                             f"{arr.shape}, expected ({n}, {dim}) (one row per entry of "
+                             f"'episode')")
+        bad = np.argwhere(~np.isfinite(arr))
+        if len(bad):
+            raise ValueError(f"{field}: dataset file {path}: field {key!r} contains NaN/Inf "
+                             f"at row {bad[0][0]}, column {bad[0][1]}; clean or drop that "
+                             "episode")
+    ids = np.asarray(data["episode"])
+    if n == 0 or ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{field}: dataset file {path}: field 'episode' must be a non-empty "
+                         f"1-D integer array, got shape {ids.shape} dtype {ids.dtype}")
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    if len(starts) != len(np.unique(ids)):
+        raise ValueError(f"{field}: dataset file {path}: the steps of an episode must be "
+                         "contiguous (some episode id appears in two runs); sort by episode")
+    ends = np.r_[starts[1:], n]
+    return [Episode(data["obs"][a:b].astype(np.float32), data["act"][a:b].astype(np.float32),
+                    True, -1) for a, b in zip(starts, ends)]

@@ -72,7 +72,7 @@ def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
 
     fam, o = get_family(cfg.family), cfg.onestep
     out = []
-    names = cfg.onestep.demonstrators or ["teacher"]
+    names = [] if o.dataset else (o.demonstrators or ["teacher"])   # a dataset has no demo
     for k, name in enumerate(names):
         def bind(task: str, k: int = k, cache: dict = {}) -> Callable:
             if task not in cache:

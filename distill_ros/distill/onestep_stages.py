@@ -2,7 +2,8 @@
 
 teachers  the demonstrators (built-in scripted styles or teacher files; else the default
           stage's own teachers), each measured on its own seeds
-collect   episodes of each task alternate between the demonstrators: multimodal data
+collect   episodes of each task alternate between the demonstrators: multimodal data;
+          or the user's own episodes (`onestep.dataset`) become the shards
 distill   DDPM teacher over action chunks, one OneDP generator per variant, and a plain
           behaviour-cloning MLP (the default offline student) on the same shards
 export    export/onestep_<variant>.onnx for each variant (and export/policy.onnx for
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from distill_ros import pipeline
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.chunk_data import load_windows
-from distill_ros.distill.dataset import load_dataset, write_shard
+from distill_ros.distill.dataset import load_dataset, read_episodes, write_shard
 from distill_ros.rollout import episode_seed, run_episode
 from distill_ros.rundir import RunDir, atomic_write_json
 from distill_ros.tasks.base import get_family, make_env
@@ -66,6 +67,9 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig) -> dict:
     """Measure every demonstrator per task (the default stage when none are listed)."""
     from distill_ros.evaluate import success_rate
 
+    if cfg.onestep.dataset:
+        log.info("onestep.dataset given: no demonstrators to train or measure")
+        return {"success": {}, "dataset": cfg.onestep.dataset}
     if not cfg.onestep.demonstrators:
         return pipeline.stage_teachers(run, cfg)
     if cfg.teachers.sources:
@@ -94,6 +98,8 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig) -> dict:
 def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
     """Like the default stage, but episode e of a task uses demonstrator e mod count."""
     fam = get_family(cfg.family)
+    if cfg.onestep.dataset:
+        return _import_dataset(run, cfg)
     per_shard = cfg.collect.shard_episodes
     n_shards = -(-cfg.collect.episodes_per_task // per_shard)
     with tqdm(total=n_shards * len(cfg.tasks), desc="collect", unit="shard") as bar:
@@ -119,6 +125,30 @@ def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
     obs, _, idx = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
     return {"steps": {t: int(np.sum(idx == i)) for i, t in enumerate(cfg.tasks)},
             "total_steps": int(len(obs))}
+
+
+def dataset_file(cfg: PipelineConfig, task: str) -> Path:
+    """The user's episodes file of `task` (`onestep.dataset` with `{task}` filled in)."""
+    return Path(cfg.onestep.dataset.replace("{task}", task)).expanduser()
+
+
+def _import_dataset(run: RunDir, cfg: PipelineConfig) -> dict:
+    """Check the user's episodes of every task and store them as shards (kept on rerun)."""
+    fam = get_family(cfg.family)
+    per_shard = cfg.collect.shard_episodes
+    for task in cfg.tasks:
+        if any((run.root / "data" / task).glob("shard_*.npz")):
+            continue
+        episodes = read_episodes(dataset_file(cfg, task), fam.obs_spec, fam.act_spec,
+                                 "onestep.dataset")
+        for k in range(0, len(episodes), per_shard):
+            write_shard(run.path("data", task, f"shard_{k // per_shard:04d}.npz"),
+                        episodes[k:k + per_shard], task, fam.obs_spec, fam.act_spec, "all")
+        log.info("collect: %s: %d episodes from %s", task, len(episodes),
+                 dataset_file(cfg, task))
+    obs, _, idx = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
+    return {"steps": {t: int(np.sum(idx == i)) for i, t in enumerate(cfg.tasks)},
+            "total_steps": int(len(obs)), "dataset": cfg.onestep.dataset}
 
 
 def windows(run: RunDir, cfg: PipelineConfig):

@@ -181,3 +181,74 @@ def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path,
         assert a.keys() == b.keys()
         for name in a:
             assert torch.equal(a[name], b[name]), f"resumed {what}: {name} differs"
+
+
+def _user_dataset(folder, task="cube", episodes=8):
+    """A user's .npz of demonstrations: two scripted styles, alternating, as one file."""
+    from distill_ros.rollout import run_episode
+    from distill_ros.tasks.base import get_family, make_env
+    from distill_ros.teachers import load_teacher
+    from distill_ros.teachers.scripted_styles import save_named_expert
+
+    fam = get_family("grasp")
+    experts = [load_teacher(save_named_expert(n, folder / f"{n}.pt"), fam.obs_spec,
+                            fam.act_spec) for n in ("side_pos_y", "side_neg_y")]
+    env = make_env("grasp", task)
+    eps = [run_episode(env, experts[e % 2].act, 100 + e) for e in range(episodes)]
+    env.close()
+    fields = dict(obs=np.concatenate([e.obs for e in eps]),
+                  act=np.concatenate([e.act for e in eps]),
+                  episode=np.concatenate([np.full(len(e.obs), 7 * k) for k, e in
+                                          enumerate(eps)]),
+                  obs_names=np.array(fam.obs_spec.names), act_names=np.array(fam.act_spec.names))
+    np.savez(folder / f"{task}_demos.npz", **fields)
+    return folder / "{task}_demos.npz", fields, eps
+
+
+def test_users_own_dataset_trains_the_teacher_and_generator(tmp_path):
+    pattern, _, eps = _user_dataset(tmp_path)
+    tiny = {**TINY, "demonstrators": [], "dataset": str(pattern), "variants": ["deterministic"],
+            "deploy": "deterministic"}
+    cfg = load_config(write_config(
+        tmp_path / "c.yaml", tasks=["cube"], held_out=[], eval={"episodes": 3},
+        collect={"shard_episodes": 3}, distill={"algorithm": "onestep", "epochs": 3},
+        onestep=tiny))
+    run = run_stages(cfg, tmp_path / "run", ["teachers", "collect", "distill", "export", "eval"])
+    shards = sorted((run.root / "data" / "cube").glob("shard_*.npz"))
+    assert len(shards) == 3, "8 episodes in shards of 3"
+    ledger = json.loads((run.root / "run.json").read_text())
+    assert ledger["stages"]["collect"]["steps"]["cube"] == sum(len(e.obs) for e in eps)
+    report = json.loads((run.root / "report" / "eval.json").read_text())
+    names = [r["policy"] for r in report["policies"]]
+    assert names == ["diffusion DDPM-20", "diffusion DDIM-5", "OneDP-D (deterministic, ONNX)",
+                     "BC mlp (ONNX)"], names
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda f: f.update(obs=np.where(np.arange(f["obs"].size).reshape(f["obs"].shape) == 31,
+                                     np.nan, f["obs"])),
+     r"field 'obs' contains NaN/Inf at row 2, column 1"),
+    (lambda f: f.update(act=f["act"][:, :3]), r"field 'act' has shape \(\d+, 3\), expected"),
+    (lambda f: f.update(act_names=f["act_names"][::-1]), "act_names .* differ from the task"),
+    (lambda f: f.pop("episode"), r"lacks field\(s\) \['episode'\]"),
+    (lambda f: f.update(episode=np.r_[f["episode"][-1:], f["episode"][:-1]]),
+     "must be contiguous"),
+])
+def test_bad_user_dataset_names_file_field_and_fix(tmp_path, change, match):
+    from distill_ros.distill.dataset import read_episodes
+    from distill_ros.tasks.base import get_family
+
+    fam = get_family("grasp")
+    _, fields, _ = _user_dataset(tmp_path, episodes=2)
+    change(fields)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **fields)
+    with pytest.raises(ValueError, match=match) as err:
+        read_episodes(bad, fam.obs_spec, fam.act_spec, "onestep.dataset")
+    assert "onestep.dataset" in str(err.value) and str(bad) in str(err.value)
+    with pytest.raises(FileNotFoundError, match="onestep.dataset: dataset file .* does not"):
+        read_episodes(tmp_path / "nope.npz", fam.obs_spec, fam.act_spec, "onestep.dataset")
+    with pytest.raises(ValueError, match="onestep.dataset and onestep.demonstrators"):
+        load_config(write_config(tmp_path / "c.yaml", tasks=["cube"], held_out=[],
+                                 distill={"algorithm": "onestep"},
+                                 onestep={"dataset": "x.npz", "demonstrators": ["side_pos_y"]}))

@@ -154,7 +154,7 @@ class ChunkedPolicy:
     def reset(self, seed: Optional[int] = None) -> None:
         """Start a new episode: empty history and queue; re-seed the noise if `seed` given."""
         if getattr(self, "_future", None) is not None:
-            self._future.result()  # let an in-flight plan finish; its chunk is dropped
+            self._future.exception()  # let an in-flight plan finish; its chunk is dropped
         if seed is not None or not hasattr(self, "rng"):
             self.rng = np.random.default_rng(seed)
         self._history: deque = deque(maxlen=self.obs_history)
@@ -230,8 +230,8 @@ class ChunkedPolicy:
         """Take a finished plan: queue its actions from the one due at this tick."""
         if self._future is None or not (block or self._future.done()):
             return
-        chunk, seconds = self._future.result()
-        self._future = None
+        future, self._future = self._future, None   # a failed plan must not stick around
+        chunk, seconds = future.result()             # a planner error surfaces here, once
         s = self.stats
         s.replans += 1
         s.plan_s_last, s.plan_s_max = seconds, max(s.plan_s_max, seconds)

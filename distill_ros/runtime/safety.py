@@ -4,9 +4,10 @@ Order of the filters for one control tick (:meth:`SafetyFilter.apply`):
 
 1. NaN/Inf guard: a non-finite action is never sent; the hold command goes instead.
 2. Clamp to the command limits (the ONNX file's action limits, optionally tighter).
-3. Position limits: a velocity command that would push a joint past its position
-   limit is zeroed in that direction.
-4. Rate limit: each element changes at most ``max_rate * dt`` from the last command.
+3. Rate limit: each element changes at most ``max_rate * dt`` from the last command.
+4. Position limits: a velocity command that would push a joint past its position
+   limit is zeroed in that direction (last, so no other filter can undo it); a joint
+   whose position was never received gets no velocity at all.
 
 The *hold* command is what the robot gets when the policy must not drive it (watchdog,
 e-stop, deactivation, NaN): velocity elements go to zero, position elements keep their
@@ -116,7 +117,8 @@ class SafetyFilter:
         Args:
             action: raw policy output, one value per element of ``names``.
             dt: seconds since the last command (for the rate limit).
-            joint_positions: latest joint positions by name (for position limits).
+            joint_positions: latest joint positions by name (for position limits); a
+                limited joint missing here gets zero velocity.
 
         Returns:
             ``(command, note)``: the command to send and ``""``, or the hold command and
@@ -130,15 +132,16 @@ class SafetyFilter:
             return command, "non-finite action" if action.shape == self.low.shape else (
                 f"action has {action.size} elements, expected {self.low.size}")
         command = np.clip(action, self.low, self.high)
-        for limit in self.position_limits:
-            q = (joint_positions or {}).get(limit.joint)
-            i = self._index[limit.command]
-            if q is not None and ((q >= limit.high and command[i] > 0)
-                                  or (q <= limit.low and command[i] < 0)):
-                command[i] = 0.0  # m/s: never push past the joint's range
         if self.last is not None and dt > 0:
             step = self.max_rate * dt
             command = np.clip(command, self.last - step, self.last + step)
+        # after the rate limit, so a decelerating command never pushes past a joint's range
+        for limit in self.position_limits:
+            q = (joint_positions or {}).get(limit.joint)
+            i = self._index[limit.command]
+            if q is None or (q >= limit.high and command[i] > 0) or (
+                    q <= limit.low and command[i] < 0):
+                command[i] = 0.0  # m/s: never past the range; unknown position: no motion
         self.last = command
         return command, ""
 

@@ -130,3 +130,31 @@ def test_bad_settings_are_refused():
         ChunkedPolicy(CountingPlanner(), OBS_DIM, H, H + 1)
     with pytest.raises(ValueError, match="n_exec must be in"):
         ChunkedPolicy(CountingPlanner(), OBS_DIM, H, 0)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_failing_plan_raises_once_then_the_runner_replans(asynchronous):
+    calls = []
+
+    def planner(obs, rng):
+        calls.append(len(calls))
+        chunk = np.zeros((1, H, ACT_DIM), np.float32) + len(calls)
+        if len(calls) == 2:
+            chunk[0, 0, 0] = np.nan     # the second plan is broken
+        return chunk
+
+    policy = ChunkedPolicy(planner, OBS_DIM, H, N_EXEC, asynchronous=asynchronous)
+    try:
+        raised = 0
+        for t in range(3 * N_EXEC):
+            try:
+                policy.act(frame(t))
+            except ValueError as err:
+                assert "NaN/Inf" in str(err)
+                raised += 1
+            policy.wait_planning(5.0)
+        assert raised == 1, "the bad chunk surfaces exactly once"
+        assert len(calls) >= 3, "a fresh plan follows the failed one"
+        assert np.all(np.isfinite(policy.act(frame(99))))
+    finally:
+        policy.close()

@@ -81,3 +81,18 @@ def test_bad_settings_name_the_field(kwargs, match):
 def test_position_limit_needs_low_below_high():
     with pytest.raises(ValueError, match="joint 'ee_z' needs low < high"):
         PositionLimit("ee_vz", "ee_z", 0.5, 0.5)
+
+
+def test_rate_limit_cannot_undo_the_position_limit():
+    """Decelerating from 0.2 m/s at the top of the range: the rate limit must not keep it > 0."""
+    safety = make(max_rate=[1.0], position_limits=[PositionLimit("ee_vz", "ee_z", 0.0, 0.5)])
+    safety.apply([0.0, 0.2, 0.04], dt=0.0, joint_positions={"ee_z": 0.3})
+    for _ in range(3):
+        command, _ = safety.apply([0.0, 0.2, 0.04], dt=0.05, joint_positions={"ee_z": 0.6})
+        assert command[1] <= 0.0, f"still pushing up past the limit: {command}"
+
+
+def test_limited_joint_with_unknown_position_gets_no_velocity():
+    safety = make(position_limits=[PositionLimit("ee_vz", "ee_z", 0.0, 0.5)])
+    command, _ = safety.apply([0.1, 0.1, 0.04], dt=0.0, joint_positions={"ee_x": 0.0})
+    np.testing.assert_allclose(command, [0.1, 0.0, 0.04])

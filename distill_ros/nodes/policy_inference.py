@@ -15,6 +15,7 @@ loop and swaps it in atomically; a bad file is rejected with the reason.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
@@ -93,13 +94,17 @@ class PolicyInference(ros.LifecycleNode):
             self.declare_parameter(name, default)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._policy: Optional[Policy] = None
+        self._output: Optional[CommandOutput] = None
         self._entities: list = []
         self._loop: Optional[ControlLoop] = None
         self.stats = LoopStats(window=1000)  # resized at configure: the last 10 s of ticks
         self._estop = False
         self._stale = False
+        self._lock = threading.RLock()  # one tick, hold, e-stop or swap at a time
+        self._activated_at = math.inf
         self._status = ("OK", "unconfigured")
-        self._counts = {"nan_actions": 0, "watchdog_trips": 0, "model_swaps": 0}
+        self._counts = {"nan_actions": 0, "policy_errors": 0, "watchdog_trips": 0,
+                        "model_swaps": 0}
 
     def _p(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -118,11 +123,11 @@ class PolicyInference(ros.LifecycleNode):
                 self, self._p("output_type"), self._p("output_topic"), runner.act_spec.names,
                 _names(self._p("command_names")), _names(self._p("trajectory_joints")),
                 self._p("trajectory_field"), self._period)
-        except (ValueError, FileNotFoundError) as err:
-            self.get_logger().error(f"configure failed: {err}")
-            self._policy = None
+            self._create_endpoints()
+        except Exception as err:  # noqa: BLE001 - any bad file or setting: refuse, say why
+            self.get_logger().error(f"configure failed: {type(err).__name__}: {err}")
+            self._free()
             return ros.TransitionCallbackReturn.FAILURE
-        self._create_endpoints()
         self._set_status("OK", f"inactive: {runner.describe()}")
         self.get_logger().info(f"configured: {runner.describe()}; commands on "
                                f"{self.resolve_topic_name(self._p('output_topic'))}")
@@ -134,8 +139,8 @@ class PolicyInference(ros.LifecycleNode):
         trigger = ros.get_interface("std_srvs/srv/Trigger")
         diag = ros.get_interface("diagnostic_msgs/msg/DiagnosticArray")
         self._diag_pub = self.create_publisher(diag, "/diagnostics", ros.DEFAULT)
-        self._entities = [
-            self._output.publisher, self._diag_pub,
+        self._entities = [self._output.publisher, self._diag_pub]  # freed if the rest fails
+        self._entities += [
             self.create_subscription(joint_state, self._p("joint_states_topic"),
                                      self._on_joint_state, ros.SENSOR_DATA),
             *[self.create_subscription(array, topic, self._on_array, ros.SENSOR_DATA)
@@ -146,8 +151,10 @@ class PolicyInference(ros.LifecycleNode):
         ]
 
     def on_activate(self, state: Any) -> ros.TransitionCallbackReturn:
-        """Start the fixed-rate control loop."""
+        """Start the fixed-rate control loop (a chunked policy starts from an empty queue)."""
         self._stale = False
+        self._reset_runner()
+        self._activated_at = time.monotonic()
         self._loop = ControlLoop(self._period, self._tick, self.stats)
         self._loop.start()
         self._set_status("OK", f"active at {1.0 / self._period:g} Hz")
@@ -156,6 +163,7 @@ class PolicyInference(ros.LifecycleNode):
 
     def on_deactivate(self, state: Any) -> ros.TransitionCallbackReturn:
         """Stop the loop, then command a hold."""
+        self._activated_at = math.inf
         self._stop_loop()
         self._send_hold()
         self._set_status("OK", "inactive: holding")
@@ -176,6 +184,22 @@ class PolicyInference(ros.LifecycleNode):
         self._free()
         return ros.TransitionCallbackReturn.SUCCESS
 
+    def on_error(self, state: Any) -> ros.TransitionCallbackReturn:
+        """A transition raised: stop the loop, hold, free everything; back to unconfigured."""
+        self._activated_at = math.inf
+        if self._loop is not None:
+            self._stop_loop()
+            self._send_hold()
+        self._free()
+        self._set_status("ERROR", "a lifecycle transition failed: unconfigured, holding")
+        return ros.TransitionCallbackReturn.SUCCESS
+
+    def _reset_runner(self) -> None:
+        """Forget queued chunks and observation history: they describe the past."""
+        policy = self._policy
+        if policy is not None and hasattr(policy.runner, "reset"):
+            policy.runner.reset()
+
     def _stop_loop(self) -> None:
         if self._loop is not None:
             self._loop.stop()
@@ -188,6 +212,7 @@ class PolicyInference(ros.LifecycleNode):
                 if destroy(entity):
                     break
         self._entities, self._policy = [], None
+        self._output = None
 
     # -- models ---------------------------------------------------------------------------
     def _load_policy(self, path: str) -> Policy:
@@ -216,9 +241,17 @@ class PolicyInference(ros.LifecycleNode):
             if len(values) not in (1, act_spec.dim):
                 raise ValueError(f"command_low/high need 1 or {act_spec.dim} values")
             bound[:] = pick(bound, np.broadcast_to(values, bound.shape))  # NaN: the model's
-        limits = [PositionLimit(c, j, lo, hi) for c, j, lo, hi in zip(
-            _names(self._p("position_limit_commands")), _names(self._p("position_limit_joints")),
-            self._p("position_limit_low"), self._p("position_limit_high"))]
+        columns = {k: list(self._p(f"position_limit_{k}"))
+                   for k in ("commands", "joints", "low", "high")}
+        columns["commands"], columns["joints"] = (_names(columns["commands"]),
+                                                  _names(columns["joints"]))
+        lengths = {k: len(v) for k, v in columns.items()}
+        if not columns["commands"] and not columns["joints"]:
+            columns = {k: [] for k in columns}   # no position limits configured
+        elif len(set(lengths.values())) > 1:
+            raise ValueError("position_limit_commands/joints/low/high must have one entry per "
+                             f"limited command, got lengths {lengths}")
+        limits = [PositionLimit(c, j, lo, hi) for c, j, lo, hi in zip(*columns.values())]
         return SafetyConfig(act_spec.names, low, high, max_rate=self._p("max_rate"),
                             hold_last=_names(self._p("hold_last")),
                             initial_hold=self._p("initial_hold"), position_limits=limits)
@@ -242,11 +275,13 @@ class PolicyInference(ros.LifecycleNode):
         old = self._policy
         try:
             new = self._load_policy(path)
-        except (ValueError, FileNotFoundError) as err:
-            self.get_logger().warn(f"model_path {path} rejected: {err}")
-            return f"model_path rejected: {err}; still running {old.runner.path}"
-        new.safety.last = old.safety.last
-        self._policy = new  # one reference assignment: the loop sees old or new, never half
+        except Exception as err:  # noqa: BLE001 - whatever is wrong with the file, say it
+            self.get_logger().warn(f"model_path {path} rejected: {type(err).__name__}: {err}")
+            return (f"model_path rejected: {type(err).__name__}: {err}; still running "
+                    f"{old.runner.path}")
+        with self._lock:  # between two ticks: the loop sees old or new, never half
+            new.safety.last = old.safety.last
+            self._policy = new
         self._counts["model_swaps"] += 1
         self.get_logger().info(f"hot swap: now running {new.runner.describe()}")
         return ""
@@ -259,14 +294,18 @@ class PolicyInference(ros.LifecycleNode):
         self._obs.update_array(array_labels(msg), msg.data, time.monotonic())
 
     def _on_estop(self, request: Any, response: Any) -> Any:
-        self._estop = True
-        self._send_hold()
+        with self._lock:  # no tick can publish a policy command after this hold
+            self._estop = True
+            self._send_hold()
         self._set_status("ERROR", "emergency stop: holding until ~/clear_emergency_stop")
         response.success, response.message = True, "emergency stop engaged: holding"
         return response
 
     def _on_clear_estop(self, request: Any, response: Any) -> Any:
-        was, self._estop = self._estop, False
+        with self._lock:
+            was, self._estop = self._estop, False
+            if was:
+                self._reset_runner()
         self._set_status("OK", "emergency stop cleared")
         response.success = True
         response.message = "emergency stop cleared" if was else "no emergency stop was engaged"
@@ -274,6 +313,10 @@ class PolicyInference(ros.LifecycleNode):
 
     # -- the loop -------------------------------------------------------------------------
     def _tick(self, now: float) -> None:
+        with self._lock:
+            self._tick_locked(now)
+
+    def _tick_locked(self, now: float) -> None:
         policy = self._policy
         if policy is None:
             return
@@ -282,7 +325,12 @@ class PolicyInference(ros.LifecycleNode):
             self._send_hold(policy)
             return
         if newest == -math.inf or (oldest == -math.inf and not self._stale):
-            return  # nothing received yet: send nothing until every input arrived once
+            # nothing is sent until every input arrived once; say which never did
+            if now - self._activated_at > self._p("watchdog_timeout_s"):
+                never = self._obs.never_received(policy.runner.obs_spec.names)
+                self._set_status("ERROR", f"no data yet for {never}: check array_topics, "
+                                 "joint_states_topic and the publishers")
+            return
         age = now - oldest
         if age > self._p("watchdog_timeout_s"):
             self._send_hold(policy)
@@ -294,8 +342,21 @@ class PolicyInference(ros.LifecycleNode):
             return
         if self._stale:
             self._stale = False
+            self._reset_runner()  # a queued chunk was planned from inputs now stale
             self._set_status("OK", "inputs fresh again: running")
-        command, note = policy.safety.apply(policy.runner.act(obs), self._period,
+        try:
+            action = policy.runner.act(obs)
+        except Exception as err:  # noqa: BLE001 - a failing model must not stall the robot
+            self._send_hold(policy)
+            self._counts["policy_errors"] += 1
+            if self._status[0] != "ERROR":
+                self.get_logger().error(f"policy failed: {type(err).__name__}: {err}; holding")
+            self._set_status("ERROR", f"policy failed ({type(err).__name__}: {err}), holding")
+            return
+        if self._status[0] == "ERROR" and self._status[1].startswith(("policy failed",
+                                                                     "no data yet")):
+            self._set_status("OK", "running")
+        command, note = policy.safety.apply(action, self._period,
                                             self._obs.joint_positions()
                                             if policy.safety.position_limits else None)
         if note:
@@ -305,11 +366,12 @@ class PolicyInference(ros.LifecycleNode):
         self.stats.latency(time.monotonic() - newest)
 
     def _send_hold(self, policy: Optional[Policy] = None) -> None:
-        policy = policy or self._policy
-        if policy is not None and policy.safety.last is not None:
-            hold = policy.safety.hold()
-            policy.safety.mark_held(hold)
-            self._output.publish(hold)
+        with self._lock:
+            policy = policy or self._policy
+            if policy is not None and self._output is not None:
+                hold = policy.safety.hold()
+                policy.safety.mark_held(hold)
+                self._output.publish(hold)
 
     # -- diagnostics ----------------------------------------------------------------------
     def _set_status(self, level: str, message: str) -> None:

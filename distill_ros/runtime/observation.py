@@ -90,6 +90,11 @@ class ObservationAssembler:
             times = self._times[index]
             return self._values[index].astype(np.float32), float(times.min()), float(times.max())
 
+    def never_received(self, obs_names: Sequence[str]) -> list[str]:
+        """Elements of ``obs_names`` that no message has carried yet."""
+        with self._lock:
+            return [n for n in obs_names if self._times[self._slot[n]] == -np.inf]
+
     def joint_positions(self) -> dict[str, float]:
         """Latest position of every joint seen (for position limits)."""
         with self._lock:

@@ -107,13 +107,38 @@ def onnx_like(student: Path, path: Path, output: str) -> Path:
     """An ONNX file with the student's metadata: ``output`` is ``"nan"`` or ``"copy"``.
 
     ``nan``: a graph whose every action is NaN; ``copy``: the student with one more
-    metadata entry (a different file, hash and path, same behaviour).
+    metadata entry (a different file, hash and path, same behaviour); ``float64``: the
+    student's metadata on a graph that takes doubles (ONNX Runtime refuses it);
+    ``nan_chunk`` (``student`` is a chunk policy): finite chunks for an all-zero
+    observation, NaN for any other, so it passes the load check and fails in the loop.
     """
     import onnx
     from onnx import helper, TensorProto
 
     model = onnx.load(str(student))
-    if output == "nan":
+    meta = {p.key: p.value for p in model.metadata_props}
+    if output == "nan_chunk":   # actions = noise + sqrt(-sum(obs^2)): NaN unless obs == 0
+        nodes = [helper.make_node("Mul", ["obs", "obs"], ["sq"]),
+                 helper.make_node("ReduceSum", ["sq", "axis1"], ["sum"], keepdims=1),
+                 helper.make_node("Neg", ["sum"], ["neg"]),
+                 helper.make_node("Sqrt", ["neg"], ["root"]),
+                 helper.make_node("Unsqueeze", ["root", "axis2"], ["root3"]),
+                 helper.make_node("Add", ["noise", "root3"], ["actions"])]
+        graph = helper.make_graph(
+            nodes, "nan_chunk",
+            [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", None]),
+             helper.make_tensor_value_info("noise", TensorProto.FLOAT, ["batch", None, None])],
+            [helper.make_tensor_value_info("actions", TensorProto.FLOAT,
+                                           ["batch", None, None])],
+            [helper.make_tensor("axis1", TensorProto.INT64, [1], [1]),
+             helper.make_tensor("axis2", TensorProto.INT64, [1], [2])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        for key, value in meta.items():
+            model.metadata_props.add(key=key, value=value)
+    elif output == "float64":
+        model.graph.input[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    elif output == "nan":
         act_dim = model.graph.output[0].type.tensor_type.shape.dim[1].dim_value
         graph = helper.make_graph(
             [helper.make_node("Slice", ["obs", "starts", "ends", "axes"], ["part"]),
@@ -124,7 +149,6 @@ def onnx_like(student: Path, path: Path, output: str) -> Path:
              helper.make_tensor("ends", TensorProto.INT64, [1], [act_dim]),
              helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
              helper.make_tensor("nan", TensorProto.FLOAT, [1], [float("nan")])])
-        meta = {p.key: p.value for p in model.metadata_props}
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
         model.ir_version = 8
         for key, value in meta.items():

@@ -160,7 +160,9 @@ def test_parameters_reject_with_reason_and_hot_swap_without_a_missed_tick(
     assert not result.successful and "type" in result.reason, result
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(student_onnx.read_bytes()[:300])
-    for path, why in ((bad, "truncated"), (tmp_path / "none.onnx", "does not exist")):
+    doubles = onnx_like(student_onnx, tmp_path / "doubles.onnx", "float64")
+    for path, why in ((bad, "truncated"), (tmp_path / "none.onnx", "does not exist"),
+                      (doubles, "cannot be loaded")):
         result = tester.set_param(NODE, "model_path", str(path))
         assert not result.successful, f"{path.name} accepted"
         assert why in result.reason and str(student_onnx) in result.reason, result.reason
@@ -176,6 +178,43 @@ def test_parameters_reject_with_reason_and_hot_swap_without_a_missed_tick(
     _, msg = diags.wait_for(lambda m: _status(m) and _status(m)[2]["model_sha256"] == _sha(second),
                             swapped, 5.0, "new model hash on /diagnostics")
     assert float(_status(msg)[2]["overruns"]) == overruns, "the control loop missed a tick"
+    assert _status(msg)[2]["watchdog_trips"] == "0", "the swap starved the inputs"
     times = [t for t, _ in commands.since(swapped - 0.5) if t < swapped + 1.0]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert len(times) >= 30 and max(gaps) < 4 * PERIOD_S, f"command gaps {max(gaps):.3f} s"
+
+
+def test_a_policy_failing_in_the_loop_holds_and_reports_error(
+        tester, start_node, fake_robot, chunk_onnx, tmp_path):
+    """A chunk policy that loads fine but returns NaN chunks on real inputs: hold + ERROR."""
+    broken = onnx_like(chunk_onnx, tmp_path / "nan_chunk.onnx", "nan_chunk")
+    commands = tester.record(F64, OUTPUT)
+    diags = tester.record(DIAG, "/diagnostics")
+    proc = _start(start_node, broken)
+    _, msg = diags.wait_for(lambda m: _status(m) and _status(m)[0] == 2, 0, 20.0,
+                            f"diagnostics ERROR\n{proc.log()}")
+    level, message, values = _status(msg)
+    assert "policy failed" in message and "NaN/Inf" in message, message
+    time.sleep(0.5)
+    sent = [m for _, m in commands.since(0)]
+    assert sent, "no hold command was sent"
+    assert all(_is_hold(m) for m in sent), "a command from the failing policy went out"
+    _, msg = diags.wait_for(lambda m: _status(m) and int(_status(m)[2]["policy_errors"]) > 5,
+                            0, 5.0, "policy_errors counting every failed tick")
+    assert proc.proc.poll() is None, "the node died instead of holding"
+
+
+def test_joint_trajectory_output_maps_commands_to_joints(tester, start_node, fake_robot,
+                                                         student_onnx):
+    joints = ["slide_x", "slide_y", "slide_z", "gripper"]
+    trajectories = tester.record("trajectory_msgs/msg/JointTrajectory", "/arm_controller/cmd")
+    proc = _start(start_node, student_onnx, "output_type:=joint_trajectory",
+                  "output_topic:=/arm_controller/cmd", "trajectory_field:=velocities",
+                  f"trajectory_joints:=[{','.join(joints)}]")
+    _, msg = trajectories.wait_for(lambda m: True, 0, 20.0, f"a trajectory\n{proc.log()}")
+    assert list(msg.joint_names) == joints
+    (point,) = msg.points
+    assert len(point.velocities) == 4 and not point.positions
+    assert all(math.isfinite(v) for v in point.velocities)
+    period_ns = point.time_from_start.sec * 10**9 + point.time_from_start.nanosec
+    assert abs(period_ns - 10**9 / 30) < 1e6, period_ns

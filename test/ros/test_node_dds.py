@@ -70,6 +70,28 @@ def test_parameters_override_type_check_and_callback(ros_mod):
         node.destroy_node()
 
 
+def test_overrides_keep_the_declared_type_and_a_raising_validator_refuses(ros_mod):
+    node = ros_mod.Node("typed", parameter_overrides={
+        "rate_hz": 30, "limits": [0, 1], "names": [], "mode": "fast"})
+    try:
+        rate = node.declare_parameter("rate_hz", 0.0)
+        assert rate.value == 30.0 and isinstance(rate.value, float), "int given for a double"
+        assert node.declare_parameter("limits", [0.5]).value == [0.0, 1.0]
+        assert node.declare_parameter("names", [""]).value == []
+        with pytest.raises(ValueError, match="'mode'.* is STRING but .* declared INTEGER"):
+            node.declare_parameter("mode", 1)
+        assert node.set_parameters([ros_mod.Parameter("rate_hz", value=40.0)])[0].successful
+
+        def broken(params):
+            raise RuntimeError("model file vanished")
+        node.add_on_set_parameters_callback(broken)
+        (result,) = node.set_parameters([ros_mod.Parameter("rate_hz", value=50.0)])
+        assert not result.successful and "RuntimeError: model file vanished" in result.reason
+        assert node.get_parameter("rate_hz").value == 40.0
+    finally:
+        node.destroy_node()
+
+
 def test_endpoints_announce_user_data_and_qos(ros_mod, node):
     from cyclonedds.builtin import (BuiltinDataReader, BuiltinTopicDcpsParticipant,
                                     BuiltinTopicDcpsPublication, BuiltinTopicDcpsSubscription)

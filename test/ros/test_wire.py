@@ -151,3 +151,10 @@ def test_every_srv_file_parses_into_request_and_response():
         if key.endswith("_Request"):
             srv = gen.service(key[:-len("_Request")])
             assert srv.Request() is not None and srv.Response() is not None
+
+
+def test_declared_msg_defaults_hold_as_in_rclpy(gen):
+    pose = gen.struct("geometry_msgs/msg/Pose")()
+    assert (pose.orientation.x, pose.orientation.w) == (0.0, 1.0), "identity rotation"
+    quat = gen.struct("geometry_msgs/msg/Quaternion")
+    assert quat().w == 1.0 and quat(w=0.5).w == 0.5

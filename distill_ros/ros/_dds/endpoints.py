@@ -41,6 +41,9 @@ class Publisher:
             raise TypeError(
                 f"publisher on {self.topic_name} takes {self.msg_type.__ros_type__}, "
                 f"got {type(msg).__name__}")
+        if self._writer is None:
+            raise RuntimeError(f"publisher on {self.topic_name} was destroyed; create a new "
+                               "one to publish again")
         self._writer.write(prepare(msg))
 
     def get_subscription_count(self) -> int:

@@ -69,6 +69,22 @@ def infer_type(value: Any) -> ParameterType:
                      f"of those, got {value!r}")
 
 
+def _override_as_declared(name: str, default: Any, override: Any) -> Any:
+    """The override in the default's type (ints for doubles become floats), as rclpy checks."""
+    want, got = infer_type(default), infer_type(override)
+    if want == ParameterType.NOT_SET or want == got:
+        return override
+    if want == ParameterType.DOUBLE and got == ParameterType.INTEGER:
+        return float(override)
+    if want == ParameterType.DOUBLE_ARRAY and got == ParameterType.INTEGER_ARRAY:
+        return [float(v) for v in override]
+    if isinstance(override, (list, tuple)) and not override and want.name.endswith("_ARRAY"):
+        return []
+    raise ValueError(f"parameter {name!r}: the override {override!r} is {got.name} but the "
+                     f"parameter is declared {want.name} (default {default!r}); give a value "
+                     "of that type in the params file or -p")
+
+
 class Parameter:
     """A named, typed value (same attributes as ``rclpy.parameter.Parameter``)."""
 
@@ -131,7 +147,7 @@ class ParameterStore:
             if name in self._params:
                 raise ValueError(f"parameter {name!r} is already declared")
             if not ignore_override and name in self._overrides:
-                value = self._overrides[name]
+                value = _override_as_declared(name, value, self._overrides[name])
             param = Parameter(name, value=value)
             self._params[name] = param
             return param
@@ -169,7 +185,12 @@ class ParameterStore:
                 if reason:
                     return self._result_cls(successful=False, reason=reason)
             for callback in self._callbacks:
-                result = callback(list(params))
+                try:
+                    result = callback(list(params))
+                except Exception as err:  # noqa: BLE001 - a raising validator is a refusal
+                    return self._result_cls(successful=False, reason=(
+                        f"validating {[p.name for p in params]} raised "
+                        f"{type(err).__name__}: {err}"))
                 if not result.successful:
                     return self._result_cls(successful=False, reason=result.reason)
             for param in params:

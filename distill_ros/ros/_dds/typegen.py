@@ -164,6 +164,8 @@ class TypeGenerator:
         defaults: Dict[str, Callable[[], Any]] = {}
         for fname, desc in fields:
             annotations[fname], defaults[fname] = self._field(desc)
+        for fname, value in MSG_DEFAULTS.get(ros_name, {}).items():
+            defaults[fname] = lambda value=value: value
         pkg, kind, name = split_interface_name(ros_name)
         if kind == "srv":  # body of a request/response: the wire type wraps it with a header
             typename = f"{pkg}::srv::{name}"
@@ -199,6 +201,14 @@ class TypeGenerator:
             return t.array[sub_ann, size], lambda: [sub_default() for _ in range(size)]
         seq = t.sequence[sub_ann, size] if size else t.sequence[sub_ann]
         return seq, list
+
+
+#: Default values the standard .msg files declare (rosbags keeps no defaults, only types).
+#: Among the packages this backend serves, geometry_msgs/Quaternion is the only one whose
+#: default is not zero: ``float64 w 1`` makes an identity rotation, as in rclpy.
+MSG_DEFAULTS: Dict[str, Dict[str, Any]] = {
+    "geometry_msgs/msg/Quaternion": {"w": 1.0},
+}
 
 
 def _field_kinds(fields: list) -> Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[str, ...]]:

@@ -48,7 +48,10 @@ class DistillTrainer(ros.Node):
         self._diag_pub = self.create_publisher(
             ros.get_interface("diagnostic_msgs/msg/DiagnosticArray"), "/diagnostics", ros.DEFAULT)
         self._marker_pub = self.create_publisher(self._markers, "~/markers", ros.DEFAULT)
-        self.create_timer(1.0 / self._p("progress_rate_hz"), self.publish_progress)
+        if not self._p("progress_rate_hz") > 0:
+            raise ValueError(f"progress_rate_hz must be > 0, got {self._p('progress_rate_hz')}")
+        self._progress_timer = self.create_timer(1.0 / self._p("progress_rate_hz"),
+                                                 self.publish_progress)
 
     def _p(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -60,6 +63,13 @@ class DistillTrainer(ros.Node):
                 return ros.set_parameters_result(
                     False, f"{param.name} cannot change while stage {self.job.current} runs: "
                     "call ~/stop first")
+            if param.name == "progress_rate_hz":
+                if not param.value > 0:
+                    return ros.set_parameters_result(
+                        False, f"progress_rate_hz must be > 0, got {param.value}")
+                self.destroy_timer(self._progress_timer)   # new rate from the next tick
+                self._progress_timer = self.create_timer(1.0 / param.value,
+                                                         self.publish_progress)
             if param.name == "config_path":
                 reason = _config_problem(param.value)
                 if reason:
@@ -109,9 +119,10 @@ class DistillTrainer(ros.Node):
             response.success, response.message = False, "nothing is running"
             return response
         stage = self.job.current
-        self.job.stop()
+        self.job.stop()  # Ctrl-C to the stage; never blocks the executor
         response.success = True
-        response.message = f"stopped during stage {stage}; ~/start resumes the run"
+        response.message = (f"stopped during stage {stage} (Ctrl-C sent; it saves and exits); "
+                            "~/start resumes the run")
         self.get_logger().info(response.message)
         self.publish_progress()
         return response
@@ -164,7 +175,7 @@ class DistillTrainer(ros.Node):
     def shutdown_job(self) -> None:
         """Interrupt a running stage (at node exit)."""
         if self.job is not None and self.job.running:
-            self.job.stop()
+            self.job.stop(wait=True)  # let the stage save before the node goes
 
 
 def _config_problem(path: str) -> str:

@@ -31,6 +31,7 @@ class TrainingJob:
         self.started = 0.0
         self._proc: Optional[subprocess.Popen] = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()   # a stop and the start of a stage never interleave
         self._thread: Optional[threading.Thread] = None
 
     @property
@@ -47,15 +48,21 @@ class TrainingJob:
         self._thread = threading.Thread(target=self._run, name="distill-trainer", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 30.0) -> None:
-        """Interrupt the running stage (Ctrl-C; the run stays resumable) and wait."""
-        self._stop.set()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            self.state = "stopping"
-            proc.send_signal(signal.SIGINT)
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+    def stop(self, wait: bool = False, grace_s: float = 20.0) -> None:
+        """Interrupt the running stage (Ctrl-C; the run stays resumable).
+
+        A stage still alive ``grace_s`` later gets SIGTERM, then SIGKILL after as long
+        again, from a watcher thread; ``wait`` blocks until the stages have ended.
+        """
+        with self._lock:
+            self._stop.set()
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                self.state = "stopping"
+                proc.send_signal(signal.SIGINT)
+                threading.Thread(target=_escalate, args=(proc, grace_s), daemon=True).start()
+        if wait and self._thread is not None:
+            self._thread.join(3 * grace_s)
 
     def _run(self) -> None:
         for stage in self.stages:
@@ -64,16 +71,23 @@ class TrainingJob:
             self.current = stage
             cmd = [sys.executable, "-m", "distill_ros.cli", stage, self.config,
                    "--run-dir", str(self.run_dir)]
-            self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, text=True)
-            _, err = self._proc.communicate()
+            log_path = self.run_dir / "logs" / f"{stage}.log"   # the stage's whole stderr
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "a") as stage_log:
+                with self._lock:
+                    if self._stop.is_set():
+                        break
+                    self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                                  stderr=stage_log, text=True)
+                self._proc.wait()
             if self._stop.is_set():
                 self.state = "stopped"
                 return
             if self._proc.returncode != 0:
                 self.state = "failed"
-                self.error = f"stage {stage} exited {self._proc.returncode}: " + (
-                    err.strip().splitlines() or ["no output"])[-1][:300]
+                lines = log_path.read_text(errors="replace").strip().splitlines()
+                self.error = (f"stage {stage} exited {self._proc.returncode}: "
+                              f"{(lines or ['no output'])[-1][:300]} (whole log: {log_path})")
                 log.error("%s", self.error)
                 return
         self.current = None
@@ -93,3 +107,14 @@ class TrainingJob:
         weights = {"complete": 1.0, "running": 0.5}
         statuses = self.progress().values()
         return sum(weights.get(s, 0.0) for s in statuses) / max(1, len(self.stages))
+
+
+def _escalate(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM, then SIGKILL, a stage that ignores Ctrl-C for ``grace_s`` seconds each."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            proc.wait(grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            log.warning("stage process %d still running: sending %s", proc.pid, sig.name)
+            proc.send_signal(sig)

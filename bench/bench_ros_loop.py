@@ -9,7 +9,10 @@ Two processes over loopback Cyclone DDS for ``--seconds`` (30 by default):
 In the same run, the floor: a bare Cyclone DDS ping-pong between two processes (one-way
 latency = round trip / 2) and bare ONNX Runtime ``run`` calls on the same model. Prints
 one JSON object: node obs->command latency p50/p99/max (ms, the node's own measure over
-its last 10 s of the run), achieved rate, missed deadlines, the floor, and node/floor ratios.
+its last 10 s of the run: the age of the newest input when the command leaves, which
+includes the wait for the next tick, anywhere in [0, 1/rate) depending on the phase of
+the robot's clock), the node's compute per tick (tick start to end, phase-free), achieved
+rate, missed deadlines, the floor, and node/floor ratios.
 
     python bench/bench_ros_loop.py                        # an untrained grasp-sized MLP
     python bench/bench_ros_loop.py --model runs/grasp_quick/export/policy.onnx
@@ -188,9 +191,8 @@ def node_run(model: str, rate: float, seconds: float) -> dict:
               if s.name.startswith("policy_inference")}
     window = [t for t in received if t - received[0] < seconds]
     gaps = np.diff(window)
-    return {"latency_p50_ms": float(values["latency_p50_ms"]),
-            "latency_p99_ms": float(values["latency_p99_ms"]),
-            "latency_max_ms": float(values["latency_max_ms"]),
+    return {**{f"{kind}_{q}_ms": float(values[f"{kind}_{q}_ms"])
+               for kind in ("latency", "compute") for q in ("p50", "p99", "max")},
             "node_rate_hz": float(values["rate_hz"]), "node_overruns": int(float(
                 values["overruns"])),
             "received_rate_hz": len(window) / seconds,
@@ -219,6 +221,8 @@ def main() -> None:
         "rate_hz": args.rate, "seconds": args.seconds, "node": node, "floor": floor,
         "ratios": {"latency_p50_vs_floor": node["latency_p50_ms"] / floor_p50,
                    "latency_p99_vs_floor": node["latency_p99_ms"] / floor_p99,
+                   "compute_p50_vs_ort_run": node["compute_p50_ms"]
+                   / floor["ort_run"]["p50_ms"],
                    "achieved_vs_target_rate": node["received_rate_hz"] / args.rate},
     }, indent=2))
 

@@ -149,6 +149,8 @@ class OneStepPipelineConfig:
     hidden_dim: int = 256
     n_blocks: int = 3
     diffusion_steps: int = 100     # T of the DDPM teacher
+    schedule: str = "cosine"       # noise schedule: cosine or linear
+    prediction: str = "sample"     # teacher's target: sample (x_0) or epsilon (see onestep.py)
     ddim_steps: int = 10           # the DDIM setting evaluated beside the 100-step DDPM
     teacher_updates: int = 4000
     teacher_batch_size: int = 256
@@ -159,11 +161,14 @@ class OneStepPipelineConfig:
     distill_batch_size: int = 128
     lr_generator: float = 1e-4
     lr_score: float = 1e-3         # OneDP-S: the score network must track the generator
+    weighting: str = "sigma2"      # w(k) of the KL gradient: sigma2 (OneDP) or dmd
     checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
     latency_repeats: int = 30      # timed batch-1 calls per policy in the report
 
     def __post_init__(self) -> None:
-        from distill_ros.distill.onestep import VARIANTS
+        from distill_ros.distill.onestep import VARIANTS, WEIGHTINGS
+        from distill_ros.teachers.diffusion import PREDICTIONS
+        from distill_ros.teachers.diffusion_schedule import SCHEDULES
 
         _positive("onestep", horizon=self.horizon, n_exec=self.n_exec,
                   obs_history=self.obs_history, hidden_dim=self.hidden_dim,
@@ -188,6 +193,9 @@ class OneStepPipelineConfig:
         for variant in self.variants:
             _choice("onestep", "variants[]", variant, VARIANTS)
         _choice("onestep", "deploy", self.deploy, self.variants)
+        _choice("onestep", "schedule", self.schedule, SCHEDULES)
+        _choice("onestep", "prediction", self.prediction, PREDICTIONS)
+        _choice("onestep", "weighting", self.weighting, WEIGHTINGS)
         if self.dataset and self.demonstrators:
             raise ValueError("onestep.dataset and onestep.demonstrators both set: the data "
                              "comes from one of them; remove the other")

@@ -7,15 +7,17 @@ What is implemented (OneDP Sec. 3; notation A_k = α_k A + σ_k ε, α_k = sqrt(
 σ_k = sqrt(1 - ᾱ_k)):
 
 * Objective: KL along the diffusion chain, E_k D_KL(p_θ(A_k | O) || π_φ(A_k | O)),
-  whose gradient is E[w(k) (s_θ(A_k) - s_φ(A_k)) ∂A_k/∂θ] with scores s = -ε̂ / σ_k.
-  Written in x_0 space (x̂_0 = (A_k - σ_k ε̂) / α_k) the per-sample gradient on the
-  generator output A_θ is ``(x̂_0^gen - x̂_0^teacher) · w``, i.e.
-  ``(ε̂_teacher - ε̂_gen) · w'`` with w' = w σ_k / α_k (the sign that *descends* the KL:
-  the sample moves towards the teacher's denoised estimate and away from the
-  generator-score network's). Following Diff-Instruct / DMD (Yin et al. 2024, Eq. 8)
-  w = 1 / mean|A_θ - x̂_0^teacher| per sample, which makes the step size invariant to
-  k; k ~ U[t_min_frac, t_max_frac] · (T - 1). Both x̂_0 are clipped to [-1, 1] as in
-  the teacher's own sampler. The gradient enters through the surrogate loss
+  whose gradient is E[w(k) (s_θ(A_k) - s_φ(A_k)) ∂A_k/∂θ] with scores s = -ε̂ / σ_k and
+  ∂A_k/∂A_θ = α_k. Written in x_0 space (x̂_0 = (A_k - σ_k ε̂) / α_k, so s_θ - s_φ =
+  α_k (x̂_0^gen - x̂_0^teacher) / σ_k²) the per-sample gradient on the generator output
+  A_θ is ``w(k) ᾱ_k / σ_k² · (x̂_0^gen - x̂_0^teacher)``: the sample moves towards the
+  teacher's denoised estimate and away from the generator-score network's.
+  ``weighting="sigma2"`` (default, OneDP's choice) takes w(k) = σ_k², leaving
+  ``ᾱ_k (x̂_0^gen - x̂_0^teacher)``. ``weighting="dmd"`` instead normalises per sample
+  as Diff-Instruct / DMD do (Yin et al. 2024, Eq. 8): ``(x̂_0^gen - x̂_0^teacher) /
+  mean|A_θ - x̂_0^teacher|`` with both x̂_0 clipped to [-1, 1], a step size invariant
+  to k. k ~ U[t_min_frac, t_max_frac] · (T - 1); the defaults 0.02..0.95 follow OneDP's
+  [2, 95] of T = 100. The gradient enters through the surrogate loss
   ½ || A_θ - sg(A_θ - grad) ||² (no gradient flows through either score network).
 * OneDP-S (``variant="stochastic"``): A_θ = G_θ(O, z), z ~ N(0, I). The generator
   score s_θ is an auxiliary network ψ, initialised from the teacher and trained by
@@ -55,6 +57,7 @@ from distill_ros.teachers.diffusion import DiffusionPolicy
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("stochastic", "deterministic")
+WEIGHTINGS = ("sigma2", "dmd")
 
 
 @dataclass
@@ -66,6 +69,7 @@ class OneStepConfig:
         lr_generator: Adam learning rate of G_θ.
         lr_score: Adam learning rate of the generator-score network ψ (OneDP-S only).
         score_updates: ψ steps per G_θ step (OneDP-S only).
+        weighting: w(k) of the KL gradient, "sigma2" (OneDP) or "dmd" (module docstring).
         gen_timestep: k* at which G_θ evaluates the teacher's denoiser; None picks the
             default described in the module docstring.
         t_min_frac: smallest diffusion step of the KL, as a fraction of T - 1.
@@ -76,17 +80,20 @@ class OneStepConfig:
 
     variant: str = "stochastic"
     lr_generator: float = 1e-4
-    lr_score: float = 1e-4
+    lr_score: float = 1e-3         # ψ must track the moving generator: 10x its rate
     score_updates: int = 1
+    weighting: str = "sigma2"
     gen_timestep: Optional[int] = None
     t_min_frac: float = 0.02
-    t_max_frac: float = 0.98
+    t_max_frac: float = 0.95
     grad_clip: float = 10.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         for name in ("lr_generator", "lr_score", "grad_clip"):
             value = getattr(self, name)
             if not value > 0:
@@ -191,8 +198,8 @@ class OneStepDistiller:
         last = teacher.cfg.num_train_steps - 1
         self.t_range = (round(cfg.t_min_frac * last), round(cfg.t_max_frac * last))
         self.num_updates = 0
-        logger.info("OneDP-%s: k*=%d, KL steps %s", "S" if stochastic else "D", k_star,
-                    self.t_range)
+        logger.info("OneDP-%s: k*=%d, KL steps %s, weighting %s", "S" if stochastic else "D",
+                    k_star, self.t_range, cfg.weighting)
 
     def _noise(self, obs: torch.Tensor) -> torch.Tensor:
         shape = (obs.shape[0], self.teacher.cfg.horizon, self.teacher.cfg.act_dim)
@@ -215,13 +222,18 @@ class OneStepDistiller:
         t = torch.randint(lo, hi + 1, (x0.shape[0],), generator=self.rng).to(obs.device)
         eps = torch.randn(x0.shape, generator=self.rng).to(obs.device)
         x_t = self.teacher.q_sample(x0, t, eps)
-        x0_teacher = self.teacher.predict_x0_eps(x_t, t, obs)[0].clamp(-1.0, 1.0)
+        x0_teacher = self.teacher.predict_x0_eps(x_t, t, obs)[0]
         if self.score is not None:
-            x0_gen = self.score.predict_x0_eps(x_t, t, obs)[0].clamp(-1.0, 1.0)
+            x0_gen = self.score.predict_x0_eps(x_t, t, obs)[0]
         else:
             x0_gen = x0  # Dirac generator: its score is -ε/σ_k, so x̂_0^gen = A_θ exactly
         gap = (x0 - x0_teacher).abs().mean(dim=(1, 2), keepdim=True)
-        return (x0_gen - x0_teacher) / gap.clamp_min(1e-4), gap
+        if self.cfg.weighting == "sigma2":
+            ab = self.teacher.alphas_cumprod[t].view(-1, 1, 1)
+            return ab * (x0_gen - x0_teacher), gap
+        x0_teacher, x0_gen = x0_teacher.clamp(-1.0, 1.0), x0_gen.clamp(-1.0, 1.0)
+        dmd_gap = (x0 - x0_teacher).abs().mean(dim=(1, 2), keepdim=True)
+        return (x0_gen - x0_teacher) / dmd_gap.clamp_min(1e-4), gap
 
     def update(self, obs_batch: torch.Tensor) -> dict[str, float]:
         """One OneDP step on a batch of normalised observations (B, obs_dim · obs_history).

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from distill_ros.config import PipelineConfig
@@ -39,14 +40,24 @@ class EvalPolicy:
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+    """Median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+
+    Torch runs on one intra-op thread here, as the ONNX Runtime sessions do, so torch and
+    ONNX rows compare like with like (a control loop owns one core); the caller's thread
+    count is restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
     return statistics.median(times)
 
 

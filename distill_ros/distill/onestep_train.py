@@ -33,8 +33,9 @@ def diffusion_config(cfg: PipelineConfig) -> DiffusionConfig:
     fam, o = get_family(cfg.family), cfg.onestep
     return DiffusionConfig(
         obs_dim=fam.obs_spec.dim, act_dim=fam.act_spec.dim, horizon=o.horizon, n_exec=o.n_exec,
-        obs_history=o.obs_history, num_train_steps=o.diffusion_steps, hidden_dim=o.hidden_dim,
-        n_blocks=o.n_blocks, ddim_steps=o.ddim_steps, seed=cfg.seed)
+        obs_history=o.obs_history, num_train_steps=o.diffusion_steps, schedule=o.schedule,
+        prediction=o.prediction, hidden_dim=o.hidden_dim, n_blocks=o.n_blocks,
+        ddim_steps=o.ddim_steps, seed=cfg.seed)
 
 
 def _fresh(cfg: PipelineConfig, frames: np.ndarray | None = None):
@@ -50,6 +51,10 @@ def train_teacher(run: RunDir, cfg: PipelineConfig, hist: np.ndarray, chunks: np
                   frames: np.ndarray) -> dict:
     """DDPM training (AdamW, cosine decay) with checkpoints; returns figures for run.json."""
     o = cfg.onestep
+    if o.prediction == "epsilon":
+        log.warning("onestep.prediction is epsilon: sampling works, but OneDP distils an "
+                    "epsilon teacher unstably (x_0 = (z - sigma eps) / alpha amplifies each "
+                    "generator step ~10x); prefer prediction: sample, or lower lr_generator")
     folder = run.root / "teachers" / "diffusion"
     latest = run.path("teachers", "diffusion", "latest.pt")
     policy, scaler = _fresh(cfg, frames)
@@ -137,7 +142,7 @@ def onestep_config(cfg: PipelineConfig, variant: str) -> OneStepConfig:
     """The distiller's settings for `variant`."""
     o = cfg.onestep
     return OneStepConfig(variant=variant, lr_generator=o.lr_generator, lr_score=o.lr_score,
-                         seed=cfg.seed)
+                         weighting=o.weighting, seed=cfg.seed)
 
 
 def distill_generator(run: RunDir, cfg: PipelineConfig, variant: str, teacher: DiffusionPolicy,

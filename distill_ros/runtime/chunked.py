@@ -152,11 +152,17 @@ class ChunkedPolicy:
                 f"{self.control_rate_hz:g} Hz")
 
     def reset(self, seed: Optional[int] = None) -> None:
-        """Start a new episode: empty history and queue; re-seed the noise if `seed` given."""
-        if getattr(self, "_future", None) is not None:
-            self._future.exception()  # let an in-flight plan finish; its chunk is dropped
+        """Start a new episode: empty history and queue; re-seed the noise if `seed` given.
+
+        Never blocks: a plan still in flight is abandoned (its chunk and any error are
+        dropped; it drew its noise from the generator it was started with). The counters
+        in `stats` are cumulative over the runner's life, so diagnostics keep late
+        re-plans across episodes and e-stops.
+        """
         if seed is not None or not hasattr(self, "rng"):
             self.rng = np.random.default_rng(seed)
+        if not hasattr(self, "stats"):
+            self.stats = ChunkStats()
         self._history: deque = deque(maxlen=self.obs_history)
         self._queue: deque = deque()
         self._index = 0              # index, in the chunk being executed, of the next action
@@ -164,7 +170,6 @@ class ChunkedPolicy:
         self._future: Optional[Future] = None
         self._request_tick = 0
         self._late_flagged = False
-        self.stats = ChunkStats()
 
     def close(self) -> None:
         """Stop the planning thread (asynchronous mode)."""
@@ -213,14 +218,15 @@ class ChunkedPolicy:
         row = self._history_row()
         if self._pool is None:
             done: Future = Future()
-            done.set_result(self._timed_plan(row))
+            done.set_result(self._timed_plan(row, self.rng))
             self._future = done
         else:
-            self._future = self._pool.submit(self._timed_plan, row)
+            self._future = self._pool.submit(self._timed_plan, row, self.rng)
 
-    def _timed_plan(self, row: np.ndarray) -> tuple[np.ndarray, float]:
+    def _timed_plan(self, row: np.ndarray,
+                    rng: np.random.Generator) -> tuple[np.ndarray, float]:
         start = self.clock()
-        chunk = np.asarray(self.planner(row, self.rng), np.float32)
+        chunk = np.asarray(self.planner(row, rng), np.float32)
         if chunk.shape[1:] != (self.horizon, chunk.shape[-1]) or not np.all(np.isfinite(chunk)):
             raise ValueError(f"planner returned a chunk of shape {chunk.shape} (want (1, "
                              f"{self.horizon}, act_dim)) or with NaN/Inf")

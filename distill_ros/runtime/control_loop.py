@@ -19,10 +19,17 @@ log = logging.getLogger(__name__)
 
 
 class LoopStats:
-    """Tick times and obs->command latencies of the last few seconds."""
+    """Tick times, tick compute times and obs->command latencies of the last few seconds.
+
+    The obs->command latency is the age of the newest input when the command leaves: it
+    includes the wait for the next tick (up to one period, set by the phase between the
+    robot's clock and ours). The compute time is tick start to tick end: what the node
+    itself costs.
+    """
 
     def __init__(self, window: int) -> None:
         self._ticks: collections.deque = collections.deque(maxlen=window)
+        self._compute: collections.deque = collections.deque(maxlen=window)
         self._latency: collections.deque = collections.deque(maxlen=window)
         self.overruns = 0
         self.ticks = 0
@@ -34,22 +41,30 @@ class LoopStats:
             self._ticks.append(now)
             self.ticks += 1
 
+    def computed(self, seconds: float) -> None:
+        """Record how long one tick's work took."""
+        with self._lock:
+            self._compute.append(seconds)
+
     def latency(self, seconds: float) -> None:
         """Record one obs->command latency."""
         with self._lock:
             self._latency.append(seconds)
 
     def summary(self) -> dict[str, float]:
-        """Achieved rate (Hz) and latency p50/p99/max (ms) over the window."""
+        """Achieved rate (Hz), latency and compute p50/p99/max (ms) over the window."""
         with self._lock:
             ticks = np.array(self._ticks)
             lat = np.array(self._latency) * 1e3
+            compute = np.array(self._compute) * 1e3
         rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 else 0.0
-        pct = (np.percentile(lat, [50, 99]).tolist() + [float(lat.max())]) if lat.size else [
-            float("nan")] * 3
-        return {"rate_hz": float(rate), "latency_p50_ms": pct[0], "latency_p99_ms": pct[1],
-                "latency_max_ms": pct[2], "overruns": float(self.overruns),
-                "ticks": float(self.ticks)}
+        out = {"rate_hz": float(rate)}
+        for name, values in (("latency", lat), ("compute", compute)):
+            pct = (np.percentile(values, [50, 99]).tolist() + [float(values.max())]
+                   if values.size else [float("nan")] * 3)
+            out.update({f"{name}_p50_ms": pct[0], f"{name}_p99_ms": pct[1],
+                        f"{name}_max_ms": pct[2]})
+        return {**out, "overruns": float(self.overruns), "ticks": float(self.ticks)}
 
 
 class ControlLoop:
@@ -87,6 +102,7 @@ class ControlLoop:
                 self._tick(now)
             except Exception:  # a failing tick must not kill the loop; the node reports it
                 log.exception("control tick raised")
+            self.stats.computed(time.monotonic() - now)
             deadline += self.period_s
             delay = deadline - time.monotonic()
             if delay > 0:

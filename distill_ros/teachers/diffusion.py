@@ -31,6 +31,17 @@ PREDICTIONS = ("epsilon", "sample")
 SAMPLERS = ("ddpm", "ddim")
 
 
+def _draw(fn, generator: Optional[torch.Generator], device: torch.device, *args) -> torch.Tensor:
+    """``fn(*args)`` drawn on the generator's device, then moved to ``device``.
+
+    A seeded CPU generator keeps runs reproducible whichever device the model is on
+    (torch refuses a CPU generator for a CUDA tensor).
+    """
+    if generator is None:
+        return fn(*args, device=device)
+    return fn(*args, generator=generator, device=generator.device).to(device)
+
+
 @dataclass
 class DiffusionConfig:
     """Configuration of a :class:`DiffusionPolicy`, validated on construction.
@@ -180,9 +191,8 @@ class DiffusionPolicy(nn.Module):
             raise ValueError(f"actions must have shape (B, H, act_dim) = {expected}, "
                              f"got {tuple(actions.shape)}")
         b = obs.shape[0]
-        t = torch.randint(0, self.cfg.num_train_steps, (b,), generator=generator,
-                          device=obs.device)
-        noise = torch.randn(actions.shape, generator=generator, device=obs.device)
+        t = _draw(torch.randint, generator, obs.device, 0, self.cfg.num_train_steps, (b,))
+        noise = _draw(torch.randn, generator, obs.device, actions.shape)
         out = self.denoise(self.q_sample(actions, t, noise), t, obs)
         target = noise if self.cfg.prediction == "epsilon" else actions
         return nn.functional.mse_loss(out, target)
@@ -217,7 +227,7 @@ class DiffusionPolicy(nn.Module):
         if not 1 <= steps <= T:
             raise ValueError(f"steps must be in [1, {T}], got {steps}")
         shape = (obs.shape[0], self.cfg.horizon, self.cfg.act_dim)
-        x = torch.randn(shape, generator=generator, device=obs.device)
+        x = _draw(torch.randn, generator, obs.device, shape)
         if sampler == "ddpm":
             return self._ddpm_loop(x, obs, generator)
         return self._ddim_loop(x, obs, steps)
@@ -235,7 +245,7 @@ class DiffusionPolicy(nn.Module):
             mean = (self._coef(self.posterior_mean_coef_x0, t) * x0
                     + self._coef(self.posterior_mean_coef_xt, t) * x)
             if step > 0:
-                noise = torch.randn(x.shape, generator=generator, device=x.device)
+                noise = _draw(torch.randn, generator, x.device, x.shape)
                 x = mean + torch.sqrt(self._coef(self.posterior_variance, t)) * noise
             else:
                 x = mean

@@ -8,14 +8,14 @@ import torch
 
 from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy, fit_diffusion
-from toy_bimodal import ACT_DIM, H, OBS_DIM, bimodal_data, mode_fractions
+from toy_bimodal import (ACT_DIM, H, OBS_DIM, bimodal_data, conditional_data, follows_obs,
+                         mode_fractions)
 
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def teacher():
-    obs, act = bimodal_data(4096)
+def fit_teacher(data) -> DiffusionPolicy:
+    obs, act = data(4096)
     policy = DiffusionPolicy(DiffusionConfig(
         obs_dim=OBS_DIM, act_dim=ACT_DIM, horizon=H, n_exec=2, hidden_dim=128, n_blocks=2,
         time_embed_dim=32))
@@ -23,9 +23,20 @@ def teacher():
     return policy
 
 
-def distill(teacher: DiffusionPolicy, cfg: OneStepConfig, updates: int) -> OneStepDistiller:
-    obs, _ = bimodal_data(4096, seed=1)
-    g = torch.Generator().manual_seed(3)
+@pytest.fixture(scope="module")
+def teacher():
+    return fit_teacher(bimodal_data)
+
+
+@pytest.fixture(scope="module")
+def cond_teacher():
+    return fit_teacher(conditional_data)
+
+
+def distill(teacher: DiffusionPolicy, cfg: OneStepConfig, updates: int,
+            data=bimodal_data) -> OneStepDistiller:
+    obs, _ = data(4096, seed=1)
+    g = torch.Generator().manual_seed(3 + cfg.seed)
     distiller = OneStepDistiller(teacher, cfg)
     for _ in range(updates):
         logs = distiller.update(obs[torch.randint(0, obs.shape[0], (256,), generator=g)])
@@ -44,9 +55,10 @@ def assert_same_state(a: dict, b: dict, what: str) -> None:
         assert torch.equal(a[name], b[name]), f"{what}: tensor {name} differs"
 
 
-def test_stochastic_generator_covers_both_modes_and_teacher_is_untouched(teacher):
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_stochastic_generator_covers_both_modes_and_teacher_is_untouched(teacher, seed):
     before = copy.deepcopy(teacher.state_dict())
-    distiller = distill(teacher, OneStepConfig(variant="stochastic", seed=0), updates=300)
+    distiller = distill(teacher, OneStepConfig(variant="stochastic", seed=seed), updates=300)
     assert_same_state(before, teacher.state_dict(), "teacher after OneDP-S updates")
     obs, noise = eval_inputs()
     with torch.no_grad():
@@ -70,6 +82,23 @@ def test_deterministic_generator_is_mode_seeking(teacher):
     pos, neg, mid = mode_fractions(chunks)
     assert pos + neg > 0.9, f"OneDP-D samples off the modes: +{pos:.2f} / -{neg:.2f}"
     assert mid < 0.05, f"OneDP-D puts {mid:.2f} of samples at the mean"
+
+
+@pytest.mark.parametrize("weighting", ["sigma2", "dmd"])
+def test_generators_follow_the_observation(cond_teacher, weighting):
+    """The action's sign is set by obs[0]: teacher and both generators must condition on it."""
+    cond = cond_teacher
+    obs, noise = eval_inputs()
+    with torch.no_grad():
+        taught = cond.sample(obs, sampler="ddim", generator=torch.Generator().manual_seed(0))
+    assert follows_obs(taught, obs) > 0.9, "the teacher ignores the observation"
+    for variant, updates in (("stochastic", 150), ("deterministic", 100)):
+        cfg = OneStepConfig(variant=variant, weighting=weighting, seed=0)
+        gen = distill(cond, cfg, updates, data=conditional_data).get_policy()
+        with torch.no_grad():
+            hit = follows_obs(gen(obs, noise), obs)
+        assert hit > 0.9, f"OneDP-{variant[0].upper()} ({weighting}) follows obs[0] in " \
+                          f"only {hit:.2f} of samples"
 
 
 def test_seeded_runs_give_identical_generators(teacher):
@@ -126,6 +155,8 @@ def test_config_rejects_bad_values_with_reasons():
         OneStepConfig(lr_generator=0)
     with pytest.raises(ValueError, match="t_min_frac"):
         OneStepConfig(t_min_frac=0.9, t_max_frac=0.1)
+    with pytest.raises(ValueError, match=r"weighting must be one of \('sigma2', 'dmd'\)"):
+        OneStepConfig(weighting="uniform")
 
 
 @pytest.mark.parametrize("prediction", ["sample", "epsilon"])

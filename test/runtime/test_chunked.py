@@ -43,8 +43,8 @@ def test_executes_n_exec_actions_then_replans_with_the_history():
     np.testing.assert_array_equal(planner.rows[1], np.r_[frame(2), frame(3)][None])
     assert policy.stats.late_replans == 0 and policy.stats.starved_ticks == 0
     policy.reset()
-    assert policy.stats.ticks == 0
     policy.act(frame(9))
+    assert policy.stats.replans == 4, "counters are cumulative across episodes"
     np.testing.assert_array_equal(planner.rows[-1], np.r_[frame(9), frame(9)][None])
 
 
@@ -103,6 +103,32 @@ def test_async_tail_running_dry_holds_last_action_and_counts_late(caplog):
         policy.wait_planning(5.0)
         # plan 1 came from the history at tick 3; at tick 8 five steps have passed
         assert tuple(policy.act(frame(8))) == (1, 5)
+        assert policy.diagnostics()["late_replans"] == 1
+    finally:
+        gate.set()
+        policy.close()
+
+
+def test_reset_abandons_a_hung_plan_without_blocking_and_keeps_the_counters():
+    gate = threading.Event()
+    gate.set()
+    planner = CountingPlanner(gate)
+    policy = ChunkedPolicy(planner, OBS_DIM, H, N_EXEC, asynchronous=True)
+    try:
+        for t in range(3):
+            policy.act(frame(t))
+        gate.clear()                              # plan 1 (tick 3) hangs
+        for t in range(3, 7):
+            policy.act(frame(t))                  # tail, then the queue runs dry
+        assert policy.stats.late_replans == 1
+        done = threading.Event()
+        threading.Thread(target=lambda: (policy.reset(), done.set()), daemon=True).start()
+        assert done.wait(2.0), "reset() waited for the hung plan"
+        assert policy.stats.late_replans == 1 and policy.stats.starved_ticks == 1
+        gate.set()
+        first = policy.act(frame(50))             # the hung plan's chunk is dropped
+        assert tuple(first) == (2, 0), first
+        np.testing.assert_array_equal(planner.rows[-1], frame(50)[None])
         assert policy.diagnostics()["late_replans"] == 1
     finally:
         gate.set()

@@ -116,3 +116,25 @@ def test_rclpy_backend_interfaces_and_qos():
     assert joint_state.__module__.startswith("sensor_msgs.msg")
     profile = api.to_rclpy_qos(qos.SENSOR_DATA)
     assert profile.depth == 5
+
+
+def test_ros_args_remapping_follows_rcl_rules():
+    parsed = ros_args.parse([
+        "prog", "--ros-args", "-r", "inference:joint_states:=/robot/joint_states",
+        "-r", "cmd:=out", "-r", "cmd:=ignored_second_rule", "-r", "~/estop:=/safety/estop",
+        "-r", "sim:__node:=robot_sim", "-r", "sim:__ns:=/lab"])
+    names, ns = ("inference",), "/arm"
+    assert parsed.remap("joint_states", names, ns) == "/robot/joint_states"
+    assert parsed.remap("/arm/joint_states", names, ns) == "/robot/joint_states", \
+        "rules match the fully qualified name"
+    assert parsed.remap("joint_states", ("other",), ns) == "/arm/joint_states", \
+        "a node-specific rule leaves other nodes alone"
+    assert parsed.remap("cmd", names, ns) == "/arm/out", "the first matching rule wins"
+    assert parsed.remap("~/estop", names, ns) == "/safety/estop"
+    assert parsed.remap("estop", names, ns) == "/arm/estop", "~/estop is private, estop is not"
+    assert parsed.name_for("sim") == "robot_sim" and parsed.name_for("inference") == "inference"
+    assert parsed.namespace_for("sim") == "/lab" and parsed.namespace_for("inference") is None
+    with pytest.raises(ValueError, match="'chatter:=bad name'"):
+        ros_args.parse(["--ros-args", "-r", "chatter:=bad name"])
+    with pytest.raises(ValueError, match="expected \\[node:\\]from:=to"):
+        ros_args.parse(["--ros-args", "-r", ":chatter:=x"])

@@ -163,3 +163,31 @@ def test_service_in_same_process_and_call_async(ros_mod, node):
         assert client.call(set_bool.Request(data=True), 5.0).message == "on"
         future = client.call_async(set_bool.Request(data=False))
         assert future.result(timeout=5.0).message == "off"
+
+
+def test_remapped_topic_carries_messages(ros_mod):
+    """`-r talker:chatter:=/robot/chatter` moves only talker's topic, on the wire too."""
+    from distill_ros.ros._dds import ros_args
+
+    saved = ros_args.global_args()
+    ros_args.set_global_args(["--ros-args", "-r", "talker:chatter:=/robot/chatter"])
+    try:
+        talker, listener = ros_mod.Node("talker", namespace="/t"), ros_mod.Node("listener")
+    finally:
+        ros_args._GLOBAL = saved
+    try:
+        string = ros_mod.get_interface("std_msgs/msg/String")
+        got, unmapped = [], []
+        pub = talker.create_publisher(string, "chatter", 10)
+        listener.create_subscription(string, "/robot/chatter", got.append, 10)
+        listener.create_subscription(string, "/t/chatter", unmapped.append, 10)
+        assert talker.resolve_topic_name("chatter") == "/robot/chatter"
+        assert talker.resolve_topic_name("chatter", only_expand=True) == "/t/chatter"
+        assert listener.resolve_topic_name("chatter") == "/chatter"
+        assert _spin_until(ros_mod, listener, lambda: pub.get_subscription_count() > 0)
+        assert _spin_until(ros_mod, listener,
+                           lambda: (pub.publish(string(data="hi")), bool(got))[1])
+        assert got[0].data == "hi" and not unmapped
+    finally:
+        talker.destroy_node()
+        listener.destroy_node()

@@ -27,7 +27,8 @@ def init(args: Optional[Sequence[str]] = None) -> None:
 
     Args:
         args: command line (``sys.argv`` when None) whose ``--ros-args`` section sets
-            parameters (``-p``, ``--params-file``) and ``__ns`` / ``__node``.
+            parameters (``-p``, ``--params-file``), ``__ns`` / ``__node`` and topic or
+            service remapping (``-r [node:]from:=to``).
     """
     ros_args.set_global_args(sys.argv if args is None else args)
     _console_logging()

@@ -34,10 +34,11 @@ class Node:
                  parameter_overrides: Optional[Dict[str, Any]] = None,
                  start_parameter_services: bool = True, enable_rosout: bool = True) -> None:
         self.context = get_context()
-        remap = ros_args.global_args()
-        self._name = validate_node_name(remap.node_name or node_name)
+        self._args = remap = ros_args.global_args()
+        self._name = validate_node_name(remap.name_for(node_name))
+        self._names = (node_name, self._name)  # either selects node-specific remap rules
         self._namespace = normalize_namespace(namespace if namespace is not None
-                                              else remap.namespace or "/")
+                                              else remap.namespace_for(node_name) or "/")
         self._lock = threading.RLock()
         self._announced = False  # in ros_discovery_info yet?
         self._destroyed = False
@@ -77,17 +78,19 @@ class Node:
         """Return ``<namespace>/<name>``."""
         return expand_name("~", self._name, self._namespace)
 
-    def resolve_name(self, name: str) -> str:
-        """Expand a relative or ``~/`` private name against this node."""
-        return expand_name(name, self._name, self._namespace)
+    def resolve_name(self, name: str, only_expand: bool = False) -> str:
+        """Expand a relative or ``~/`` private name against this node, then remap it."""
+        if only_expand:
+            return expand_name(name, self._name, self._namespace)
+        return self._args.remap(name, self._names, self._namespace)
 
     def resolve_topic_name(self, topic: str, *, only_expand: bool = False) -> str:
-        """Expand a topic name against this node, as rclpy's ``Node.resolve_topic_name``."""
-        return self.resolve_name(topic)
+        """Expand and remap a topic name, as rclpy's ``Node.resolve_topic_name``."""
+        return self.resolve_name(topic, only_expand)
 
     def resolve_service_name(self, service: str, *, only_expand: bool = False) -> str:
-        """Expand a service name against this node, as rclpy's ``Node.resolve_service_name``."""
-        return self.resolve_name(service)
+        """Expand and remap a service name, as rclpy's ``Node.resolve_service_name``."""
+        return self.resolve_name(service, only_expand)
 
     def graph_entry(self) -> Tuple[str, str, List[bytes], List[bytes]]:
         """Return (name, namespace, reader GUIDs, writer GUIDs) for ``ros_discovery_info``."""

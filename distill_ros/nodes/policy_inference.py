@@ -9,7 +9,11 @@ labelled ``std_msgs/Float64MultiArray`` inputs (``array_topics``, e.g. the sim's
 and an optional ``~/command``), commands out on ``output_topic``, ``/diagnostics`` at 1 Hz.
 Services: ``~/emergency_stop`` and ``~/clear_emergency_stop`` (``std_srvs/Trigger``).
 Setting ``model_path`` while configured loads and checks the new file off the control
-loop and swaps it in atomically; a bad file is rejected with the reason.
+loop (in a loader thread) and swaps it in atomically between two ticks; a bad file is
+rejected with the reason. The parameter call waits at most ``swap_wait_s`` for the load:
+a slower one (a TensorRT engine build, a cold GPU) completes in the background so the
+executor keeps taking inputs; it is then swapped in, or the parameter reverts to the
+running model and ``/diagnostics`` says why.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
 
@@ -35,6 +41,7 @@ PARAMETERS = {
     "rate_hz": 0.0,                   # control rate; 0: the model's control_rate_hz
     "watchdog_timeout_s": 0.5,        # s without fresh inputs -> hold + diagnostics ERROR
     "use_gpu": True,                  # CUDA/TensorRT when ONNX Runtime has them
+    "swap_wait_s": 0.2,               # a model_path change blocks at most this; then background
     "joint_states_topic": "joint_states",
     "joint_obs": [""],                # "obs_name:joint_name": positions from JointState
     "array_topics": ["~/observations"],  # labelled Float64MultiArray inputs
@@ -104,7 +111,10 @@ class PolicyInference(ros.LifecycleNode):
         self._activated_at = math.inf
         self._status = ("OK", "unconfigured")
         self._counts = {"nan_actions": 0, "policy_errors": 0, "watchdog_trips": 0,
-                        "model_swaps": 0}
+                        "model_swaps": 0, "models_rejected": 0}
+        self._loader = ThreadPoolExecutor(1, thread_name_prefix="model-loader")
+        self._loading: Optional[str] = None   # model_path being loaded in the background
+        self._reverting: Optional[int] = None  # thread setting model_path back: no new load
 
     def _p(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -178,6 +188,7 @@ class PolicyInference(ros.LifecycleNode):
 
     def on_shutdown(self, state: Any) -> ros.TransitionCallbackReturn:
         """Stop the loop (holding) and free everything."""
+        self._loader.shutdown(wait=False, cancel_futures=True)
         if self._loop is not None:
             self._stop_loop()
             self._send_hold()
@@ -264,27 +275,68 @@ class PolicyInference(ros.LifecycleNode):
             if param.name == "rate_hz" and param.value < 0:
                 return ros.set_parameters_result(False, f"rate_hz must be >= 0, got "
                                                  f"{param.value} (0: the model's rate)")
-            if param.name == "model_path" and self._policy is not None:
+            if param.name == "swap_wait_s" and not param.value >= 0:
+                return ros.set_parameters_result(
+                    False, f"swap_wait_s must be >= 0 seconds, got {param.value}")
+            reverting = self._reverting == threading.get_ident()
+            if param.name == "model_path" and self._policy is not None and not reverting:
                 reason = self._hot_swap(param.value)
                 if reason:
                     return ros.set_parameters_result(False, reason)
         return ros.set_parameters_result(True)
 
     def _hot_swap(self, path: str) -> str:
-        """Load ``path`` here (not in the loop), then swap it in; return why not, or ''."""
+        """Load ``path`` in the loader thread, then swap it in; return why not, or ''."""
         old = self._policy
+        if self._loading is not None:
+            return (f"model_path rejected: {self._loading} is still loading; set it again "
+                    "once /diagnostics shows it swapped in or rejected")
+        future = self._loader.submit(self._load_policy, path)
         try:
-            new = self._load_policy(path)
+            new = future.result(timeout=self._p("swap_wait_s"))
+        except FutureTimeout:
+            self._loading = path
+            self.get_logger().info(f"model_path {path}: loading in the background, "
+                                   f"{old.runner.path} keeps running meanwhile")
+            future.add_done_callback(lambda f: self._finish_background_swap(f, path, old))
+            return ""
         except Exception as err:  # noqa: BLE001 - whatever is wrong with the file, say it
+            self._counts["models_rejected"] += 1
             self.get_logger().warn(f"model_path {path} rejected: {type(err).__name__}: {err}")
             return (f"model_path rejected: {type(err).__name__}: {err}; still running "
                     f"{old.runner.path}")
+        self._swap_in(new)
+        return ""
+
+    def _finish_background_swap(self, future: Future, path: str, old: Policy) -> None:
+        """Loader thread: swap the slow model in, or revert ``model_path`` and say why."""
+        try:
+            new = future.result()
+        except Exception as err:  # noqa: BLE001 - reported, the old model keeps running
+            self._counts["models_rejected"] += 1
+            why = f"{type(err).__name__}: {err}"
+            self.get_logger().warn(f"model_path {path} rejected after loading: {why}")
+            self._reverting = threading.get_ident()
+            try:
+                self.set_parameters([ros.Parameter("model_path", value=str(old.runner.path))])
+            finally:
+                self._reverting = None
+            self._set_status("WARN", f"model_path {path} rejected ({why}); still running "
+                             f"{old.runner.path}")
+        else:
+            self._swap_in(new)
+        finally:
+            self._loading = None
+
+    def _swap_in(self, new: Policy) -> None:
         with self._lock:  # between two ticks: the loop sees old or new, never half
+            old = self._policy
+            if old is None:
+                return  # cleaned up while the model loaded
             new.safety.last = old.safety.last
             self._policy = new
         self._counts["model_swaps"] += 1
         self.get_logger().info(f"hot swap: now running {new.runner.describe()}")
-        return ""
 
     # -- inputs and services --------------------------------------------------------------
     def _on_joint_state(self, msg: Any) -> None:
@@ -387,6 +439,7 @@ class PolicyInference(ros.LifecycleNode):
             return
         values = {"state": self.current_state.label, **self.stats.summary(), **self._counts,
                   "emergency_stop": self._estop, "watchdog_stale": self._stale,
+                  "model_loading": self._loading or "",
                   "model_sha256": policy.runner.sha256, "model_path": str(policy.runner.path)}
         if hasattr(policy.runner, "diagnostics"):  # chunked: queue length, late re-plans
             values.update({f"chunk_{k}": v for k, v in policy.runner.diagnostics().items()})

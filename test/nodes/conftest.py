@@ -236,6 +236,16 @@ class Tester:
         return self.call("rcl_interfaces/srv/SetParameters", f"{node}/set_parameters",
                          parameters=[param]).results[0]
 
+    def get_param(self, node: str, name: str) -> Any:
+        """The value of one parameter of ``node``, through its ``get_parameters`` service."""
+        from distill_ros.ros._dds.parameters import ParameterType
+
+        value = self.call("rcl_interfaces/srv/GetParameters", f"{node}/get_parameters",
+                          names=[name]).values[0]
+        field = {ParameterType.STRING: "string_value", ParameterType.DOUBLE: "double_value",
+                 ParameterType.BOOL: "bool_value", ParameterType.INTEGER: "integer_value"}
+        return getattr(value, field[ParameterType(value.type)])
+
     def transition(self, node: str, label: str) -> bool:
         """Ask lifecycle node ``node`` for transition ``label``; return success."""
         transition = self.ros.get_interface("lifecycle_msgs/msg/Transition")(label=label)

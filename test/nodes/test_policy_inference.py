@@ -184,6 +184,35 @@ def test_parameters_reject_with_reason_and_hot_swap_without_a_missed_tick(
     assert len(times) >= 30 and max(gaps) < 4 * PERIOD_S, f"command gaps {max(gaps):.3f} s"
 
 
+def test_a_slow_model_load_finishes_in_the_background_or_reverts(
+        tester, start_node, fake_robot, student_onnx, tmp_path):
+    """swap_wait_s:=0 sends every load to the background, as a TensorRT build would."""
+    commands = tester.record(F64, OUTPUT)
+    diags = tester.record(DIAG, "/diagnostics")
+    _start(start_node, student_onnx, "swap_wait_s:=0.0")
+    commands.wait_for(lambda m: not _is_hold(m), 0, 20.0, "policy command")
+
+    doubles = onnx_like(student_onnx, tmp_path / "doubles.onnx", "float64")
+    asked = time.monotonic()
+    result = tester.set_param(NODE, "model_path", str(doubles))
+    assert result.successful, f"the call must not wait for the load: {result.reason}"
+    _, msg = diags.wait_for(lambda m: _status(m) and "rejected" in _status(m)[1], asked, 10.0,
+                            "background rejection on /diagnostics")
+    level, message, values = _status(msg)
+    assert level == 1 and "cannot be loaded" in message and str(student_onnx) in message
+    assert values["models_rejected"] == "1" and values["model_sha256"] == _sha(student_onnx)
+    assert tester.get_param(NODE, "model_path") == str(student_onnx), "model_path not reverted"
+
+    second = onnx_like(student_onnx, tmp_path / "second.onnx", "copy")
+    swapped = time.monotonic()
+    assert tester.set_param(NODE, "model_path", str(second)).successful
+    _, msg = diags.wait_for(lambda m: _status(m) and _status(m)[2]["model_sha256"] == _sha(second),
+                            swapped, 10.0, "background swap on /diagnostics")
+    assert _status(msg)[2]["model_loading"] == "" and _status(msg)[2]["watchdog_trips"] == "0"
+    assert tester.get_param(NODE, "model_path") == str(second)
+    commands.wait_for(lambda m: not _is_hold(m), swapped, 5.0, "commands from the new model")
+
+
 def test_a_policy_failing_in_the_loop_holds_and_reports_error(
         tester, start_node, fake_robot, chunk_onnx, tmp_path):
     """A chunk policy that loads fine but returns NaN chunks on real inputs: hold + ERROR."""

@@ -46,8 +46,11 @@ def test_trainer_runs_stops_and_exports_through_services(tester, start_node, tmp
     _, msg = diags.wait_for(lambda m: _state(m) == "complete", started, 120.0,
                             f"pipeline complete\n{trainer.log()}")
     assert _values(msg)["distill"] == "complete" and _values(msg)["fraction"] == "1", msg
-    texts = [m.text for m in markers.items[-1][1].markers if m.text]
-    assert any("complete 100%" in t for t in texts), texts
+    # markers and diagnostics are separate messages: wait for the markers to catch up
+    _, array = markers.wait_for(
+        lambda m: any("complete 100%" in k.text for k in m.markers), started, 10.0,
+        f"'complete 100%' marker; last texts {[k.text for k in markers.items[-1][1].markers]}")
+    texts = [m.text for m in array.markers if m.text]
     assert any(t == "distill: complete" for t in texts), texts
 
     reply = tester.call(TRIGGER, f"{NODE}/export")

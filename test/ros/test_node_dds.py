@@ -191,3 +191,33 @@ def test_remapped_topic_carries_messages(ros_mod):
     finally:
         talker.destroy_node()
         listener.destroy_node()
+
+
+def test_parameter_events_announce_declares_and_sets(ros_mod):
+    """Like rclpy, every node reports declares and accepted sets on /parameter_events."""
+    event_cls = ros_mod.get_interface("rcl_interfaces/msg/ParameterEvent")
+    watcher = ros_mod.Node("event_watcher")
+    events = []
+    watcher.create_subscription(event_cls, "/parameter_events", events.append,
+                                ros_mod.PARAMETER_EVENTS)
+    node = ros_mod.Node("evented", namespace="/t")
+    try:
+        assert _spin_until(ros_mod, watcher,
+                           lambda: node._param_events.get_subscription_count() > 0)
+        node.declare_parameter("gain", 2.0)
+        node.add_on_set_parameters_callback(
+            lambda ps: ros_mod.set_parameters_result(all(p.value < 10 for p in ps), "too big"))
+        assert not node.set_parameters([ros_mod.Parameter("gain", value=50.0)])[0].successful
+        assert node.set_parameters([ros_mod.Parameter("gain", value=3.0)])[0].successful
+
+        def ours():
+            return [e for e in events if e.node == "/t/evented"]
+        assert _spin_until(ros_mod, watcher, lambda: len(ours()) >= 2)
+        new, changed = ours()[:2]
+        assert [(p.name, p.value.double_value) for p in new.new_parameters] == [("gain", 2.0)]
+        assert [(p.name, p.value.double_value) for p in changed.changed_parameters] == [
+            ("gain", 3.0)], "a refused set must not be announced"
+        assert changed.stamp.sec > 0
+    finally:
+        node.destroy_node()
+        watcher.destroy_node()

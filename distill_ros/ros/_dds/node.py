@@ -53,6 +53,11 @@ class Node:
         self._parameters = ParameterStore(
             types.struct("rcl_interfaces/msg/SetParametersResult"), overrides)
         self._clock = Clock(types.struct("builtin_interfaces/msg/Time"))
+        # rclpy's node always publishes declares and sets here (rqt_reconfigure listens)
+        self._param_events = self.create_publisher(
+            types.struct("rcl_interfaces/msg/ParameterEvent"), "/parameter_events",
+            q.PARAMETER_EVENTS)
+        self._parameters.on_change = self._publish_parameter_event
         rosout = None
         if enable_rosout:
             rosout = self.create_publisher(
@@ -224,6 +229,22 @@ class Node:
     def remove_on_set_parameters_callback(self, callback: OnSetCallback) -> None:
         """Unregister an on-set callback."""
         self._parameters.remove_callback(callback)
+
+    def _publish_parameter_event(self, kind: str, params: List[Parameter]) -> None:
+        """``rcl_interfaces/ParameterEvent`` for declared ("new") or set ("changed") params."""
+        if self._destroyed:
+            return
+        types = self.context.types
+        value_cls = types.struct("rcl_interfaces/msg/ParameterValue")
+        param_cls = types.struct("rcl_interfaces/msg/Parameter")
+        items = [param_cls(name=p.name, value=p.to_value_msg(value_cls)) for p in params]
+        event = types.struct("rcl_interfaces/msg/ParameterEvent")(
+            stamp=self._clock.now().to_msg(), node=self.get_fully_qualified_name(),
+            **{f"{kind}_parameters": items})
+        try:
+            self._param_events.publish(event)
+        except Exception as err:  # noqa: BLE001 - an event must never undo a parameter set
+            _LOG.warning("could not publish /parameter_events: %s", err)
 
     # -- misc ----------------------------------------------------------------------------
     def get_logger(self) -> NodeLogger:

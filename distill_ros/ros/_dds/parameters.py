@@ -134,12 +134,14 @@ OnSetCallback = Callable[[List[Parameter]], Any]
 class ParameterStore:
     """Declared parameters of one node and the on-set callbacks that guard them."""
 
-    def __init__(self, result_cls: type, overrides: Dict[str, Any]) -> None:
+    def __init__(self, result_cls: type, overrides: Dict[str, Any],
+                 on_change: Optional[Callable[[str, List[Parameter]], None]] = None) -> None:
         self._result_cls = result_cls
         self._overrides = dict(overrides)
         self._params: Dict[str, Parameter] = {}
         self._callbacks: List[OnSetCallback] = []
         self._lock = threading.RLock()
+        self.on_change = on_change  # ("new" | "changed", params) after a declare or a set
 
     def declare(self, name: str, value: Any = None, ignore_override: bool = False) -> Parameter:
         """Declare ``name`` with a default; a launch/CLI override wins over the default."""
@@ -150,7 +152,9 @@ class ParameterStore:
                 value = _override_as_declared(name, value, self._overrides[name])
             param = Parameter(name, value=value)
             self._params[name] = param
-            return param
+        if self.on_change is not None:
+            self.on_change("new", [param])
+        return param
 
     def has(self, name: str) -> bool:
         """Return whether ``name`` is declared."""
@@ -195,7 +199,9 @@ class ParameterStore:
                     return self._result_cls(successful=False, reason=result.reason)
             for param in params:
                 self._params[param.name] = param
-            return self._result_cls(successful=True, reason="")
+        if self.on_change is not None:
+            self.on_change("changed", list(params))
+        return self._result_cls(successful=True, reason="")
 
     def _check(self, param: Parameter) -> str:
         current = self._params.get(param.name)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, NamedTuple, Optional
@@ -112,9 +112,10 @@ class PolicyInference(ros.LifecycleNode):
         self._status = ("OK", "unconfigured")
         self._counts = {"nan_actions": 0, "policy_errors": 0, "watchdog_trips": 0,
                         "model_swaps": 0, "models_rejected": 0}
-        self._loader = ThreadPoolExecutor(1, thread_name_prefix="model-loader")
         self._loading: Optional[str] = None   # model_path being loaded in the background
         self._reverting: Optional[int] = None  # thread setting model_path back: no new load
+        self._generation = 0                  # bumped when the model is freed: late loads drop
+        self._late_replans_seen = 0           # chunk late re-plans at the last diagnostics
 
     def _p(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -188,7 +189,6 @@ class PolicyInference(ros.LifecycleNode):
 
     def on_shutdown(self, state: Any) -> ros.TransitionCallbackReturn:
         """Stop the loop (holding) and free everything."""
-        self._loader.shutdown(wait=False, cancel_futures=True)
         if self._loop is not None:
             self._stop_loop()
             self._send_hold()
@@ -217,6 +217,7 @@ class PolicyInference(ros.LifecycleNode):
             self._loop = None
 
     def _free(self) -> None:
+        self._generation += 1  # a model still loading was meant for what is freed here
         for entity in self._entities:
             for destroy in (self.destroy_publisher, self.destroy_subscription,
                             self.destroy_service, self.destroy_timer):
@@ -286,53 +287,83 @@ class PolicyInference(ros.LifecycleNode):
         return ros.set_parameters_result(True)
 
     def _hot_swap(self, path: str) -> str:
-        """Load ``path`` in the loader thread, then swap it in; return why not, or ''."""
-        old = self._policy
+        """Load ``path`` in a loader thread, then swap it in; return why not, or ''."""
+        old, generation = self._policy, self._generation
         if self._loading is not None:
             return (f"model_path rejected: {self._loading} is still loading; set it again "
                     "once /diagnostics shows it swapped in or rejected")
-        future = self._loader.submit(self._load_policy, path)
+        future: Future = Future()
+        # daemon: a load that never ends (a hung GPU driver) must not block the process exit
+        threading.Thread(target=self._load_into, args=(future, path), daemon=True,
+                         name="model-loader").start()
         try:
             new = future.result(timeout=self._p("swap_wait_s"))
         except FutureTimeout:
             self._loading = path
             self.get_logger().info(f"model_path {path}: loading in the background, "
                                    f"{old.runner.path} keeps running meanwhile")
-            future.add_done_callback(lambda f: self._finish_background_swap(f, path, old))
+            threading.Thread(target=self._finish_background_swap, daemon=True,
+                             args=(future, path, old, generation), name="model-swap").start()
             return ""
         except Exception as err:  # noqa: BLE001 - whatever is wrong with the file, say it
             self._counts["models_rejected"] += 1
             self.get_logger().warn(f"model_path {path} rejected: {type(err).__name__}: {err}")
             return (f"model_path rejected: {type(err).__name__}: {err}; still running "
                     f"{old.runner.path}")
-        self._swap_in(new)
+        self._swap_in(new, generation)
         return ""
 
-    def _finish_background_swap(self, future: Future, path: str, old: Policy) -> None:
-        """Loader thread: swap the slow model in, or revert ``model_path`` and say why."""
+    def _load_into(self, future: Future, path: str) -> None:
         try:
-            new = future.result()
-        except Exception as err:  # noqa: BLE001 - reported, the old model keeps running
+            future.set_result(self._load_policy(path))
+        except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the future
+            future.set_exception(err)
+
+    def _finish_background_swap(self, future: Future, path: str, old: Policy,
+                                generation: int) -> None:
+        """Swap thread: swap the slow model in, or set ``model_path`` back and say why.
+
+        Never runs on the executor thread, so the parameter set that started the load has
+        been stored (or refused) before the revert below is decided.
+        """
+        try:
+            error = future.exception()
+            if error is None:
+                self._swap_in(future.result(), generation)
+                return
             self._counts["models_rejected"] += 1
-            why = f"{type(err).__name__}: {err}"
+            why = f"{type(error).__name__}: {error}"
             self.get_logger().warn(f"model_path {path} rejected after loading: {why}")
-            self._reverting = threading.get_ident()
-            try:
-                self.set_parameters([ros.Parameter("model_path", value=str(old.runner.path))])
-            finally:
-                self._reverting = None
-            self._set_status("WARN", f"model_path {path} rejected ({why}); still running "
-                             f"{old.runner.path}")
-        else:
-            self._swap_in(new)
+            if generation != self._generation:
+                return  # cleaned up meanwhile: model_path now belongs to the next configure
+            if self._wait_for_parameter("model_path", path, timeout_s=2.0):
+                self._reverting = threading.get_ident()
+                try:
+                    self.set_parameters([ros.Parameter("model_path",
+                                                       value=str(old.runner.path))])
+                finally:
+                    self._reverting = None
+            if self._status[0] != "ERROR":  # an e-stop or watchdog ERROR outranks this
+                self._set_status("WARN", f"model_path {path} rejected ({why}); still "
+                                 f"running {old.runner.path}")
         finally:
             self._loading = None
 
-    def _swap_in(self, new: Policy) -> None:
+    def _wait_for_parameter(self, name: str, value: Any, timeout_s: float) -> bool:
+        """Whether parameter ``name`` holds ``value`` within ``timeout_s`` (the set landed)."""
+        deadline = time.monotonic() + timeout_s
+        while self._p(name) != value:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _swap_in(self, new: Policy, generation: int) -> None:
         with self._lock:  # between two ticks: the loop sees old or new, never half
             old = self._policy
-            if old is None:
-                return  # cleaned up while the model loaded
+            if old is None or generation != self._generation:
+                self.get_logger().info(f"{new.runner.path} loaded after a cleanup: dropped")
+                return
             new.safety.last = old.safety.last
             self._policy = new
         self._counts["model_swaps"] += 1
@@ -444,8 +475,11 @@ class PolicyInference(ros.LifecycleNode):
         if hasattr(policy.runner, "diagnostics"):  # chunked: queue length, late re-plans
             values.update({f"chunk_{k}": v for k, v in policy.runner.diagnostics().items()})
         level, message = self._status
-        if values.get("chunk_late_replans", 0) and level == "OK":
-            level, message = "WARN", f"{values['chunk_late_replans']} late re-plan(s); {message}"
+        late = int(values.get("chunk_late_replans", 0))
+        if late > self._late_replans_seen and level == "OK":  # new since the last report
+            level, message = "WARN", (f"{late - self._late_replans_seen} late re-plan(s) "
+                                      f"since the last report ({late} in all); {message}")
+        self._late_replans_seen = late
         self._diag_pub.publish(diagnostic_array(self, STATUS_NAME, level, message,
                                                 self.get_fully_qualified_name(), values))
 

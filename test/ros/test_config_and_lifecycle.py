@@ -51,7 +51,7 @@ def test_ros_args_parameters_and_params_file(tmp_path):
     parsed = ros_args.parse([
         "prog", "--ros-args", "-p", "rate_hz:=100", "-p", "names:=[a, b]",
         "--params-file", str(params), "-r", "__ns:=/robot", "--", "-p", "ignored:=1"])
-    assert parsed.namespace == "/robot"
+    assert parsed.namespace_for("inference") == "/robot"
     overrides = parsed.overrides_for("/robot/inference")
     assert overrides == {"rate_hz": 100, "names": ["a", "b"], "model.path": "/m.onnx"}
     assert "ignored" not in overrides, "arguments after '--' are not ROS arguments"
@@ -122,19 +122,30 @@ def test_ros_args_remapping_follows_rcl_rules():
     parsed = ros_args.parse([
         "prog", "--ros-args", "-r", "inference:joint_states:=/robot/joint_states",
         "-r", "cmd:=out", "-r", "cmd:=ignored_second_rule", "-r", "~/estop:=/safety/estop",
-        "-r", "sim:__node:=robot_sim", "-r", "sim:__ns:=/lab"])
-    names, ns = ("inference",), "/arm"
-    assert parsed.remap("joint_states", names, ns) == "/robot/joint_states"
-    assert parsed.remap("/arm/joint_states", names, ns) == "/robot/joint_states", \
+        "-r", "rosservice://reset:=/sim/reset", "-r", "sim:__name:=robot_sim",
+        "-r", "robot_sim:__ns:=/lab", "-r", "__ns:=/first", "-r", "__ns:=/second"])
+    ns = "/arm"
+    assert parsed.remap("joint_states", "inference", ns) == "/robot/joint_states"
+    assert parsed.remap("/arm/joint_states", "inference", ns) == "/robot/joint_states", \
         "rules match the fully qualified name"
-    assert parsed.remap("joint_states", ("other",), ns) == "/arm/joint_states", \
+    assert parsed.remap("joint_states", "other", ns) == "/arm/joint_states", \
         "a node-specific rule leaves other nodes alone"
-    assert parsed.remap("cmd", names, ns) == "/arm/out", "the first matching rule wins"
-    assert parsed.remap("~/estop", names, ns) == "/safety/estop"
-    assert parsed.remap("estop", names, ns) == "/arm/estop", "~/estop is private, estop is not"
+    assert parsed.remap("cmd", "inference", ns) == "/arm/out", "the first matching rule wins"
+    assert parsed.remap("~/estop", "inference", ns) == "/safety/estop"
+    assert parsed.remap("estop", "inference", ns) == "/arm/estop", "~/estop is private"
+    assert parsed.remap("reset", "x", "/", "service") == "/sim/reset"
+    assert parsed.remap("reset", "x", "/", "topic") == "/reset", "rosservice:// rule on a topic"
+    # __node matches the code's name; __ns the name after __node; first rule wins
     assert parsed.name_for("sim") == "robot_sim" and parsed.name_for("inference") == "inference"
-    assert parsed.namespace_for("sim") == "/lab" and parsed.namespace_for("inference") is None
+    assert parsed.namespace_for("robot_sim") == "/lab"
+    assert parsed.namespace_for("inference") == "/first"
+    renamed = ros_args.parse(["--ros-args", "-r", "__node:=left",
+                              "-r", "inference:chatter:=/x"])
+    assert renamed.remap("chatter", renamed.name_for("inference"), "/") == "/chatter", \
+        "node-specific topic rules match the node's current name only"
     with pytest.raises(ValueError, match="'chatter:=bad name'"):
         ros_args.parse(["--ros-args", "-r", "chatter:=bad name"])
     with pytest.raises(ValueError, match="expected \\[node:\\]from:=to"):
         ros_args.parse(["--ros-args", "-r", ":chatter:=x"])
+    with pytest.raises(ValueError, match="takes no rostopic://"):
+        ros_args.parse(["--ros-args", "-r", "rostopic://__ns:=/x"])

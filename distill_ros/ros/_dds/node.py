@@ -36,9 +36,8 @@ class Node:
         self.context = get_context()
         self._args = remap = ros_args.global_args()
         self._name = validate_node_name(remap.name_for(node_name))
-        self._names = (node_name, self._name)  # either selects node-specific remap rules
-        self._namespace = normalize_namespace(namespace if namespace is not None
-                                              else remap.namespace_for(node_name) or "/")
+        ns = remap.namespace_for(self._name)  # as in rcl, __ns wins over the code's namespace
+        self._namespace = normalize_namespace(ns if ns is not None else namespace or "/")
         self._lock = threading.RLock()
         self._announced = False  # in ros_discovery_info yet?
         self._destroyed = False
@@ -83,19 +82,24 @@ class Node:
         """Return ``<namespace>/<name>``."""
         return expand_name("~", self._name, self._namespace)
 
-    def resolve_name(self, name: str, only_expand: bool = False) -> str:
-        """Expand a relative or ``~/`` private name against this node, then remap it."""
+    def resolve_name(self, name: str, only_expand: bool = False,
+                     kind: Optional[str] = None) -> str:
+        """Expand a relative or ``~/`` private name against this node, then remap it.
+
+        ``kind`` ("topic" or "service") selects rules limited with ``rostopic://`` or
+        ``rosservice://``; None applies every rule.
+        """
         if only_expand:
             return expand_name(name, self._name, self._namespace)
-        return self._args.remap(name, self._names, self._namespace)
+        return self._args.remap(name, self._name, self._namespace, kind)
 
     def resolve_topic_name(self, topic: str, *, only_expand: bool = False) -> str:
         """Expand and remap a topic name, as rclpy's ``Node.resolve_topic_name``."""
-        return self.resolve_name(topic, only_expand)
+        return self.resolve_name(topic, only_expand, "topic")
 
     def resolve_service_name(self, service: str, *, only_expand: bool = False) -> str:
         """Expand and remap a service name, as rclpy's ``Node.resolve_service_name``."""
-        return self.resolve_name(service, only_expand)
+        return self.resolve_name(service, only_expand, "service")
 
     def graph_entry(self) -> Tuple[str, str, List[bytes], List[bytes]]:
         """Return (name, namespace, reader GUIDs, writer GUIDs) for ``ros_discovery_info``."""
@@ -110,13 +114,14 @@ class Node:
     def create_publisher(self, msg_type: type, topic: str, qos_profile: QoSArg = None,
                          **_ignored: Any) -> Publisher:
         """Create a publisher of ``msg_type`` on ``topic``."""
-        pub = Publisher(self, msg_type, self.resolve_name(topic), q.as_profile(qos_profile))
+        pub = Publisher(self, msg_type, self.resolve_topic_name(topic),
+                        q.as_profile(qos_profile))
         return self._added(self._publishers, pub)
 
     def create_subscription(self, msg_type: type, topic: str, callback: Callable[[Any], None],
                             qos_profile: QoSArg = None, **_ignored: Any) -> Subscription:
         """Create a subscription; ``callback(msg)`` runs in the executor."""
-        sub = Subscription(self, msg_type, self.resolve_name(topic), callback,
+        sub = Subscription(self, msg_type, self.resolve_topic_name(topic), callback,
                            q.as_profile(qos_profile))
         return self._added(self._handlers, sub)
 
@@ -124,11 +129,13 @@ class Node:
                        callback: Callable[[Any, Any], Any], **_ignored: Any) -> Service:
         """Serve ``srv_name``; ``callback(request, response) -> response`` runs in the executor."""
         return self._added(self._handlers,
-                           Service(self, srv_type, self.resolve_name(srv_name), callback))
+                           Service(self, srv_type, self.resolve_service_name(srv_name),
+                                   callback))
 
     def create_client(self, srv_type: type, srv_name: str, **_ignored: Any) -> Client:
         """Create a client of ``srv_name`` (``call`` works without spinning this node)."""
-        return self._added(self._clients, Client(self, srv_type, self.resolve_name(srv_name)))
+        return self._added(self._clients,
+                           Client(self, srv_type, self.resolve_service_name(srv_name)))
 
     def create_timer(self, timer_period_sec: float, callback: Callable[[], None],
                      **_ignored: Any) -> Timer:
@@ -265,7 +272,7 @@ class Node:
 
     def count_publishers(self, topic: str) -> int:
         """Return how many publishers our subscriptions on ``topic`` are matched with."""
-        topic = self.resolve_name(topic)
+        topic = self.resolve_topic_name(topic)
         subs = [h for h in self.handlers if isinstance(h, Subscription) and h.topic_name == topic]
         return max((s.get_publisher_count() for s in subs), default=0)
 

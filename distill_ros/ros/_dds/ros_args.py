@@ -2,10 +2,13 @@
 
 Supported: ``-p name:=value`` / ``--param``, ``--params-file file.yaml`` (ROS 2's
 ``ros__parameters`` layout, ``/**`` wildcard included), ``-r __ns:=/ns``, ``-r
-__node:=name`` and topic/service remapping ``-r from:=to``, each optionally limited to one
-node as ``-r node:from:=to`` (what launch_ros writes for ``remappings=``). As in rcl, both
-sides of a rule are expanded against the node's namespace (``~`` = the node), a name is
-matched once fully qualified, and the first matching rule wins.
+__node:=name`` and topic/service remapping ``-r from:=to`` (``rostopic://`` or
+``rosservice://`` before ``from`` limits a rule to one kind), each optionally limited to one
+node as ``-r node:from:=to`` (what launch_ros writes for ``remappings=``). As in rcl: the
+first matching rule wins; ``__node`` rules match the node's name in code, ``__ns`` and
+topic rules its name after ``__node``; both sides of a topic rule are expanded against the
+node's namespace (``~`` = the node) and a name is matched once fully qualified; ``__ns``
+wins over a namespace given in code.
 """
 
 import dataclasses
@@ -22,49 +25,62 @@ _LOG = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class Remap:
-    """One ``-r [node:]source:=target`` rule; ``node`` None applies to every node."""
+    """One ``-r [node:][rostopic://|rosservice://]source:=target`` rule.
+
+    ``node`` None applies to every node; ``kind`` None to topics and services alike.
+    ``source`` ``__node`` / ``__ns`` renames the node / sets its namespace.
+    """
 
     node: Optional[str]
     source: str
     target: str
+    kind: Optional[str] = None
+
+
+_SPECIAL = ("__node", "__ns")
 
 
 @dataclasses.dataclass
 class RosArgs:
-    """Parsed ``--ros-args``."""
+    """Parsed ``--ros-args``; ``remaps`` in command-line order (the first match wins)."""
 
     params: Dict[str, Any] = dataclasses.field(default_factory=dict)
     params_files: List[str] = dataclasses.field(default_factory=list)
-    namespace: Optional[str] = None
-    node_name: Optional[str] = None
     remaps: List[Remap] = dataclasses.field(default_factory=list)
-    node_names: Dict[str, str] = dataclasses.field(default_factory=dict)   # node:__node
-    namespaces: Dict[str, str] = dataclasses.field(default_factory=dict)   # node:__ns
+
+    def _first(self, source: str, node_name: str) -> Optional[str]:
+        for rule in self.remaps:
+            if rule.source == source and rule.node in (None, node_name):
+                return rule.target
+        return None
 
     def name_for(self, node_name: str) -> str:
-        """The name node ``node_name`` (as the code calls it) runs under."""
-        return self.node_names.get(node_name) or self.node_name or node_name
+        """The name node ``node_name`` (as the code calls it) runs under (``__node``)."""
+        return self._first("__node", node_name) or node_name
 
     def namespace_for(self, node_name: str) -> Optional[str]:
-        """The namespace ``--ros-args`` gives node ``node_name``, if any."""
-        return self.namespaces.get(node_name) or self.namespace
+        """The namespace ``__ns`` gives the node now called ``node_name``, if any."""
+        return self._first("__ns", node_name)
 
-    def remap(self, name: str, node_names: Sequence[str], namespace: str) -> str:
-        """Fully qualified ``name`` after the first rule that matches it, for this node.
+    def remap(self, name: str, node_name: str, namespace: str,
+              kind: Optional[str] = None) -> str:
+        """Fully qualified ``name`` after the first rule that matches it.
 
         Args:
             name: topic or service name as the code wrote it.
-            node_names: the node's name in code and after ``__node`` (either selects
-                node-specific rules); the last one expands ``~``.
+            node_name: the node's name after ``__node`` (selects node-specific rules and
+                expands ``~``).
             namespace: the node's namespace.
+            kind: "topic" or "service" (rules written ``rostopic://`` / ``rosservice://``
+                apply to that kind only); None matches any rule.
         """
-        me = node_names[-1]
-        expanded = expand_name(name, me, namespace)
+        expanded = expand_name(name, node_name, namespace)
         for rule in self.remaps:
-            if rule.node is not None and rule.node not in node_names:
+            if (rule.source in _SPECIAL or rule.node not in (None, node_name)
+                    or (kind is not None and rule.kind not in (None, kind))):
                 continue
-            if expand_name(rule.source, me, namespace) == expanded:
-                return expand_name(rule.target, me, namespace)
+            if expand_name(rule.source, node_name, namespace) == expanded:
+                return expand_name(rule.target, node_name, namespace)
         return expanded
 
     def overrides_for(self, node_fqn: str) -> Dict[str, Any]:
@@ -122,28 +138,33 @@ def _apply(result: RosArgs, flag: str, value: str) -> None:
     if flag in ("-p", "--param"):
         result.params[name] = yaml.safe_load(raw)
         return
-    node, colon, name = name.rpartition(":")
-    node = node if colon else None
+    node, kind = None, None
+    for prefix, which in (("rostopic://", "topic"), ("rosservice://", "service")):
+        if prefix in name:
+            head, _, name = name.partition(prefix)
+            if head and not head.endswith(":"):
+                raise ValueError(f"--ros-args {flag} {value!r}: expected "
+                                 f"[node:]{prefix}from:=to")
+            node, kind = head[:-1] or None, which
+            break
+    else:
+        head, colon, name = name.rpartition(":")
+        node = head if colon else None
     if not name or not raw or node == "":
         raise ValueError(f"--ros-args {flag} {value!r}: expected [node:]from:=to with both "
                          "names non-empty")
-    if name == "__ns":
-        if node is None:
-            result.namespace = raw
-        else:
-            result.namespaces[node] = raw
-    elif name in ("__node", "__name"):
-        if node is None:
-            result.node_name = raw
-        else:
-            result.node_names[node] = raw
-    else:
+    if name == "__name":
+        name = "__node"  # rcl accepts both spellings
+    if name not in _SPECIAL:
         try:  # check both names now, so a typo stops the process with the rule named
             expand_name(name, "node", "/")
             expand_name(raw, "node", "/")
         except ValueError as err:
             raise ValueError(f"--ros-args {flag} {value!r}: {err}") from None
-        result.remaps.append(Remap(node, name, raw))
+    elif kind is not None:
+        raise ValueError(f"--ros-args {flag} {value!r}: {name} takes no rostopic:// or "
+                         "rosservice:// prefix")
+    result.remaps.append(Remap(node, name, raw, kind))
 
 
 def load_params_file(path: str, node_fqn: str) -> Dict[str, Any]:

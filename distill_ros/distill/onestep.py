@@ -16,7 +16,7 @@ What is implemented (OneDP Sec. 3; notation A_k = α_k A + σ_k ε, α_k = sqrt(
   ``ᾱ_k (x̂_0^gen - x̂_0^teacher)``. ``weighting="dmd"`` instead normalises per sample
   as Diff-Instruct / DMD do (Yin et al. 2024, Eq. 8): ``(x̂_0^gen - x̂_0^teacher) /
   mean|A_θ - x̂_0^teacher|`` with both x̂_0 clipped to [-1, 1], a step size invariant
-  to k. k ~ U[t_min_frac, t_max_frac] · (T - 1); the defaults 0.02..0.95 follow OneDP's
+  to k. k ~ U[t_min_frac, t_max_frac] · T; the defaults 0.02..0.95 follow OneDP's
   [2, 95] of T = 100. The gradient enters through the surrogate loss
   ½ || A_θ - sg(A_θ - grad) ||² (no gradient flows through either score network).
 * OneDP-S (``variant="stochastic"``): A_θ = G_θ(O, z), z ~ N(0, I). The generator
@@ -72,8 +72,8 @@ class OneStepConfig:
         weighting: w(k) of the KL gradient, "sigma2" (OneDP) or "dmd" (module docstring).
         gen_timestep: k* at which G_θ evaluates the teacher's denoiser; None picks the
             default described in the module docstring.
-        t_min_frac: smallest diffusion step of the KL, as a fraction of T - 1.
-        t_max_frac: largest diffusion step of the KL, as a fraction of T - 1.
+        t_min_frac: smallest diffusion step k of the KL, as a fraction of T (k <= T - 1).
+        t_max_frac: largest diffusion step k of the KL, as a fraction of T (k <= T - 1).
         grad_clip: max gradient norm for both optimisers.
         seed: seeds noise and timestep sampling.
     """
@@ -196,7 +196,9 @@ class OneStepDistiller:
                           if self.score is not None else None)
         self.rng = torch.Generator().manual_seed(cfg.seed)
         last = teacher.cfg.num_train_steps - 1
-        self.t_range = (round(cfg.t_min_frac * last), round(cfg.t_max_frac * last))
+        steps = teacher.cfg.num_train_steps
+        self.t_range = (min(round(cfg.t_min_frac * steps), last),
+                        min(round(cfg.t_max_frac * steps), last))  # 2..95 for T = 100
         self.num_updates = 0
         logger.info("OneDP-%s: k*=%d, KL steps %s, weighting %s", "S" if stochastic else "D",
                     k_star, self.t_range, cfg.weighting)

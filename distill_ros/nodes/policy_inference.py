@@ -104,7 +104,7 @@ class PolicyInference(ros.LifecycleNode):
         self._output: Optional[CommandOutput] = None
         self._entities: list = []
         self._loop: Optional[ControlLoop] = None
-        self.stats = LoopStats(window=1000)  # resized at configure: the last 10 s of ticks
+        self.stats = LoopStats(window=1000)  # resized at configure: >= the last 10 s of ticks
         self._estop = False
         self._stale = False
         self._lock = threading.RLock()  # one tick, hold, e-stop or swap at a time

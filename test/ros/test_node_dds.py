@@ -210,8 +210,9 @@ def test_parameter_events_announce_declares_and_sets(ros_mod):
         assert not node.set_parameters([ros_mod.Parameter("gain", value=50.0)])[0].successful
         assert node.set_parameters([ros_mod.Parameter("gain", value=3.0)])[0].successful
 
-        def ours():
-            return [e for e in events if e.node == "/t/evented"]
+        def ours():  # (the node's own use_sim_time declare is announced too, as in rclpy)
+            return [e for e in events if e.node == "/t/evented" and any(
+                p.name == "gain" for p in e.new_parameters + e.changed_parameters)]
         assert _spin_until(ros_mod, watcher, lambda: len(ours()) >= 2)
         new, changed = ours()[:2]
         assert [(p.name, p.value.double_value) for p in new.new_parameters] == [("gain", 2.0)]
@@ -221,3 +222,36 @@ def test_parameter_events_announce_declares_and_sets(ros_mod):
     finally:
         node.destroy_node()
         watcher.destroy_node()
+
+
+def test_use_sim_time_follows_the_clock_topic(ros_mod):
+    """use_sim_time (declared on every node, as in rclpy) makes now() follow /clock."""
+    clock_cls = ros_mod.get_interface("rosgraph_msgs/msg/Clock")
+    time_cls = ros_mod.get_interface("builtin_interfaces/msg/Time")
+    sim = ros_mod.Node("sim_clock")
+    node = ros_mod.Node("sim_timed", parameter_overrides={"use_sim_time": True})
+    try:
+        pub = sim.create_publisher(clock_cls, "/clock", ros_mod.SENSOR_DATA)
+        assert node.get_clock().now().nanoseconds == 0, "sim time starts at 0"
+
+        def at(sec):
+            pub.publish(clock_cls(clock=time_cls(sec=sec, nanosec=5)))
+            ros_mod.spin_once(node, timeout_sec=0.05)
+            return node.get_clock().now().nanoseconds == sec * 1_000_000_000 + 5
+
+        def reach(sec):
+            deadline = time.monotonic() + 5.0
+            while not at(sec):
+                if time.monotonic() > deadline:
+                    return False
+            return True
+
+        assert reach(42) and reach(43), "now() does not follow /clock"
+        assert node.set_parameters([ros_mod.Parameter("use_sim_time", value=False)])[0] \
+            .successful
+        assert abs(node.get_clock().now().nanoseconds / 1e9 - time.time()) < 5.0
+        assert not node.set_parameters([ros_mod.Parameter("use_sim_time", value="yes")])[0] \
+            .successful, "use_sim_time only takes a bool"
+    finally:
+        node.destroy_node()
+        sim.destroy_node()

@@ -34,14 +34,35 @@ class Time:
 
 
 class Clock:
-    """System clock (ROS time / ``use_sim_time`` is not supported on the DDS backend)."""
+    """ROS time: the system clock, or the latest ``/clock`` message with ``use_sim_time``.
+
+    As in rclpy, a node whose ``use_sim_time`` is true reads time 0 until the first
+    ``rosgraph_msgs/Clock`` arrives. Control loops never use this clock: they run on the
+    monotonic clock.
+    """
 
     def __init__(self, time_msg_cls: Any) -> None:
         self._time_msg_cls = time_msg_cls
+        self._sim_ns: Optional[int] = None  # None: system time
+
+    @property
+    def ros_time_is_active(self) -> bool:
+        """Whether time comes from ``/clock`` (rclpy's name)."""
+        return self._sim_ns is not None
+
+    def use_sim_time(self, enabled: bool) -> None:
+        """Switch between ``/clock`` time (starting at 0) and system time."""
+        self._sim_ns = (self._sim_ns or 0) if enabled else None
+
+    def set_sim_time(self, msg: Any) -> None:
+        """Take the time of a ``rosgraph_msgs/Clock`` message (ignored in system mode)."""
+        if self._sim_ns is not None:
+            self._sim_ns = int(msg.clock.sec) * 1_000_000_000 + int(msg.clock.nanosec)
 
     def now(self) -> Time:
         """Return the current time."""
-        return Time(nanoseconds=time.time_ns(), msg_cls=self._time_msg_cls)
+        ns = time.time_ns() if self._sim_ns is None else self._sim_ns
+        return Time(nanoseconds=ns, msg_cls=self._time_msg_cls)
 
 
 class NodeLogger:

@@ -56,7 +56,10 @@ class Node:
         self._param_events = self.create_publisher(
             types.struct("rcl_interfaces/msg/ParameterEvent"), "/parameter_events",
             q.PARAMETER_EVENTS)
-        self._parameters.on_change = self._publish_parameter_event
+        self._parameters.on_change = self._parameters_changed
+        self._clock_sub: Optional[Subscription] = None
+        if self.declare_parameter("use_sim_time", False).value:  # rclpy declares it too
+            self._set_sim_time(True)
         rosout = None
         if enable_rosout:
             rosout = self.create_publisher(
@@ -237,6 +240,24 @@ class Node:
         """Unregister an on-set callback."""
         self._parameters.remove_callback(callback)
 
+    def _parameters_changed(self, kind: str, params: List[Parameter]) -> None:
+        for param in params:
+            if param.name == "use_sim_time" and kind == "changed":
+                self._set_sim_time(bool(param.value))
+        self._publish_parameter_event(kind, params)
+
+    def _set_sim_time(self, enabled: bool) -> None:
+        """Follow ``/clock`` (rosgraph_msgs/Clock, best effort, depth 1, as rclpy) or not."""
+        self._clock.use_sim_time(enabled)
+        if enabled and self._clock_sub is None:
+            self._clock_sub = self.create_subscription(
+                self.context.types.struct("rosgraph_msgs/msg/Clock"), "/clock",
+                self._clock.set_sim_time,
+                q.QoSProfile(depth=1, reliability=q.BEST_EFFORT))
+        elif not enabled and self._clock_sub is not None:
+            self.destroy_subscription(self._clock_sub)
+            self._clock_sub = None
+
     def _publish_parameter_event(self, kind: str, params: List[Parameter]) -> None:
         """``rcl_interfaces/ParameterEvent`` for declared ("new") or set ("changed") params."""
         if self._destroyed:
@@ -259,7 +280,7 @@ class Node:
         return self._logger
 
     def get_clock(self) -> Clock:
-        """Return the node's clock (system time)."""
+        """Return the node's clock (system time, or ``/clock`` with ``use_sim_time``)."""
         return self._clock
 
     def get_node_names_and_namespaces(self) -> List[Tuple[str, str]]:

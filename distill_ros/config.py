@@ -286,6 +286,11 @@ def _convert(hint: object, value: object, key: str, source: str):
         return {str(k): _convert(str, v, f"{key}.{k}", source) for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string; the user meant a number
+            return float(value)
+        except ValueError:
+            pass
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise ValueError(f"{source}: {key} must be {hint.__name__}, got {value!r}")
     return value
@@ -302,7 +307,8 @@ def load_config(path: str | Path) -> PipelineConfig:
         raise FileNotFoundError(f"config file {path} does not exist; the built-in ones are in "
                                 "config/ (e.g. config/grasp_quick.yaml)")
     try:
-        data = yaml.safe_load(path.read_text())
+        with open(path, encoding="utf-8") as handle:  # errors then name the file
+            data = yaml.safe_load(handle)
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML: {err}") from None
     return _build(PipelineConfig, data, "", str(path))

@@ -31,6 +31,8 @@ LAUNCH_ARGUMENTS: Dict[str, Tuple[str, str]] = {
     "config_path": ("distill_trainer", "config_path"),
     "run_dir": ("distill_trainer", "run_dir"),
 }
+#: launch arguments that only concern tools this launcher cannot start (RViz needs ROS 2).
+IGNORED_ARGUMENTS = ("rviz",)
 
 
 def config_dir() -> Path:
@@ -59,9 +61,15 @@ def node_commands(name: str, arguments: List[str]) -> List[List[str]]:
     values: Dict[str, str] = {}
     for item in arguments:
         key, sep, value = item.partition(":=")
+        if sep and key in IGNORED_ARGUMENTS:
+            print(f"distill-ros launch: {key}:={value} ignored: RViz needs ROS 2 "
+                  "(run `rviz2 -d share/distill_ros/rviz/distill.rviz` where it is installed)",
+                  file=sys.stderr)
+            continue
         if not sep or key not in LAUNCH_ARGUMENTS:
             raise ValueError(f"launch arguments look like NAME:=VALUE with NAME one of "
-                             f"{list(LAUNCH_ARGUMENTS)}, got {item!r}")
+                             f"{list(LAUNCH_ARGUMENTS) + list(IGNORED_ARGUMENTS)}, "
+                             f"got {item!r}")
         values[key] = value
     commands = []
     for executable, params in LAUNCH_SETS[name]:
@@ -78,8 +86,8 @@ def node_commands(name: str, arguments: List[str]) -> List[List[str]]:
 def launch(name: str, arguments: List[str]) -> int:
     """Start the nodes, wait until Ctrl-C/SIGTERM or until one exits, stop the rest."""
     # own sessions: a terminal Ctrl-C reaches this process only, which forwards exactly one
-    procs = [subprocess.Popen(cmd, start_new_session=True)
-             for cmd in node_commands(name, arguments)]
+    commands = node_commands(name, arguments)
+    procs = [subprocess.Popen(cmd, start_new_session=True) for cmd in commands]
     print(f"distill-ros launch {name}: started {len(procs)} node(s), pids "
           f"{[p.pid for p in procs]}; Ctrl-C stops them", flush=True)
     stop = {"asked": False}
@@ -93,7 +101,14 @@ def launch(name: str, arguments: List[str]) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        died = [(cmd[2], p.returncode) for cmd, p in zip(commands, procs)
+                if p.poll() is not None]
         failed = _stop_all(procs)
+    if died and not stop["asked"]:
+        names = ", ".join(f"{module.rsplit('.', 1)[-1]} (exit code {code})"
+                          for module, code in died)
+        print(f"distill-ros launch {name}: {names} exited, so every node was stopped; "
+              "its error is in the log above", file=sys.stderr)
     return 1 if failed and not stop["asked"] else 0
 
 
@@ -115,7 +130,11 @@ def _stop_all(procs: List[subprocess.Popen]) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Dispatch target of ``distill-ros launch``."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    return launch(args.name, args.args)
+    try:
+        return launch(args.name, args.args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"distill-ros launch: error: {err}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 STAGES = ("teachers", "collect", "distill", "export", "eval")
 
 
+def readable_by_others(tmp: str | Path) -> None:
+    """Give a ``mkstemp`` file (mode 0600) the mode a plain ``open`` would: 0666 & ~umask.
+
+    Exported policies are read by other accounts (the robot's, a container's).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
     """Call `write(f)` on a temporary file beside `path`, fsync it, then rename over `path`."""
     path = Path(path)
@@ -37,6 +47,7 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        readable_by_others(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -49,3 +49,12 @@ def test_shipped_configs_load():
 
     for path in sorted((REPO / "config").glob("grasp*.yaml")):
         assert load_config(path).family == "grasp", path
+
+
+def test_exponent_without_a_dot_is_a_number_and_yaml_errors_name_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: t\nfamily: grasp\ntasks: [cube]\ndistill:\n  learning_rate: 1e-3\n")
+    assert load_config(path).distill.learning_rate == 0.001
+    path.write_text("name: t\nfamily: grasp\ntasks: [cube\n")
+    with pytest.raises(ValueError, match="c.yaml"):
+        load_config(path)

@@ -99,6 +99,32 @@ def test_cli_errors_exit_2_with_the_fix(tmp_path):
     assert proc.returncode == 2 and "different config (changed: ['seed'])" in out, out
 
 
+def test_launch_argument_errors_exit_2_without_a_traceback(tmp_path):
+    proc = _cli(["launch", "sim_demo", "model=x.onnx"], tmp_path)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in out, out
+    assert "NAME:=VALUE" in out and "'model=x.onnx'" in out, out
+
+
+def test_node_command_line_errors_exit_without_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "distill_ros.nodes.policy_inference",
+                           "--ros-args", "-p", "model_path"], capture_output=True, text=True,
+                          timeout=60, cwd=REPO)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "-p expects name:=value" in proc.stderr, proc.stderr
+
+
+def test_artefacts_get_the_usual_file_mode(tmp_path):
+    from distill_ros.rundir import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644, "others cannot read it"
+
+
 def test_every_subcommand_has_help():
     from distill_ros.cli import build_parser
 

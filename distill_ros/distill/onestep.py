@@ -52,6 +52,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from distill_ros.rundir import readable_by_others
 from distill_ros.teachers.diffusion import DiffusionPolicy
 
 logger = logging.getLogger(__name__)
@@ -284,6 +285,7 @@ class OneStepDistiller:
         os.close(fd)
         try:
             torch.save(state, tmp)
+            readable_by_others(tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

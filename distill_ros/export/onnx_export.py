@@ -12,6 +12,7 @@ import onnx
 import torch
 
 from distill_ros import __version__
+from distill_ros.rundir import readable_by_others
 from distill_ros.students.base import StudentPolicy
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def export_student(student: StudentPolicy, path: Path, metadata: dict[str, str],
             model.metadata_props.add(key=key, value=str(value))
         onnx.checker.check_model(model)
         onnx.save(model, tmp)
+        readable_by_others(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

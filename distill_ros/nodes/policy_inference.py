@@ -140,8 +140,11 @@ class PolicyInference(ros.LifecycleNode):
             self._free()
             return ros.TransitionCallbackReturn.FAILURE
         self._set_status("OK", f"inactive: {runner.describe()}")
-        self.get_logger().info(f"configured: {runner.describe()}; commands on "
-                               f"{self.resolve_topic_name(self._p('output_topic'))}")
+        inputs = [self._p("joint_states_topic"), *_names(self._p("array_topics"))]
+        self.get_logger().info(
+            f"configured: {runner.describe()}; inputs from "
+            f"{[self.resolve_topic_name(t) for t in inputs]}, commands on "
+            f"{self.resolve_topic_name(self._p('output_topic'))}")
         return ros.TransitionCallbackReturn.SUCCESS
 
     def _create_endpoints(self) -> None:
@@ -411,8 +414,11 @@ class PolicyInference(ros.LifecycleNode):
             # nothing is sent until every input arrived once; say which never did
             if now - self._activated_at > self._p("watchdog_timeout_s"):
                 never = self._obs.never_received(policy.runner.obs_spec.names)
-                self._set_status("ERROR", f"no data yet for {never}: check array_topics, "
-                                 "joint_states_topic and the publishers")
+                message = (f"no data yet for {never}: check array_topics, "
+                           "joint_states_topic and the publishers")
+                if self._status[1] != message:
+                    self.get_logger().error(message)
+                self._set_status("ERROR", message)
             return
         age = now - oldest
         if age > self._p("watchdog_timeout_s"):
@@ -491,6 +497,12 @@ def main(args: Optional[list] = None) -> None:
     if node.get_parameter("autostart").value:
         if node.trigger_configure() == ros.TransitionCallbackReturn.SUCCESS:
             node.trigger_activate()
+    else:
+        name = node.get_fully_qualified_name()
+        node.get_logger().info(
+            f"unconfigured lifecycle node: `ros2 lifecycle set {name} configure`, then "
+            "`activate` (or start with -p autostart:=true and --params-file "
+            "config/policy_inference_params.yaml for the grasp layout)")
     try:
         ros.spin(node)
     except KeyboardInterrupt:

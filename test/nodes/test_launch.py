@@ -70,6 +70,16 @@ def test_launch_file_names_only_things_that_exist_and_are_installed(path):
     assert declared - {"rviz"} <= set(LAUNCH_ARGUMENTS), declared
 
 
+def test_rviz_argument_is_accepted_and_the_rest_reach_their_nodes(capsys):
+    from distill_ros.launcher import node_commands
+
+    sim, inference = node_commands("sim_demo", ["rviz:=false", "model_path:=/m.onnx",
+                                                "task:=mug"])
+    assert "model_path:=/m.onnx" in inference and "task:=mug" in sim
+    assert not any("rviz" in arg for arg in sim + inference)
+    assert "RViz needs ROS 2" in capsys.readouterr().err
+
+
 def test_every_launch_set_has_a_launch_file():
     assert sorted(LAUNCH_SETS) == sorted(p.name[:-len(".launch.py")] for p in LAUNCH_FILES)
 

@@ -30,7 +30,10 @@ def init(args: Optional[Sequence[str]] = None) -> None:
             parameters (``-p``, ``--params-file``), ``__ns`` / ``__node`` and topic or
             service remapping (``-r [node:]from:=to``).
     """
-    ros_args.set_global_args(sys.argv if args is None else args)
+    try:
+        ros_args.set_global_args(sys.argv if args is None else args)
+    except (ValueError, FileNotFoundError) as err:  # a bad command line: say it, like rcl
+        raise SystemExit(f"error: {err}") from None
     _console_logging()
     get_context()
 

@@ -180,15 +180,25 @@ def stage_function(cfg: PipelineConfig, stage: str) -> Callable[[RunDir, Pipelin
     return STAGE_FUNCS[stage]
 
 
+#: files a finished stage must have left, relative to the run folder (every algorithm);
+#: a stage marked complete whose file was deleted or moved away runs again.
+FINAL_ARTEFACTS = {"export": ("export/policy.onnx",),
+                   "eval": ("report/eval.json", "report/eval.md")}
+
+
 def run_stages(cfg: PipelineConfig, run_dir: str | Path, stages: list[str],
                force: bool = False) -> RunDir:
     """Run `stages` in order, skipping those already complete unless `force`."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     run = RunDir(run_dir, cfg)
     for stage in stages:
-        if run.done(stage) and not force:
+        missing = [p for p in FINAL_ARTEFACTS.get(stage, ()) if not (run.root / p).is_file()]
+        if run.done(stage) and not force and not missing:
             log.info("[%s] complete in an earlier run, skipped (resuming %s)", stage, run.root)
             continue
+        if run.done(stage) and missing and not force:
+            log.warning("[%s] complete in an earlier run but %s is missing: running it again",
+                        stage, ", ".join(missing))
         status = run.ledger["stages"][stage]["status"]
         if status == "running":
             log.info("[%s] was interrupted earlier: resuming from what is on disk", stage)

@@ -83,6 +83,12 @@ def test_killed_run_resumes_without_losing_finished_work(tmp_path):
     out, _ = third.communicate(timeout=120)
     assert third.returncode == 0 and out.count("complete in an earlier run, skipped") == 5, out
 
+    (run_dir / "export" / "policy.onnx").unlink()   # a user moved the policy away
+    fourth = _cli(["run", str(cfg_path), "--run-dir", str(run_dir)], REPO)
+    out, _ = fourth.communicate(timeout=120)
+    assert fourth.returncode == 0 and "export/policy.onnx is missing: running it again" in out
+    assert (run_dir / "export" / "policy.onnx").is_file() and out.count("skipped") == 4, out
+
 
 def test_cli_errors_exit_2_with_the_fix(tmp_path):
     bad = write_config(tmp_path / "c.yaml", teachers={"timestep": 3})

@@ -59,7 +59,9 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig) -> dict:
         atomic_write_json(report, {"task": task, "success": results[task], "source": str(path),
                                    "episodes": cfg.teachers.eval_episodes,
                                    "wall_s": time.monotonic() - started})
-        log.info("teacher %s: success %.2f", task, results[task])
+        log.info("teacher %s: success %.2f over %d check episodes (the eval stage measures "
+                 "again on its own seeds, so the report may differ)", task, results[task],
+                 cfg.teachers.eval_episodes)
     return {"success": results}
 
 

@@ -7,6 +7,7 @@ resumes from what is on disk.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -15,7 +16,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -27,31 +28,35 @@ log = logging.getLogger(__name__)
 STAGES = ("teachers", "collect", "distill", "export", "eval")
 
 
-def readable_by_others(tmp: str | Path) -> None:
-    """Give a ``mkstemp`` file (mode 0600) the mode a plain ``open`` would: 0666 & ~umask.
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` for the block to write; renamed over `path` after it.
 
-    Exported policies are read by other accounts (the robot's, a container's).
+    The file gets the mode a plain ``open`` would give (0666 & ~umask, not ``mkstemp``'s
+    0600): exported policies are read by other accounts (the robot's, a container's). If
+    the block raises, the temporary file is removed and `path` is untouched.
     """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-
-
-def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call `write(f)` on a temporary file beside `path`, fsync it, then rename over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        readable_by_others(tmp)
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Call `write(f)` on a temporary file beside `path`, fsync it, then rename over `path`."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -45,14 +45,13 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Optional
 
 import torch
 from torch import nn
 
-from distill_ros.rundir import readable_by_others
+from distill_ros.rundir import atomic_path, atomic_torch_save
 from distill_ros.teachers.diffusion import DiffusionPolicy
 
 logger = logging.getLogger(__name__)
@@ -164,13 +163,13 @@ class OneStepGenerator(nn.Module):
         model = copy.deepcopy(self).cpu().eval()
         obs = torch.zeros(1, self.cond_dim)
         noise = torch.zeros(1, self.horizon, self.act_dim)
-        tmp = f"{path}.tmp{os.getpid()}"
-        torch.onnx.export(
-            model, (obs, noise), tmp, input_names=["obs", "noise"], output_names=["actions"],
-            dynamic_axes={"obs": {0: "batch"}, "noise": {0: "batch"}, "actions": {0: "batch"}},
-            opset_version=opset, dynamo=False,
-        )
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.onnx.export(
+                model, (obs, noise), str(tmp), input_names=["obs", "noise"],
+                output_names=["actions"], opset_version=opset, dynamo=False,
+                dynamic_axes={"obs": {0: "batch"}, "noise": {0: "batch"},
+                              "actions": {0: "batch"}},
+            )
         logger.info("one-step generator exported to %s", path)
 
 
@@ -270,7 +269,7 @@ class OneStepDistiller:
         return self.generator
 
     def save(self, path: str) -> None:
-        """Write generator, ψ, optimisers and RNG to ``path`` atomically (temp + os.replace)."""
+        """Write generator, ψ, optimisers and RNG to ``path`` atomically (temp, rename)."""
         state = {
             "cfg": asdict(self.cfg),
             "generator": self.generator.state_dict(),
@@ -280,16 +279,7 @@ class OneStepDistiller:
             "rng": self.rng.get_state(),
             "num_updates": self.num_updates,
         }
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            readable_by_others(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        atomic_torch_save(path, state)
 
     def load(self, path: str) -> None:
         """Restore a checkpoint written by :meth:`save` with the same variant."""

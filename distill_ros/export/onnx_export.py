@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +10,7 @@ import onnx
 import torch
 
 from distill_ros import __version__
-from distill_ros.rundir import readable_by_others
+from distill_ros.rundir import atomic_path
 from distill_ros.students.base import StudentPolicy
 
 log = logging.getLogger(__name__)
@@ -21,12 +19,8 @@ log = logging.getLogger(__name__)
 def export_student(student: StudentPolicy, path: Path, metadata: dict[str, str],
                    opset: int = 17) -> None:
     """Write `path` atomically: the graph from `student.as_onnx`, plus string metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        student.as_onnx(tmp, opset)
+    with atomic_path(path) as tmp:
+        student.as_onnx(str(tmp), opset)
         model = onnx.load(tmp)
         meta = {"obs_spec": student.obs_spec.to_json(), "act_spec": student.act_spec.to_json(),
                 "package_version": __version__, **metadata}
@@ -35,11 +29,6 @@ def export_student(student: StudentPolicy, path: Path, metadata: dict[str, str],
             model.metadata_props.add(key=key, value=str(value))
         onnx.checker.check_model(model)
         onnx.save(model, tmp)
-        readable_by_others(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def parity_check(student: StudentPolicy, path: Path, real_obs: np.ndarray | None,

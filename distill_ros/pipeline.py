@@ -194,11 +194,12 @@ def run_stages(cfg: PipelineConfig, run_dir: str | Path, stages: list[str],
     torch.set_num_threads(max(1, torch.get_num_threads()))
     run = RunDir(run_dir, cfg)
     for stage in stages:
-        missing = [p for p in FINAL_ARTEFACTS.get(stage, ()) if not (run.root / p).is_file()]
-        if run.done(stage) and not force and not missing:
-            log.info("[%s] complete in an earlier run, skipped (resuming %s)", stage, run.root)
-            continue
-        if run.done(stage) and missing and not force:
+        if run.done(stage) and not force:
+            missing = [p for p in FINAL_ARTEFACTS.get(stage, ()) if not (run.root / p).is_file()]
+            if not missing:
+                log.info("[%s] complete in an earlier run, skipped (resuming %s)", stage,
+                         run.root)
+                continue
             log.warning("[%s] complete in an earlier run but %s is missing: running it again",
                         stage, ", ".join(missing))
         status = run.ledger["stages"][stage]["status"]

@@ -45,11 +45,6 @@ class Clock:
         self._time_msg_cls = time_msg_cls
         self._sim_ns: Optional[int] = None  # None: system time
 
-    @property
-    def ros_time_is_active(self) -> bool:
-        """Whether time comes from ``/clock`` (rclpy's name)."""
-        return self._sim_ns is not None
-
     def use_sim_time(self, enabled: bool) -> None:
         """Switch between ``/clock`` time (starting at 0) and system time."""
         self._sim_ns = (self._sim_ns or 0) if enabled else None

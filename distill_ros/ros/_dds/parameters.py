@@ -134,14 +134,14 @@ OnSetCallback = Callable[[List[Parameter]], Any]
 class ParameterStore:
     """Declared parameters of one node and the on-set callbacks that guard them."""
 
-    def __init__(self, result_cls: type, overrides: Dict[str, Any],
-                 on_change: Optional[Callable[[str, List[Parameter]], None]] = None) -> None:
+    def __init__(self, result_cls: type, overrides: Dict[str, Any]) -> None:
         self._result_cls = result_cls
         self._overrides = dict(overrides)
         self._params: Dict[str, Parameter] = {}
         self._callbacks: List[OnSetCallback] = []
         self._lock = threading.RLock()
-        self.on_change = on_change  # ("new" | "changed", params) after a declare or a set
+        # on_change("new" | "changed", params) after a declare or an accepted set
+        self.on_change: Optional[Callable[[str, List[Parameter]], None]] = None
 
     def declare(self, name: str, value: Any = None, ignore_override: bool = False) -> Parameter:
         """Declare ``name`` with a default; a launch/CLI override wins over the default."""

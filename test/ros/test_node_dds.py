@@ -25,6 +25,19 @@ def node(ros_mod):
     n.destroy_node()
 
 
+@pytest.fixture
+def make_node(ros_mod):
+    """``make_node(name, **kwargs)``: nodes destroyed after the test, newest first."""
+    made = []
+
+    def make(name, **kwargs):
+        made.append(ros_mod.Node(name, **kwargs))
+        return made[-1]
+    yield make
+    for n in reversed(made):
+        n.destroy_node()
+
+
 def test_numpy_arrays_published_and_received(ros_mod, node):
     multi = ros_mod.get_interface("std_msgs/msg/Float64MultiArray")
     got = []
@@ -165,93 +178,71 @@ def test_service_in_same_process_and_call_async(ros_mod, node):
         assert future.result(timeout=5.0).message == "off"
 
 
-def test_remapped_topic_carries_messages(ros_mod):
+def test_remapped_topic_carries_messages(ros_mod, make_node, monkeypatch):
     """`-r talker:chatter:=/robot/chatter` moves only talker's topic, on the wire too."""
     from distill_ros.ros._dds import ros_args
 
-    saved = ros_args.global_args()
-    ros_args.set_global_args(["--ros-args", "-r", "talker:chatter:=/robot/chatter"])
-    try:
-        talker, listener = ros_mod.Node("talker", namespace="/t"), ros_mod.Node("listener")
-    finally:
-        ros_args._GLOBAL = saved
-    try:
-        string = ros_mod.get_interface("std_msgs/msg/String")
-        got, unmapped = [], []
-        pub = talker.create_publisher(string, "chatter", 10)
-        listener.create_subscription(string, "/robot/chatter", got.append, 10)
-        listener.create_subscription(string, "/t/chatter", unmapped.append, 10)
-        assert talker.resolve_topic_name("chatter") == "/robot/chatter"
-        assert talker.resolve_topic_name("chatter", only_expand=True) == "/t/chatter"
-        assert listener.resolve_topic_name("chatter") == "/chatter"
-        assert _spin_until(ros_mod, listener, lambda: pub.get_subscription_count() > 0)
-        assert _spin_until(ros_mod, listener,
-                           lambda: (pub.publish(string(data="hi")), bool(got))[1])
-        assert got[0].data == "hi" and not unmapped
-    finally:
-        talker.destroy_node()
-        listener.destroy_node()
+    monkeypatch.setattr(ros_args, "_GLOBAL", ros_args.parse(
+        ["--ros-args", "-r", "talker:chatter:=/robot/chatter"]))
+    talker, listener = make_node("talker", namespace="/t"), make_node("listener")
+    string = ros_mod.get_interface("std_msgs/msg/String")
+    got, unmapped = [], []
+    pub = talker.create_publisher(string, "chatter", 10)
+    listener.create_subscription(string, "/robot/chatter", got.append, 10)
+    listener.create_subscription(string, "/t/chatter", unmapped.append, 10)
+    assert talker.resolve_topic_name("chatter") == "/robot/chatter"
+    assert talker.resolve_topic_name("chatter", only_expand=True) == "/t/chatter"
+    assert listener.resolve_topic_name("chatter") == "/chatter"
+    assert _spin_until(ros_mod, listener, lambda: pub.get_subscription_count() > 0)
+    assert _spin_until(ros_mod, listener,
+                       lambda: (pub.publish(string(data="hi")), bool(got))[1])
+    assert got[0].data == "hi" and not unmapped
 
 
-def test_parameter_events_announce_declares_and_sets(ros_mod):
+def test_parameter_events_announce_declares_and_sets(ros_mod, make_node):
     """Like rclpy, every node reports declares and accepted sets on /parameter_events."""
     event_cls = ros_mod.get_interface("rcl_interfaces/msg/ParameterEvent")
-    watcher = ros_mod.Node("event_watcher")
+    watcher = make_node("event_watcher")
     events = []
     watcher.create_subscription(event_cls, "/parameter_events", events.append,
                                 ros_mod.PARAMETER_EVENTS)
-    node = ros_mod.Node("evented", namespace="/t")
-    try:
-        assert _spin_until(ros_mod, watcher,
-                           lambda: node._param_events.get_subscription_count() > 0)
-        node.declare_parameter("gain", 2.0)
-        node.add_on_set_parameters_callback(
-            lambda ps: ros_mod.set_parameters_result(all(p.value < 10 for p in ps), "too big"))
-        assert not node.set_parameters([ros_mod.Parameter("gain", value=50.0)])[0].successful
-        assert node.set_parameters([ros_mod.Parameter("gain", value=3.0)])[0].successful
+    node = make_node("evented", namespace="/t")
+    assert _spin_until(ros_mod, watcher,
+                       lambda: node._param_events.get_subscription_count() > 0)
+    node.declare_parameter("gain", 2.0)
+    node.add_on_set_parameters_callback(
+        lambda ps: ros_mod.set_parameters_result(all(p.value < 10 for p in ps), "too big"))
+    assert not node.set_parameters([ros_mod.Parameter("gain", value=50.0)])[0].successful
+    assert node.set_parameters([ros_mod.Parameter("gain", value=3.0)])[0].successful
 
-        def ours():  # (the node's own use_sim_time declare is announced too, as in rclpy)
-            return [e for e in events if e.node == "/t/evented" and any(
-                p.name == "gain" for p in e.new_parameters + e.changed_parameters)]
-        assert _spin_until(ros_mod, watcher, lambda: len(ours()) >= 2)
-        new, changed = ours()[:2]
-        assert [(p.name, p.value.double_value) for p in new.new_parameters] == [("gain", 2.0)]
-        assert [(p.name, p.value.double_value) for p in changed.changed_parameters] == [
-            ("gain", 3.0)], "a refused set must not be announced"
-        assert changed.stamp.sec > 0
-    finally:
-        node.destroy_node()
-        watcher.destroy_node()
+    def ours():  # (the node's own use_sim_time declare is announced too, as in rclpy)
+        return [e for e in events if e.node == "/t/evented" and any(
+            p.name == "gain" for p in e.new_parameters + e.changed_parameters)]
+    assert _spin_until(ros_mod, watcher, lambda: len(ours()) >= 2)
+    new, changed = ours()[:2]
+    assert [(p.name, p.value.double_value) for p in new.new_parameters] == [("gain", 2.0)]
+    assert [(p.name, p.value.double_value) for p in changed.changed_parameters] == [
+        ("gain", 3.0)], "a refused set must not be announced"
+    assert changed.stamp.sec > 0
 
 
-def test_use_sim_time_follows_the_clock_topic(ros_mod):
+def test_use_sim_time_follows_the_clock_topic(ros_mod, make_node):
     """use_sim_time (declared on every node, as in rclpy) makes now() follow /clock."""
     clock_cls = ros_mod.get_interface("rosgraph_msgs/msg/Clock")
     time_cls = ros_mod.get_interface("builtin_interfaces/msg/Time")
-    sim = ros_mod.Node("sim_clock")
-    node = ros_mod.Node("sim_timed", parameter_overrides={"use_sim_time": True})
-    try:
-        pub = sim.create_publisher(clock_cls, "/clock", ros_mod.SENSOR_DATA)
-        assert node.get_clock().now().nanoseconds == 0, "sim time starts at 0"
+    sim = make_node("sim_clock")
+    node = make_node("sim_timed", parameter_overrides={"use_sim_time": True})
+    pub = sim.create_publisher(clock_cls, "/clock", ros_mod.SENSOR_DATA)
+    assert node.get_clock().now().nanoseconds == 0, "sim time starts at 0"
 
-        def at(sec):
-            pub.publish(clock_cls(clock=time_cls(sec=sec, nanosec=5)))
-            ros_mod.spin_once(node, timeout_sec=0.05)
-            return node.get_clock().now().nanoseconds == sec * 1_000_000_000 + 5
+    def clock_reads(sec):  # publish /clock at sec s + 5 ns; has the node taken it?
+        pub.publish(clock_cls(clock=time_cls(sec=sec, nanosec=5)))
+        return node.get_clock().now().nanoseconds == sec * 1_000_000_000 + 5
 
-        def reach(sec):
-            deadline = time.monotonic() + 5.0
-            while not at(sec):
-                if time.monotonic() > deadline:
-                    return False
-            return True
-
-        assert reach(42) and reach(43), "now() does not follow /clock"
-        assert node.set_parameters([ros_mod.Parameter("use_sim_time", value=False)])[0] \
-            .successful
-        assert abs(node.get_clock().now().nanoseconds / 1e9 - time.time()) < 5.0
-        assert not node.set_parameters([ros_mod.Parameter("use_sim_time", value="yes")])[0] \
-            .successful, "use_sim_time only takes a bool"
-    finally:
-        node.destroy_node()
-        sim.destroy_node()
+    assert _spin_until(ros_mod, node, lambda: clock_reads(42)), "now() ignores /clock"
+    assert _spin_until(ros_mod, node, lambda: clock_reads(43)), "now() stopped following"
+    assert node.set_parameters([ros_mod.Parameter("use_sim_time", value=False)])[0] \
+        .successful
+    assert abs(node.get_clock().now().nanoseconds / 1e9 - time.time()) < 5.0
+    assert not node.set_parameters([ros_mod.Parameter("use_sim_time", value="yes")])[0] \
+        .successful, "use_sim_time only takes a bool"

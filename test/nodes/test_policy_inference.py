@@ -199,7 +199,7 @@ def test_a_slow_model_load_finishes_in_the_background_or_reverts(
     _, msg = diags.wait_for(lambda m: _status(m) and "rejected" in _status(m)[1], asked, 10.0,
                             "background rejection on /diagnostics")
     level, message, values = _status(msg)
-    assert level == 1 and "cannot be loaded" in message and str(student_onnx) in message
+    assert level == b"\x01" and "cannot be loaded" in message and str(student_onnx) in message
     assert values["models_rejected"] == "1" and values["model_sha256"] == _sha(student_onnx)
     assert tester.get_param(NODE, "model_path") == str(student_onnx), "model_path not reverted"
 
@@ -220,7 +220,7 @@ def test_a_policy_failing_in_the_loop_holds_and_reports_error(
     commands = tester.record(F64, OUTPUT)
     diags = tester.record(DIAG, "/diagnostics")
     proc = _start(start_node, broken)
-    _, msg = diags.wait_for(lambda m: _status(m) and _status(m)[0] == 2, 0, 20.0,
+    _, msg = diags.wait_for(lambda m: _status(m) and _status(m)[0] == b"\x02", 0, 20.0,
                             f"diagnostics ERROR\n{proc.log()}")
     level, message, values = _status(msg)
     assert "policy failed" in message and "NaN/Inf" in message, message

@@ -75,7 +75,7 @@ def test_parameters_override_type_check_and_callback(ros_mod):
             ros_mod.Parameter("rate_hz", value="fast"),
             ros_mod.Parameter("model", value="bad.onnx")])
         assert ok.successful and node.get_parameter("model").value == "b.onnx"
-        assert not wrong_type.successful and "wrong parameter type" in wrong_type.reason
+        assert not wrong_type.successful and "Wrong parameter type" in wrong_type.reason
         assert not rejected.successful and rejected.reason == "bad.onnx is not allowed"
         with pytest.raises(ValueError, match="not declared"):
             node.get_parameter("missing")

@@ -37,7 +37,7 @@ def ros2_env(**extra: str) -> Dict[str, str]:
     """This process's environment plus a sourced ROS 2 (paths prepended), on Cyclone DDS."""
     env = dict(os.environ)
     for key, value in _sourced().items():
-        if key in ("PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH"):
+        if key in ("PATH", "PYTHONPATH", "LD_LIBRARY_PATH", "AMENT_PREFIX_PATH"):
             env[key] = os.pathsep.join(v for v in (value, os.environ.get(key, "")) if v)
         elif key.startswith("ROS_") and key != "ROS_DOMAIN_ID":
             env[key] = value

@@ -25,19 +25,6 @@ def node(ros_mod):
     n.destroy_node()
 
 
-@pytest.fixture
-def make_node(ros_mod):
-    """``make_node(name, **kwargs)``: nodes destroyed after the test, newest first."""
-    made = []
-
-    def make(name, **kwargs):
-        made.append(ros_mod.Node(name, **kwargs))
-        return made[-1]
-    yield make
-    for n in reversed(made):
-        n.destroy_node()
-
-
 def test_numpy_arrays_published_and_received(ros_mod, node):
     multi = ros_mod.get_interface("std_msgs/msg/Float64MultiArray")
     got = []

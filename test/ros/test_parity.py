@@ -9,19 +9,6 @@ import threading
 import pytest
 
 
-@pytest.fixture
-def make_node(ros_mod):
-    """Create nodes of the active backend; all are destroyed at teardown."""
-    made = []
-
-    def make(name, **kwargs):
-        made.append(ros_mod.Node(name, **kwargs))
-        return made[-1]
-    yield make
-    for node in made:
-        node.destroy_node()
-
-
 def _wait(event, what, timeout_s=10.0):
     assert event.wait(timeout_s), f"no {what} within {timeout_s} s"
 

@@ -44,3 +44,13 @@ def test_nodes_pick_rclpy_when_it_imports():
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "rclpy"
+
+
+@pytest.mark.parametrize("bad", ["model_path", "model_path:=[1,"])
+def test_a_malformed_ros_args_parameter_is_a_message_not_a_traceback(bad):
+    out = subprocess.run(
+        [sys.executable, "-m", "distill_ros.nodes.policy_inference", "--ros-args", "-p", bad],
+        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and "error: " in out.stderr, out.stderr
+    assert "model_path" in out.stderr, out.stderr

@@ -227,3 +227,46 @@ def test_kl_trained_gaussian_head_matches_the_teacher_std():
         loss.backward()
         opt.step()
     assert torch.allclose(torch.exp(head.log_std), torch.tensor([0.2, 0.6]), atol=0.01)
+
+# -- Gaussian teachers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_sb3_teacher_distribution_mean_is_its_action(algo):
+    import gymnasium as gym
+    from stable_baselines3 import PPO, SAC
+
+    from distill_ros.distill.dagger.routing import teacher_gaussian
+    from distill_ros.spec import Spec
+    from distill_ros.teachers.sb3 import SB3Teacher
+
+    act = Spec(("vx", "gripper"), low=(-2.0, 0.0), high=(2.0, 0.1))
+    env = gym.make("Pendulum-v1")
+    env.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)   # normalised actions
+    cls = {"ppo": PPO, "sac": SAC}[algo]
+    model = cls("MlpPolicy", env, seed=0, device="cpu",
+                policy_kwargs={"log_std_init": -0.5} if algo == "ppo" else {})
+    teacher = SB3Teacher(model, act, np.zeros(3, np.float32), np.full(3, 4.0, np.float32))
+    obs = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    mean, std = teacher_gaussian(teacher, obs)
+    assert np.allclose(mean, teacher.act(obs), atol=1e-5), "mean differs from the action"
+    span = np.array([4.0, 0.1])
+    x, _ = model.policy.obs_to_tensor(obs / 2.0)
+    if algo == "ppo":    # Gaussian in [-1, 1] units: std exp(log_std), unscaled by span / 2
+        assert np.allclose(std, np.exp(-0.5) * span / 2, rtol=1e-5)
+    else:                # tanh-squashed: delta method at the pre-tanh mean
+        mu, log_std, _ = model.policy.actor.get_action_dist_params(x)
+        want = (torch.exp(log_std) * (1 - torch.tanh(mu) ** 2)).detach().numpy() * span / 2
+        assert np.allclose(std, want, rtol=1e-4)
+
+
+def test_kl_loss_refuses_teachers_without_a_std():
+    from distill_ros.distill.dagger.routing import TeacherRouter
+
+    class Deterministic:
+        def act(self, obs):
+            return np.zeros((len(obs), 2), np.float32)
+
+    router = TeacherRouter(["a"], lambda task: Deterministic(), act_dim=2, gaussian=True)
+    with pytest.raises(ValueError, match="task 'a' gives actions without a std.*mse or huber"):
+        router.label(np.zeros((1, 3), np.float32))

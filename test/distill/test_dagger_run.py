@@ -224,3 +224,35 @@ def test_dagger_recovers_where_the_offline_student_fails(tmp_path):
     assert s_off < 0.5, f"the offline student should fail in perturbed episodes ({s_off:.2f})"
     assert s_dag > 0.85, f"DAgger success {s_dag:.2f} in perturbed episodes"
     assert s_dag > s_off + 0.3, f"DAgger {s_dag:.2f} vs offline {s_off:.2f}"
+
+
+class GaussianExpert(Expert):
+    """The expert's action as the mean of a Gaussian of std 0.1 (as SB3 PPO/SAC teachers)."""
+
+    def act_distribution(self, obs):
+        return self.act(obs), np.full((len(obs), 2), 0.1, np.float32)
+
+
+@pytest.mark.parametrize("loss", ["forward_kl", "reverse_kl"])
+def test_kl_losses_learn_the_teachers_mean_and_std(tmp_path, loss):
+    out = train_dagger(_cfg(loss=loss, rounds=8, steps_per_round=50, updates_per_round=150,
+                            learning_rate=3e-3,
+                            batch_size=128), _job(tmp_path, teachers=lambda t: GaussianExpert()))
+    head = torch.load(tmp_path / "latest.pt", weights_only=False)["head"]
+    std = torch.exp(head["log_std"])   # normalised units: the action span is 2, so also 0.1
+    assert torch.allclose(std, torch.full((2,), 0.1), rtol=0.3), f"student std {std}"
+    assert out["success"] > 0.8, f"{loss}: student mean success {out['success']:.2f}"
+
+
+def test_warm_start_from_the_offline_student(tmp_path):
+    torch.manual_seed(7)
+    offline = build_student(StudentConfig(hidden=[64, 64]), OBS, ACT)
+    offline.set_normalizer(np.random.default_rng(0).normal(size=(50, 7)))
+    job = _job(tmp_path)
+    with pytest.raises(ValueError, match="init is 'offline' but this run has no offline"):
+        train_dagger(_cfg(init="offline", rounds=1, updates_per_round=0), job)
+    job.init_student = lambda student: student.load_state_dict(offline.state_dict())
+    train_dagger(_cfg(init="offline", rounds=1, updates_per_round=0), job)
+    saved = torch.load(tmp_path / "latest.pt", weights_only=False)["student"]
+    for name, p in offline.state_dict().items():
+        assert torch.equal(saved[name], p), f"{name}: not the offline student's (or refitted)"

@@ -102,7 +102,7 @@ class DAgger:
         out = {"loss": float(np.mean(losses)) if losses else float("nan"),
                "grad_norm": float(np.mean(norms)) if norms else float("nan")}
         if self.head is not None:
-            out["student_std"] = float(torch.exp(self.head.log_std).mean())
+            out["student_std"] = float(torch.exp(self.head.log_std.detach()).mean())
         return out
 
     # -- persistence ---------------------------------------------------------------------------

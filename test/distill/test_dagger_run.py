@@ -1,6 +1,7 @@
 """DAgger end to end on a tiny point-mass env: routing, budget, resume after SIGKILL, learning."""
 
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -133,11 +134,17 @@ def test_every_stored_state_is_labelled_by_its_envs_task_teacher(tmp_path, vecto
             "the stored task index disagrees with the state's env"
 
 
-def test_teacher_query_budget_stops_the_run(tmp_path):
-    out = train_dagger(_cfg(rounds=50, max_teacher_queries=200), _job(tmp_path))
+def test_teacher_query_budget_stops_the_run_and_curves_are_reported(tmp_path):
+    job = _job(tmp_path)
+    job.report_dir = tmp_path / "report"
+    out = train_dagger(_cfg(rounds=50, max_teacher_queries=200), job)
     assert out["stopped_by_budget"] and out["teacher_queries"] <= 200
     assert out["teacher_queries"] > 200 - 3, "stopped earlier than the budget needed"
     assert out["rounds"] == 3, "30 steps x 3 envs per round: the budget ends round 3"
+    curves = json.loads((tmp_path / "report" / "dagger_curves.json").read_text())
+    assert [c["queries"] for c in curves] == [90, 180, 198]
+    assert all(0.0 <= c["success"] <= 1.0 for c in curves)
+    assert (tmp_path / "report" / "dagger_curves.png").read_bytes()[:4] == b"\x89PNG"
     again = train_dagger(_cfg(rounds=50, max_teacher_queries=200), _job(tmp_path))
     assert again["teacher_queries"] == out["teacher_queries"], "a finished run collected more"
 

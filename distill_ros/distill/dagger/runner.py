@@ -26,6 +26,7 @@ from distill_ros.distill.dagger.collect import (Groups, collect_round, evaluate_
 from distill_ros.distill.dagger.config import DaggerConfig
 from distill_ros.distill.dagger.envs import MakeEnv, make_vector_env, select, to_groups
 from distill_ros.distill.dagger.losses import GAUSSIAN_LOSSES
+from distill_ros.distill.dagger.report import write_curves
 from distill_ros.distill.dagger.routing import TeacherRouter, assign_tasks
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ class DaggerJob:
 
     `build_student(groups)` makes the student for the observation inputs it reads
     (name -> per-sample shape); `load_teacher(task)` loads one task's teacher;
-    `init_student(student)` loads the offline student's weights (`init: offline`).
+    `init_student(student)` loads the offline student's weights (`init: offline`);
+    `report_dir`, if given, receives the success curves (`report.write_curves`).
     """
 
     make_env: MakeEnv
@@ -48,6 +50,7 @@ class DaggerJob:
     out_dir: Path
     seed: int = 0
     init_student: Callable[[torch.nn.Module], None] | None = None
+    report_dir: Path | None = None
 
 
 def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
@@ -62,6 +65,8 @@ def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
         _loop(cfg, job, envs, algo, mixer, router, state, env_tasks, task_index)
     finally:
         envs.close()
+    if job.report_dir is not None:
+        write_curves(state["curves"], Path(job.report_dir))
     last = state["curves"][-1] if state["curves"] else {}
     return {"rounds": state["round"], "teacher_queries": router.queries,
             "env_steps": state["env_steps"], "buffer": len(algo.buffer),

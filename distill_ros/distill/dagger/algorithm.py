@@ -118,20 +118,26 @@ class DAgger:
 
     def load(self, path: Path) -> dict:
         """Restore from `save`; returns the caller's state. Bad files name themselves."""
+        problem = None
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
-            self.student.load_state_dict(state["student"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.head is not None:
-                self.head.load_state_dict(state["head"])
-            self.buffer.load_state_dict(state["buffer"])
+            self.load_state_dict(state)
         except (RuntimeError, EOFError, KeyError, OSError, pickle.UnpicklingError) as err:
-            raise ValueError(f"DAgger checkpoint {path} cannot be loaded "
-                             f"({type(err).__name__}: {str(err)[:200]}); delete it to restart "
-                             "DAgger from its first round") from None
-        self.updates = int(state["updates"])
+            problem = f"{type(err).__name__}: {str(err)[:200]}"
+        if problem is not None:
+            raise ValueError(f"DAgger checkpoint {path} cannot be loaded ({problem}); delete "
+                             "it to restart DAgger from its first round")
         keys = ("student", "optimizer", "head", "buffer", "updates")
         return {k: v for k, v in state.items() if k not in keys}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Inverse of `state_dict`."""
+        self.student.load_state_dict(state["student"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.head is not None:
+            self.head.load_state_dict(state["head"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.updates = int(state["updates"])
 
     def get_policy(self) -> torch.nn.Module:
         """The student (its mean action is what gets exported)."""

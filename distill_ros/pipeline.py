@@ -122,15 +122,16 @@ def load_student(run: RunDir, cfg: PipelineConfig, which: str = "best"):
 
 def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
     """Best student -> export/policy.onnx, parity-checked on random and real observations."""
+    from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student, parity_check
 
     fam = get_family(cfg.family)
     student = load_student(run, cfg)
     path = run.path("export", "policy.onnx")
-    export_student(student, path, {
-        "task_family": cfg.family, "control_rate_hz": f"{fam.control_rate_hz:g}",
-        "config_hash": cfg.digest(), "tasks": json.dumps(cfg.tasks),
-        "student_arch": cfg.student.arch}, cfg.export.opset)
+    meta = PolicyMetadata(student.obs_spec, student.act_spec, fam.control_rate_hz, cfg.family,
+                          Provenance(config_hash=cfg.digest(), tasks=tuple(cfg.tasks),
+                                     student_arch=cfg.student.arch))
+    export_student(student, path, meta, cfg.export.opset)
     obs, _, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
     parity = parity_check(student, path, obs, cfg.export.parity_tol, seed=cfg.seed)
     log.info("export: %s parity max abs diff random=%.2e real=%.2e (tolerance %g)", path,

@@ -33,8 +33,8 @@ def test_node_files_never_look_at_the_backend(path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("rclpy") is None,
-                    reason="rclpy (ROS 2) is not installable on this machine; every other "
-                           "node test runs the same node code over the Cyclone DDS backend")
+                    reason="rclpy does not import: source /opt/ros/humble/setup.bash "
+                           "(scripts/test.sh reruns test/ros and test/nodes that way)")
 def test_nodes_pick_rclpy_when_it_imports():
     env = {**os.environ}
     env.pop("DISTILL_ROS_BACKEND", None)

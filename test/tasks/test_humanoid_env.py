@@ -5,22 +5,16 @@ import pytest
 
 from distill_ros.tasks.humanoid.pybullet_reference import (make_reference_env,
                                                            reference_start_time, run_reference)
-from distill_ros.tasks.humanoid.env import HumanoidImitationEnv, action_to_targets
+from distill_ros.tasks.humanoid.env import HumanoidImitationEnv, action_to_targets, rollout
 from distill_ros.tasks.humanoid.motion import MotionClip
 from distill_ros.teachers.deepmimic import DeepMimicTeacher
 
 
 def _run_ours(clip, teacher, start_time, steps, variant):
     env = HumanoidImitationEnv(clip, reward_variant=variant)
-    obs, _ = env.reset(options={"start_time": start_time})
-    rewards, fell = [], False
-    for _ in range(steps):
-        obs, r, fell, _, _ = env.step(teacher.act(obs))
-        rewards.append(r)
-        if fell:
-            break
+    out = rollout(env, teacher.act, start_time, steps)
     env.close()
-    return rewards, fell
+    return out
 
 
 def _compare(clip, seeds, steps):

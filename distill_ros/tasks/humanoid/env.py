@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from distill_ros.tasks.humanoid import quat
-from distill_ros.tasks.humanoid.character import KinematicHumanoid, SimHumanoid
+from distill_ros.tasks.humanoid.character import BodyState, KinematicHumanoid, SimHumanoid
 from distill_ros.tasks.humanoid.commands import ReferenceFrames
 from distill_ros.tasks.humanoid.imitation import deepmimic_state, imitation_reward
 from distill_ros.tasks.humanoid.motion import MotionClip
@@ -82,8 +82,9 @@ class HumanoidImitationEnv(gym.Env):
         self.sim.reset(self.clip.pose(self.time))
         return self._observe(), {"time": self.time, "phase": self.clip.phase(self.time)}
 
-    def _observe(self) -> np.ndarray:
-        return deepmimic_state(self.sim.read(), self.clip.phase(self.time)).astype(np.float32)
+    def _observe(self, body: BodyState | None = None) -> np.ndarray:
+        body = self.sim.read() if body is None else body
+        return deepmimic_state(body, self.clip.phase(self.time)).astype(np.float32)
 
     def fallen(self) -> bool:
         """Whether a link that must not touch the ground does."""
@@ -102,14 +103,15 @@ class HumanoidImitationEnv(gym.Env):
             if self.fallen():
                 fell = True
                 break
-        reward, info = self.reward()
+        body = self.sim.read()
+        reward, info = self.reward(body)
         info.update(time=self.time, phase=self.clip.phase(self.time))
         truncated = not fell and self.time > self.max_seconds
-        return self._observe(), reward, fell, truncated, info
+        return self._observe(body), reward, fell, truncated, info
 
-    def reward(self) -> tuple[float, dict[str, float]]:
-        """Imitation reward of the character now against the clip now."""
-        body = self.sim.read()
+    def reward(self, body: BodyState | None = None) -> tuple[float, dict[str, float]]:
+        """Imitation reward of the character now (or of `body`) against the clip now."""
+        body = self.sim.read() if body is None else body
         ref = self.clip.pose(self.time)
         if self.reward_variant == "pybullet":
             # pybullet's port reads the reference joint velocities back from its kinematic
@@ -142,3 +144,19 @@ class HumanoidImitationEnv(gym.Env):
         """Disconnect both physics clients."""
         self.sim.close()
         self.kin.close()
+
+
+def rollout(env: HumanoidImitationEnv, policy, start_time: float,
+            steps: int) -> tuple[list[float], bool]:
+    """Run `policy` (state -> action) from `start_time` for up to `steps` control steps.
+
+    Returns the imitation reward of each step and whether the character fell.
+    """
+    obs, _ = env.reset(options={"start_time": start_time})
+    rewards, fell = [], False
+    for _ in range(steps):
+        obs, reward, fell, truncated, _ = env.step(policy(obs))
+        rewards.append(reward)
+        if fell or truncated:
+            break
+    return rewards, fell

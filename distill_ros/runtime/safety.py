@@ -17,6 +17,7 @@ last commanded value.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -144,8 +145,12 @@ class SafetyFilter:
         self._initial = np.clip(_broadcast(config.initial_hold, n, 0.0), self.low, self.high)
         self.position_limits = tuple(config.position_limits)
         self._index = {name: i for i, name in enumerate(self.names)}
+        self._limits = [(self._index[p.command], p.joint, p.low, p.high)
+                        for p in self.position_limits]
         self.last: np.ndarray | None = None  # last command sent
         self.rejected = 0  # non-finite actions replaced by a hold
+        self._dt, self._step = 0.0, np.zeros(n)      # max_rate * dt, kept while dt is
+        self._lo, self._hi = np.empty(n), np.empty(n)  # per-tick scratch: no allocation
 
     def hold(self) -> np.ndarray:
         """The hold command: zero velocities, last positions (initial ones before any)."""
@@ -166,25 +171,26 @@ class SafetyFilter:
             ``(command, note)``: the command to send and ``""``, or the hold command and
             why (``"non-finite action"``).
         """
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != self.low.shape or not np.all(np.isfinite(action)):
+        command = np.array(action, dtype=np.float64).reshape(-1)  # ours to change
+        if command.shape != self.low.shape or not np.isfinite(command).all():
             self.rejected += 1
-            command = self.hold()
-            self.last = command
-            return command, "non-finite action" if action.shape == self.low.shape else (
-                f"action has {action.size} elements, expected {self.low.size}")
-        command = action
+            hold = self.hold()
+            self.last = hold
+            return hold, "non-finite action" if command.shape == self.low.shape else (
+                f"action has {command.size} elements, expected {self.low.size}")
         if self.last is not None and dt > 0:
-            step = self.max_rate * dt
-            command = np.clip(command, self.last - step, self.last + step)
+            if dt != self._dt:
+                self._dt, self._step = dt, self.max_rate * dt
+            np.maximum(command, np.subtract(self.last, self._step, out=self._lo), out=command)
+            np.minimum(command, np.add(self.last, self._step, out=self._hi), out=command)
         # after the rate limit: limits tightened while running hold from the next command
-        command = np.clip(command, self.low, self.high)
-        # after the rate limit, so a decelerating command never pushes past a joint's range
-        for limit in self.position_limits:
-            q = (joint_positions or {}).get(limit.joint)
-            i = self._index[limit.command]
-            if q is None or not np.isfinite(q) or (q >= limit.high and command[i] > 0) or (
-                    q <= limit.low and command[i] < 0):
+        np.maximum(command, self.low, out=command)
+        np.minimum(command, self.high, out=command)
+        # last, so a decelerating command never pushes past a joint's range
+        for i, joint, low, high in self._limits:
+            q = (joint_positions or {}).get(joint)
+            if q is None or not math.isfinite(q) or (q >= high and command[i] > 0) or (
+                    q <= low and command[i] < 0):
                 command[i] = 0.0  # m/s: never past the range; unknown position: no motion
         self.last = command
         return command, ""

@@ -210,6 +210,7 @@ class PipelineConfig:
     tasks: list[str]
     held_out: list[str] = field(default_factory=list)
     seed: int = 0
+    threads: int = 1    # torch threads per process ($DISTILL_ROS_THREADS overrides); not hashed
     teachers: TeacherConfig = field(default_factory=TeacherConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -222,6 +223,9 @@ class PipelineConfig:
         from distill_ros.tasks.base import check_tasks, get_family
 
         fam = get_family(self.family)
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1 (torch threads per process), "
+                             f"got {self.threads}")
         if not self.tasks:
             raise ValueError("tasks must list at least one task to distil from")
         check_tasks(fam, self.tasks, "tasks")
@@ -234,6 +238,7 @@ class PipelineConfig:
     def to_dict(self) -> dict:
         """Plain dict, as written to run.json (sections of unused algorithms left out)."""
         d = dataclasses.asdict(self)
+        d.pop("threads")  # how fast, not what: a resumed run may use another thread count
         if self.distill.algorithm != "onestep":
             d.pop("onestep", None)  # so adding a section does not orphan older runs
         elif not self.onestep.dataset:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,7 @@ from distill_ros.teachers import load_teacher
 
 log = logging.getLogger(__name__)
 TEACHER_EVAL_SEED = 7_000  # teacher self-evaluation seeds, apart from data and final eval
+THREADS_ENV = "DISTILL_ROS_THREADS"
 
 
 def teacher_file(run: RunDir, cfg: PipelineConfig, task: str) -> Path:
@@ -120,15 +122,16 @@ def load_student(run: RunDir, cfg: PipelineConfig, which: str = "best"):
 
 def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
     """Best student -> export/policy.onnx, parity-checked on random and real observations."""
+    from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student, parity_check
 
     fam = get_family(cfg.family)
     student = load_student(run, cfg)
     path = run.path("export", "policy.onnx")
-    export_student(student, path, {
-        "task_family": cfg.family, "control_rate_hz": f"{fam.control_rate_hz:g}",
-        "config_hash": cfg.digest(), "tasks": json.dumps(cfg.tasks),
-        "student_arch": cfg.student.arch}, cfg.export.opset)
+    meta = PolicyMetadata(student.obs_spec, student.act_spec, fam.control_rate_hz, cfg.family,
+                          Provenance(config_hash=cfg.digest(), tasks=tuple(cfg.tasks),
+                                     student_arch=cfg.student.arch))
+    export_student(student, path, meta, cfg.export.opset)
     obs, _, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
     parity = parity_check(student, path, obs, cfg.export.parity_tol, seed=cfg.seed)
     log.info("export: %s parity max abs diff random=%.2e real=%.2e (tolerance %g)", path,
@@ -188,26 +191,66 @@ FINAL_ARTEFACTS = {"export": ("export/policy.onnx",),
                    "eval": ("report/eval.json", "report/eval.md")}
 
 
+def stage_outputs(cfg: PipelineConfig, stage: str) -> list[str]:
+    """What `--force` deletes before `stage` runs again: everything it resumes from.
+
+    The algorithm's module may say otherwise with its own `stage_outputs(cfg, stage)`.
+    Export and eval keep no partial state (they always start afresh), so they delete nothing.
+    """
+    import importlib
+
+    from distill_ros.distill import ALGORITHMS
+
+    module = ALGORITHMS[cfg.distill.algorithm]
+    override = module and getattr(importlib.import_module(module), "stage_outputs", None)
+    if override:
+        return override(cfg, stage)
+    return {"teachers": [f"teachers/{t}" for t in cfg.tasks], "collect": ["data"],
+            "distill": ["student"]}.get(stage, [])
+
+
+def set_threads(cfg: PipelineConfig) -> int:
+    """Torch threads per process: `threads` of the config, or $DISTILL_ROS_THREADS if set."""
+    threads = cfg.threads
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"${THREADS_ENV} must be a whole number >= 1, got {env!r}")
+        threads = int(env)
+    torch.set_num_threads(threads)
+    log.debug("torch uses %d thread(s) per process", threads)
+    return threads
+
+
 def run_stages(cfg: PipelineConfig, run_dir: str | Path, stages: list[str],
                force: bool = False) -> RunDir:
-    """Run `stages` in order, skipping those already complete unless `force`."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    run = RunDir(run_dir, cfg)
-    for stage in stages:
-        if run.done(stage) and not force:
-            missing = [p for p in FINAL_ARTEFACTS.get(stage, ()) if not (run.root / p).is_file()]
-            if not missing:
-                log.info("[%s] complete in an earlier run, skipped (resuming %s)", stage,
-                         run.root)
-                continue
-            log.warning("[%s] complete in an earlier run but %s is missing: running it again",
-                        stage, ", ".join(missing))
-        status = run.ledger["stages"][stage]["status"]
-        if status == "running":
-            log.info("[%s] was interrupted earlier: resuming from what is on disk", stage)
-        run.mark(stage, "running")
-        started = time.monotonic()
-        info = stage_function(cfg, stage)(run, cfg)
-        run.mark(stage, "complete", wall_s=round(time.monotonic() - started, 2), **info)
-        log.info("[%s] done in %.1f s", stage, time.monotonic() - started)
+    """Run `stages` in order, skipping those already complete unless `force`.
+
+    `force` deletes a stage's outputs first (`stage_outputs`), so the stage starts afresh.
+    The run folder is locked while the stages run.
+    """
+    set_threads(cfg)
+    with RunDir(run_dir, cfg) as run:
+        for stage in stages:
+            _run_stage(run, cfg, stage, force)
     return run
+
+
+def _run_stage(run: RunDir, cfg: PipelineConfig, stage: str, force: bool) -> None:
+    status = run.ledger["stages"][stage]["status"]
+    if force:
+        run.clear(stage_outputs(cfg, stage))
+    elif status == "complete":
+        missing = [p for p in FINAL_ARTEFACTS.get(stage, ()) if not (run.root / p).is_file()]
+        if not missing:
+            log.info("[%s] complete in an earlier run, skipped (resuming %s)", stage, run.root)
+            return
+        log.warning("[%s] complete in an earlier run but %s is missing: running it again",
+                    stage, ", ".join(missing))
+    elif status == "running":
+        log.info("[%s] was interrupted earlier: resuming from what is on disk", stage)
+    run.mark(stage, "running")
+    started = time.monotonic()
+    info = stage_function(cfg, stage)(run, cfg)
+    run.mark(stage, "complete", wall_s=round(time.monotonic() - started, 2), **info)
+    log.info("[%s] done in %.1f s", stage, time.monotonic() - started)

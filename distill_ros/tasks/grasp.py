@@ -9,6 +9,7 @@ axis-aligned extents only, never by name, so one student can serve every object 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -68,6 +69,7 @@ ACT_SPEC = Spec(
     high=(MAX_SPEED, MAX_SPEED, MAX_SPEED, MAX_OPENING),
     units="m/s (world frame), opening in m",
 )
+_PER_CLIENT = ("_pb", "_cid", "_robot", "_obj", "_initial_state")  # rebuilt on unpickling
 _ASSET = os.path.join(os.path.dirname(__file__), "assets", "gripper.urdf")
 
 
@@ -79,18 +81,44 @@ class GraspEnv(gym.Env):
     def __init__(self, task: str, max_episode_steps: int = EPISODE_STEPS) -> None:
         if task not in OBJECTS:
             raise ValueError(f"unknown grasp object {task!r}; valid choices: {list(OBJECTS)}")
-        import pybullet as pb
-        import pybullet_data
-
         self.task = task
         self.max_episode_steps = max_episode_steps
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_SPEC.dim,), np.float32)
         self.action_space = gym.spaces.Box(
             np.array(ACT_SPEC.low, np.float32), np.array(ACT_SPEC.high, np.float32))
+        self._connect()
+
+    def _connect(self) -> None:
+        import pybullet as pb
+        import pybullet_data
+
         self._pb = pb
         self._cid = pb.connect(pb.DIRECT)
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self._cid)
-        self._load_scene(OBJECTS[task])
+        self._load_scene(OBJECTS[self.task])
+
+    # -- pickling: a checkpoint can hold the env mid-episode (exact resume of training) ------
+    def __getstate__(self) -> dict:
+        """Python state plus the whole physics state (contacts and solver caches included)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _PER_CLIENT}
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "world.bullet")
+            self._pb.saveBullet(path, physicsClientId=self._cid)
+            with open(path, "rb") as f:
+                state["_bullet"] = f.read()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """A new physics client with the same scene, then the saved physics state."""
+        state = dict(state)
+        bullet = state.pop("_bullet")
+        self.__dict__.update(state)
+        self._connect()
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "world.bullet")
+            with open(path, "wb") as f:
+                f.write(bullet)
+            self._pb.restoreState(fileName=path, physicsClientId=self._cid)
 
     def _load_scene(self, obj: GraspObject) -> None:
         pb, cid = self._pb, self._cid

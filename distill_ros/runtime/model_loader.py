@@ -105,7 +105,8 @@ class ModelLoader:
     def request(self, path: str, wait_s: float, running: str) -> str:
         """Load ``path`` and swap it in; return why not (``running`` keeps running), or ''.
 
-        '' also when the load outlives ``wait_s``: it then completes in the background.
+        '' also when the load outlives ``wait_s`` (any load, for 0): it then completes in
+        the background.
         """
         if self.loading is not None:
             return (f"model_path rejected: {self.loading} is still loading; set it again "
@@ -115,6 +116,8 @@ class ModelLoader:
         threading.Thread(target=self._load_into, args=(future, path), daemon=True,
                          name="model-loader").start()
         try:
+            if wait_s <= 0:  # never wait, however quick the load: always the background
+                raise FutureTimeout
             new = future.result(timeout=wait_s)
         except FutureTimeout:
             self.loading = path

@@ -76,6 +76,12 @@ def test_a_slow_failing_load_is_reported_so_the_caller_can_revert(host):
     assert loader.rejected == 1 and host.installed == []
 
 
+def test_a_zero_wait_sends_even_a_quick_load_to_the_background(host):
+    loader = host.loader()
+    assert loader.request("/models/bad.onnx", 0.0, RUNNING) == ""
+    assert loader.wait_idle(5) and len(host.failures) == 1 and loader.rejected == 1
+
+
 @pytest.mark.parametrize("bad", [False, True])
 def test_a_load_finishing_after_invalidate_is_dropped(host, bad):
     loader, host.gated = host.loader(), True

@@ -183,3 +183,12 @@ def test_setup_py_has_no_unknown_options():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "distill_ros", proc.stderr
     assert "Unknown distribution option" not in proc.stderr, proc.stderr
+
+
+def test_force_on_onestep_distill_retrains_its_diffusion_teacher_too(tmp_path):
+    from distill_ros.pipeline import stage_outputs
+
+    cfg = load_config(write_config(tmp_path / "c.yaml", distill={"algorithm": "onestep"}))
+    assert stage_outputs(cfg, "distill") == ["teachers/diffusion", "student"]
+    assert "teachers/demonstrators" in stage_outputs(cfg, "teachers")
+    assert stage_outputs(cfg, "eval") == []

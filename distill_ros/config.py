@@ -202,6 +202,18 @@ class OneStepPipelineConfig:
 
 
 @dataclass
+class ObjectConfig:
+    """A user's object (grasp family): a URDF or mesh (.obj, .stl) file and its scale.
+
+    A relative path is read from the current folder, then from pybullet_data; the family
+    checks the file and the scale when the config loads (`tasks.grasp_objects`).
+    """
+
+    path: str
+    scale: float = 1.0
+
+
+@dataclass
 class PipelineConfig:
     """A whole run: which tasks, which held out, and every stage's settings."""
 
@@ -218,11 +230,12 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     onestep: OneStepPipelineConfig = field(default_factory=OneStepPipelineConfig)
+    objects: dict[str, ObjectConfig] = field(default_factory=dict)  # the user's own tasks
 
     def __post_init__(self) -> None:
-        from distill_ros.tasks.base import check_tasks, get_family
+        from distill_ros.tasks.base import add_user_tasks, check_tasks
 
-        fam = get_family(self.family)
+        fam = add_user_tasks(self.family, self.objects, "objects")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1 (torch threads per process), "
                              f"got {self.threads}")
@@ -239,6 +252,8 @@ class PipelineConfig:
         """Plain dict, as written to run.json (sections of unused algorithms left out)."""
         d = dataclasses.asdict(self)
         d.pop("threads")  # how fast, not what: a resumed run may use another thread count
+        if not self.objects:
+            d.pop("objects")  # so adding the key does not orphan older runs
         if self.distill.algorithm != "onestep":
             d.pop("onestep", None)  # so adding a section does not orphan older runs
         elif not self.onestep.dataset:
@@ -272,8 +287,8 @@ def _build(cls: type, data: object, where: str, source: str):
         kwargs[name] = _convert(hints[name], data[name], key, source)
     try:
         return cls(**kwargs)
-    except ValueError as err:
-        raise ValueError(f"{source}: {err}") from None
+    except (ValueError, FileNotFoundError) as err:
+        raise type(err)(f"{source}: {err}") from None
 
 
 def _convert(hint: object, value: object, key: str, source: str):
@@ -288,7 +303,8 @@ def _convert(hint: object, value: object, key: str, source: str):
     if origin is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{source}: {key} must be a mapping, got {value!r}")
-        return {str(k): _convert(str, v, f"{key}.{k}", source) for k, v in value.items()}
+        _, item = typing.get_args(hint)
+        return {str(k): _convert(item, v, f"{key}.{k}", source) for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is float and isinstance(value, str):

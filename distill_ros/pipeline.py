@@ -142,23 +142,9 @@ def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
 
 def stage_eval(run: RunDir, cfg: PipelineConfig) -> dict:
     """Teachers and the exported student on the same seeds; writes report/eval.*."""
-    from distill_ros.evaluate import success_rate, summarize, write_report
-    from distill_ros.runtime.onnx_policy import OnnxPolicy
+    from distill_ros.evaluate import evaluate_rows, summarize, write_report
 
-    fam = get_family(cfg.family)
-    student = OnnxPolicy(run.root / "export" / "policy.onnx")
-    rows = []
-    for i, task in enumerate(cfg.tasks + cfg.held_out):
-        seen = task in cfg.tasks
-        teacher = None
-        if seen:
-            t = load_teacher(teacher_file(run, cfg, task), fam.obs_spec, fam.act_spec)
-            teacher = success_rate(cfg.family, task, t.act, cfg.eval.episodes, cfg.eval.seed, i,
-                                   f"eval teacher {task}")
-        s = success_rate(cfg.family, task, student.act, cfg.eval.episodes, cfg.eval.seed, i,
-                         f"eval student {task}")
-        rows.append({"task": task, "split": "seen" if seen else "held-out",
-                     "teacher": teacher, "student": s})
+    rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes)
     summary = summarize(rows, cfg.eval.episodes)
     write_report(run.root / "report", rows, summary)
     return summary

@@ -5,6 +5,7 @@ A new family is one module that calls `register_family`; nothing else is edited.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,6 +25,8 @@ class TaskFamily:
     act_spec: Spec
     control_rate_hz: float
     max_episode_steps: int
+    #: checks and registers a config's own task: (name, spec, config key); None: no such tasks
+    add_task: Callable[[str, object, str], None] | None = None
 
 
 _FAMILIES: dict[str, TaskFamily] = {}
@@ -42,6 +45,20 @@ def get_family(name: str) -> TaskFamily:
     if name not in _FAMILIES:
         raise ValueError(f"unknown task family {name!r}; choose one of {sorted(_FAMILIES)}")
     return _FAMILIES[name]
+
+
+def add_user_tasks(family: str, specs: dict[str, object], field: str) -> TaskFamily:
+    """Make a config's own tasks (`field`, e.g. grasp objects) tasks of `family`."""
+    fam = get_family(family)
+    if not specs:
+        return fam
+    if fam.add_task is None:
+        raise ValueError(f"{field}: family {family!r} takes no tasks of yours; remove {field}")
+    for name, spec in specs.items():
+        fam.add_task(name, spec, f"{field}.{name}")
+    fam = dataclasses.replace(fam, tasks=tuple(dict.fromkeys([*fam.tasks, *specs])))
+    _FAMILIES[family] = fam
+    return fam
 
 
 def check_tasks(family: TaskFamily, tasks: list[str], field: str) -> None:

@@ -53,6 +53,10 @@ PARAMETERS = {
     "array_topics": Param(["~/observations"], "labelled std_msgs/Float64MultiArray inputs",
                           START),
     "array_obs": Param([""], "observation names arriving on array_topics", CONFIGURE),
+    "points_groups": Param([""], "'group:topic': a points group from a sensor_msgs/"
+                           "PointCloud2 (x, y, z [, label] fields)", START),
+    "command_groups": Param([""], "'group:values_topic:mask_topic': a command group from two "
+                            "std_msgs/Float64MultiArray (values, 0/1 mask)", START),
     "output_type": Param("float64_multi_array", "float64_multi_array or joint_trajectory",
                          START),
     "output_topic": Param("/forward_command_controller/commands", "command topic", START),

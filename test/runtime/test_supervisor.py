@@ -123,14 +123,13 @@ def test_emergency_stop_holds_every_tick_until_cleared(rig):
 
 
 def test_a_policy_exception_holds_and_errors_until_the_policy_works_again(rig):
-    runner = rig.policy.runner
-    real_act, failing = runner.act, [True]
+    failing = [True]
 
     def act(obs):
         if failing[0]:
             raise RuntimeError("CUDA error: device lost")
-        return real_act(obs)
-    runner.act = act
+        return rig.policy.act(obs)
+    assert rig.sup.swap(rig.policy._replace(act=act), rig.filter())
     rig.feed()
     assert rig.tick() == HOLD and rig.tick() == HOLD
     assert rig.sup.status[0] == ERROR and "device lost" in rig.sup.status[1]
@@ -188,7 +187,7 @@ def test_malformed_inputs_are_dropped_and_reported_by_source(rig, message, names
     level, text = rig.sup.status
     assert level == WARN and why in text, text
     assert rig.sup.counts.inputs_rejected == 1
-    obs, _, _ = rig.inputs.assemble(rig.policy.obs_index)
+    obs, _, _ = rig.policy.inputs.read()
     assert obs.tolist() == pytest.approx([0.2, 0.1, 0.3]), "a malformed message was stored"
 
 

@@ -59,6 +59,9 @@ PARAMETERS = {
                             "std_msgs/Float64MultiArray (values, 0/1 mask)", START),
     "output_type": Param("float64_multi_array", "float64_multi_array or joint_trajectory",
                          START),
+    "label_commands": Param(True, "name each command element in layout.dim[i].label "
+                            "(false: data only, as forward command controllers read it, "
+                            "cheaper to serialise)", CONFIGURE),
     "output_topic": Param("/forward_command_controller/commands", "command topic", START),
     "command_names": Param([""], "controller element order (default: the model's)",
                            CONFIGURE),

@@ -79,7 +79,7 @@ class PolicyInference(ros.LifecycleNode):
             self._output = CommandOutput(
                 self, self._p("output_type"), self._p("output_topic"), names,
                 nonempty(self._p("command_names")), nonempty(self._p("trajectory_joints")),
-                self._p("trajectory_field"), period)
+                self._p("trajectory_field"), period, self._p("label_commands"))
             self._create_endpoints(getattr(runner, "groups", None))
         except Exception as err:  # noqa: BLE001 - any bad file or setting: refuse, say why
             self.get_logger().error(f"configure failed: {type(err).__name__}: {err}")

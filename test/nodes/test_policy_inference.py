@@ -69,6 +69,8 @@ def test_lifecycle_transitions_and_configure_refuses_unsourced_observations(
     sent = [m for _, m in commands.since(first)]
     assert len(sent) >= 15, f"{len(sent)} commands in 1 s at 30 Hz"
     for msg in sent:
+        assert [d.label for d in msg.layout.dim] == ["ee_vx", "ee_vy", "ee_vz",
+                                                     "gripper_opening"]
         assert all(math.isfinite(v) for v in msg.data), msg.data
         assert all(-0.9 <= v <= 0.9 for v in msg.data[:3]) and 0 <= msg.data[3] <= 0.09
 
@@ -92,9 +94,10 @@ def test_input_triggered_mode_computes_per_input_and_its_watchdog_holds(
     commands = tester.record(F64, OUTPUT)
     diags = tester.record(DIAG, "/diagnostics")
     proc = _start(start_node, student_onnx, "trigger:=input", "rate_hz:=500.0",
-                  f"watchdog_timeout_s:={timeout_s}")
-    first, _ = commands.wait_for(lambda m: not _is_hold(m), 0, 20.0,
-                                 f"policy command\n{proc.log()}")
+                  f"watchdog_timeout_s:={timeout_s}", "label_commands:=false")
+    first, msg = commands.wait_for(lambda m: not _is_hold(m), 0, 20.0,
+                                   f"policy command\n{proc.log()}")
+    assert len(msg.data) == 4 and not msg.layout.dim, "label_commands:=false: data only"
     time.sleep(1.0)
     count = len(commands.since(first))
     assert 15 <= count <= 45, f"{count} commands in 1 s from 30 Hz inputs"

@@ -225,3 +225,9 @@ def stage_eval(run: RunDir, cfg: PipelineConfig) -> dict:
     from distill_ros.distill.onestep_eval import evaluate_all
 
     return evaluate_all(run, cfg)
+
+
+def stage_outputs(cfg: PipelineConfig, stage: str) -> list[str]:
+    """What `--force` deletes here: distill also trains the diffusion teacher."""
+    return {"teachers": ["teachers/demonstrators", *(f"teachers/{t}" for t in cfg.tasks)],
+            "collect": ["data"], "distill": ["teachers/diffusion", "student"]}.get(stage, [])

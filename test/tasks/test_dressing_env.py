@@ -12,11 +12,20 @@ from distill_ros.tasks.dressing.camera import ARM_LABEL, GARMENT_LABEL  # noqa: 
 from distill_ros.tasks.dressing.env import (  # noqa: E402
     EPISODE_STEPS, STATE_DIM, SUCCESS_RATIO, DressingEnv)
 from distill_ros.tasks.dressing.expert import expert_action  # noqa: E402
+from distill_ros.tasks.dressing.garments import CACHE_ENV  # noqa: E402
 from distill_ros.tasks.dressing.geometry import point_segment_distance  # noqa: E402
 
 
+@pytest.fixture(scope="module", autouse=True)
+def garment_cache(tmp_path_factory):
+    """Garment meshes go to a temporary cache, not the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("garments")))
+        yield
+
+
 @pytest.fixture(scope="module")
-def env():
+def env(garment_cache):
     e = DressingEnv("f1e0", groups=("state", "proprio", "points"), n_points=256)
     yield e
     e.close()

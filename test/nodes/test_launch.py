@@ -11,7 +11,7 @@ from glob import glob
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, write_config
 from distill_ros.launcher import LAUNCH_ARGUMENTS, LAUNCH_SETS
 from ros.ros2_cli import needs_ros2, package_prefix, ros2_env
 
@@ -105,13 +105,13 @@ def test_cli_launch_runs_the_sim_demo_until_interrupted(tester, student_onnx):
             f"/proc/{pid}/status").read(), f"node {pid} outlived the launcher"
 
 
-def _ros2_launch(tmp_path, *args):
+def _ros2_launch(tmp_path, *args, launch_file="sim_demo.launch.py"):
     prefix = package_prefix(tmp_path / "install")
     base = ros2_env()
     env = ros2_env(AMENT_PREFIX_PATH=f"{prefix}{os.pathsep}{base['AMENT_PREFIX_PATH']}",
                    OMP_NUM_THREADS="1", ROS_LOG_DIR=str(tmp_path / "log"))
     # own session: Ctrl-C below reaches ros2 launch AND every node, as a terminal's does
-    return subprocess.Popen(["ros2", "launch", "distill_ros", "sim_demo.launch.py", *args],
+    return subprocess.Popen(["ros2", "launch", "distill_ros", launch_file, *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -153,3 +153,29 @@ def test_ros2_launch_with_rviz_but_no_rviz2_stops_before_starting_nodes(tmp_path
             os.killpg(proc.pid, signal.SIGKILL)
     assert "rviz2 is not installed" in out, out
     assert "process started" not in out, f"nodes were started:\n{out}"
+
+
+@needs_ros2
+def test_ros2_launch_training_ctrl_c_waits_for_the_stage_and_the_trainer_exits_0(
+        tester, tmp_path):
+    config = write_config(tmp_path / "c.yaml", tasks=["cube"], held_out=[],
+                          teachers={"timesteps": 200000, "checkpoint_every": 100000})
+    diags = tester.record("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics")
+    proc = _ros2_launch(tmp_path, f"config_path:={config}", f"run_dir:={tmp_path / 'run'}",
+                        launch_file="training.launch.py")
+    try:
+        reply = tester.call("std_srvs/srv/Trigger", "/distill_trainer/start", timeout_s=60.0)
+        assert reply.success, reply.message
+        diags.wait_for(lambda m: any(kv.key == "teachers" and kv.value == "running"
+                                     for s in m.status for kv in s.values), 0, 60.0,
+                       "the teachers stage running")
+        time.sleep(2.0)   # into training: the stage now saves when interrupted
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+    assert "process has finished cleanly" in out, out[-4000:]
+    assert "process has died" not in out and "Traceback" not in out, out[-4000:]

@@ -166,7 +166,7 @@ class OneStepPipelineConfig:
     latency_repeats: int = 30      # timed batch-1 calls per policy in the report
 
     def __post_init__(self) -> None:
-        from distill_ros.distill.onestep import VARIANTS, WEIGHTINGS
+        from distill_ros.distill.onestep.distiller import VARIANTS, WEIGHTINGS
         from distill_ros.teachers.diffusion import PREDICTIONS
         from distill_ros.teachers.diffusion_schedule import SCHEDULES
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.rollout import Policy, episode_seed, run_episode
-from distill_ros.rundir import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.tasks.base import make_env
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from distill_ros.atomic import atomic_write_json
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.dataset import load_dataset, write_shard
 from distill_ros.rollout import episode_seed, run_episode
-from distill_ros.rundir import STAGES, RunDir, atomic_write_json
+from distill_ros.rundir import STAGES, RunDir
 from distill_ros.tasks.base import get_family, make_env
 from distill_ros.teachers import load_teacher
 
@@ -99,7 +100,7 @@ def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
 
 def stage_distill(run: RunDir, cfg: PipelineConfig) -> dict:
     """Train the one student."""
-    from distill_ros.distill.offline import train_offline
+    from distill_ros.distill.offline.train import train_offline
 
     return train_offline(run, cfg)
 

@@ -121,7 +121,7 @@ def test_node_command_line_errors_exit_without_a_traceback(tmp_path):
 
 
 def test_artefacts_get_the_usual_file_mode(tmp_path):
-    from distill_ros.rundir import atomic_write_text
+    from distill_ros.atomic import atomic_write_text
 
     umask = os.umask(0o022)
     try:

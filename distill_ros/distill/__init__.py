@@ -7,5 +7,5 @@ None keeps every default (offline distillation of teacher rollouts).
 
 ALGORITHMS: dict[str, str | None] = {
     "offline": None,
-    "onestep": "distill_ros.distill.onestep_stages",
+    "onestep": "distill_ros.distill.onestep.stages",
 }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill_ros.rundir import atomic_savez
+from distill_ros.atomic import atomic_savez
 from distill_ros.spec import Spec
 
 SHARD_FIELDS = ("obs", "act", "episode", "seeds", "successes", "obs_spec", "act_spec", "task")

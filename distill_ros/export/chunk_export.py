@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill_ros.distill.chunk_policy import GeneratorPolicy
+from distill_ros.distill.onestep.chunk_policy import GeneratorPolicy
 from distill_ros.export.onnx_export import export_student
 
 log = logging.getLogger(__name__)

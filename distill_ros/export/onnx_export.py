@@ -10,7 +10,7 @@ import onnx
 import torch
 
 from distill_ros import __version__
-from distill_ros.rundir import atomic_path
+from distill_ros.atomic import atomic_path
 from distill_ros.students.base import StudentPolicy
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from typing import Any, Optional
 
 from distill_ros import ros
 from distill_ros.nodes.command_output import array_labels, diagnostic_array, labelled_array
-from distill_ros.nodes.grasp_scene import GraspScene
 from distill_ros.tasks.grasp import ACT_SPEC, CONTROL_RATE_HZ
+from distill_ros.tasks.grasp_scene import GraspScene
 
 PARAMETERS = {
     "task": "cube",            # grasp object (distill_ros.tasks.grasp.OBJECTS)

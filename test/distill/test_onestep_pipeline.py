@@ -9,9 +9,9 @@ import torch
 
 from conftest import write_config
 from distill_ros.config import load_config
-from distill_ros.distill.chunk_data import episode_windows
-from distill_ros.distill.chunk_policy import ChunkScaler, GeneratorPolicy
-from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
+from distill_ros.distill.onestep.chunk_data import episode_windows
+from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
+from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
 from distill_ros.export.chunk_export import export_generator, generator_parity_check
 from distill_ros.pipeline import run_stages
 from distill_ros.runtime.chunked import ChunkedPolicy, OnnxChunkPlanner
@@ -136,7 +136,7 @@ def test_onestep_config_is_validated(tmp_path):
 
 def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):
     """A kill after the first checkpoint, then a rerun, gives the uninterrupted weights."""
-    from distill_ros.distill import onestep_train
+    from distill_ros.distill.onestep import train as onestep_train
     from distill_ros.rundir import RunDir
 
     cfg = load_config(write_config(

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from distill_ros.atomic import atomic_torch_save, atomic_write_json
 from distill_ros.config import PipelineConfig
-from distill_ros.distill.chunk_policy import ChunkScaler, GeneratorPolicy
-from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
-from distill_ros.rundir import RunDir, atomic_torch_save, atomic_write_json
+from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
+from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
+from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
 
@@ -211,7 +212,7 @@ def plot_curves(curves: list[dict], keys: list[str], path: Path, title: str) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from distill_ros.rundir import atomic_write
+    from distill_ros.atomic import atomic_write
 
     fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4 * max(1, len(keys)), 3.2),
                              squeeze=False)

@@ -23,11 +23,12 @@ import torch
 from tqdm import tqdm
 
 from distill_ros import pipeline
+from distill_ros.atomic import atomic_write_json
 from distill_ros.config import PipelineConfig
-from distill_ros.distill.chunk_data import load_windows
 from distill_ros.distill.dataset import load_dataset, read_episodes, write_shard
+from distill_ros.distill.onestep.chunk_data import load_windows
 from distill_ros.rollout import episode_seed, run_episode
-from distill_ros.rundir import RunDir, atomic_write_json
+from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family, make_env
 from distill_ros.teachers import load_teacher
 
@@ -160,8 +161,8 @@ def windows(run: RunDir, cfg: PipelineConfig):
 
 def stage_distill(run: RunDir, cfg: PipelineConfig) -> dict:
     """Diffusion teacher, then OneDP per variant, then the BC baseline; all resumable."""
-    from distill_ros.distill.offline import train_offline
-    from distill_ros.distill.onestep_train import (distill_generator, load_diffusion_teacher,
+    from distill_ros.distill.offline.train import train_offline
+    from distill_ros.distill.onestep.train import (distill_generator, load_diffusion_teacher,
                                                    train_teacher)
 
     torch.manual_seed(cfg.seed)
@@ -184,7 +185,7 @@ def stage_distill(run: RunDir, cfg: PipelineConfig) -> dict:
 
 def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
     """Each generator (and the deployable one as policy.onnx) and the BC MLP to ONNX."""
-    from distill_ros.distill.onestep_train import load_diffusion_teacher, load_generator
+    from distill_ros.distill.onestep.train import load_diffusion_teacher, load_generator
     from distill_ros.export.chunk_export import export_generator, generator_parity_check
     from distill_ros.export.onnx_export import export_student, parity_check
 
@@ -214,6 +215,6 @@ def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
 
 def stage_eval(run: RunDir, cfg: PipelineConfig) -> dict:
     """Every policy on the same seeds; the report with table and success-vs-latency plot."""
-    from distill_ros.distill.onestep_eval import evaluate_all
+    from distill_ros.distill.onestep.eval import evaluate_all
 
     return evaluate_all(run, cfg)

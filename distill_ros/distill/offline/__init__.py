@@ -1,0 +1,1 @@
+"""Offline distillation (UniGraspTransformer style): teacher rollouts -> dataset -> student."""

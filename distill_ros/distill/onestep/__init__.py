@@ -1,0 +1,1 @@
+"""One-Step Diffusion Policy (OneDP): diffusion teacher over action chunks -> one-step generator."""

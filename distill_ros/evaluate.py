@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
+from distill_ros.checks import in_range, positive
 from distill_ros.rollout import Policy, episode_seed, run_episode
 from distill_ros.tasks.base import make_env
 
 log = logging.getLogger(__name__)
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class EvalConfig:
+    """Settings of the `eval` section: per-task success of teachers and student, same seeds."""
+
+    episodes: int = 50
+    seed: int = 100_000         # base of the episode seeds, apart from the data's
+
+    def __post_init__(self) -> None:
+        positive("eval", episodes=self.episodes)
+        in_range("eval.seed", self.seed, 0, MAX_SEED)
 
 
 def success_rate(family: str, task: str, policy: Policy, episodes: int, seed: int,

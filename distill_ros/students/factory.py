@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from distill_ros.config import StudentConfig
 from distill_ros.spec import Spec
 from distill_ros.students.base import StudentPolicy
+from distill_ros.students.config import StudentConfig
 from distill_ros.students.mlp import make_mlp
 from distill_ros.students.transformer import ObsTokenTransformer
 

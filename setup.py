@@ -44,7 +44,6 @@ setup(
     maintainer_email="maintainers@distill-ros.invalid",
     description="Distil many robot policies into one ONNX student and run it on ROS 2.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "distill-ros = distill_ros.cli:main",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -49,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "launch":
         return run_launch(args)
+    quiet_progress_bars()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("distill_ros").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from distill_ros.config import load_config
     from distill_ros.executor import make_executor
     from distill_ros.pipeline import run_stages
-    from distill_ros.rundir import STAGES
+    from distill_ros.rundir import STAGES, RunFolderBusy
 
     try:
         cfg = load_config(args.config)
@@ -68,10 +71,41 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"distill-ros: error: {err}", file=sys.stderr)
         return 2
+    except RunFolderBusy as err:
+        print(f"distill-ros: error: {err}", file=sys.stderr)
+        return 3
+    except OSError as err:  # read-only or full disk, a file where a folder should be, ...
+        print(f"distill-ros: error: {describe_os_error(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("distill-ros: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def quiet_progress_bars(interval_s: float = 30.0) -> None:
+    """When stderr is not a terminal (a log file, a pipe), redraw bars every `interval_s`.
+
+    tqdm reads ``TQDM_*`` variables as defaults for every bar (ours and the libraries'); a
+    user's own setting wins.
+    """
+    if not sys.stderr.isatty():
+        for name in ("TQDM_MININTERVAL", "TQDM_MAXINTERVAL"):
+            os.environ.setdefault(name, f"{interval_s:g}")
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for a filesystem error: what failed, on which path, and what to check."""
+    path = err.filename if err.filename is not None else "a file"
+    what = err.strerror or str(err)
+    hints = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some disk space",
+             errno.EFBIG: "free some disk space or raise the file size limit",
+             errno.EROFS: "choose a writable --run-dir", errno.EACCES: "choose a writable "
+             "--run-dir or fix the folder's permissions", errno.EPERM: "choose a writable "
+             "--run-dir or fix the folder's permissions", errno.ENOTDIR: "a file is in the "
+             "way of a folder the run needs: choose another --run-dir"}
+    hint = hints.get(err.errno, "check the run folder and the disk")
+    return f"{what}: {path} ({hint}); then run the same command again to resume"
 
 
 if __name__ == "__main__":

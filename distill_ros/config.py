@@ -48,6 +48,7 @@ class PipelineConfig:
     tasks: list[str]
     held_out: list[str] = field(default_factory=list)
     seed: int = 0
+    threads: int = 1    # torch threads per process ($DISTILL_ROS_THREADS overrides); not hashed
     teachers: TeacherConfig = field(default_factory=TeacherConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -58,6 +59,9 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         fam = get_family(self.family)
+        if self.threads < 1:
+            raise ValueError(f"threads must be >= 1 (torch threads per process), "
+                             f"got {self.threads}")
         if not self.tasks:
             raise ValueError("tasks must list at least one task to distil from")
         check_tasks(fam, self.tasks, "tasks")
@@ -84,6 +88,7 @@ class PipelineConfig:
         """Plain dict, as written to run.json (only the chosen algorithm's section)."""
         d = {f.name: dataclasses.asdict(self)[f.name] for f in dataclasses.fields(self)
              if f.metadata.get("yaml", True)}
+        d.pop("threads")  # how fast, not what: a resumed run may use another thread count
         for name, section in self.sections.items():
             if name == get_algorithm(self.distill.algorithm).name:
                 d[name] = (section.ledger_dict() if hasattr(section, "ledger_dict")

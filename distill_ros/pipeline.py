@@ -7,6 +7,7 @@ and work that fans out goes through the given `Executor`.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -19,6 +20,7 @@ from distill_ros.executor import Executor, SerialExecutor
 from distill_ros.rundir import STAGES, RunDir
 
 log = logging.getLogger(__name__)
+THREADS_ENV = "DISTILL_ROS_THREADS"
 
 
 def stage_function(cfg: PipelineConfig, stage: str) -> Callable[..., dict]:
@@ -37,27 +39,64 @@ FINAL_ARTEFACTS = {"export": ("export/policy.onnx",),
                    "eval": ("report/eval.json", "report/eval.md")}
 
 
+def stage_outputs(cfg: PipelineConfig, stage: str) -> list[str]:
+    """What `--force` deletes before `stage` runs again: everything it resumes from.
+
+    The algorithm may say otherwise with its own `Algorithm.outputs(cfg, stage)`. Export
+    and eval keep no partial state (they always start afresh), so they delete nothing.
+    """
+    algo = get_algorithm(cfg.distill.algorithm)
+    if algo.outputs is not None:
+        return algo.outputs(cfg, stage)
+    return {"teachers": [f"teachers/{t}" for t in cfg.tasks], "collect": ["data"],
+            "distill": ["student"]}.get(stage, [])
+
+
+def set_threads(cfg: PipelineConfig) -> int:
+    """Torch threads per process: `threads` of the config, or $DISTILL_ROS_THREADS if set."""
+    threads = cfg.threads
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"${THREADS_ENV} must be a whole number >= 1, got {env!r}")
+        threads = int(env)
+    torch.set_num_threads(threads)
+    log.debug("torch uses %d thread(s) per process", threads)
+    return threads
+
+
 def run_stages(cfg: PipelineConfig, run_dir: str | Path, stages: list[str],
                force: bool = False, executor: Optional[Executor] = None) -> RunDir:
-    """Run `stages` in order, skipping those already complete unless `force`."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    """Run `stages` in order, skipping those already complete unless `force`.
+
+    `force` deletes a stage's outputs first (`stage_outputs`), so the stage starts afresh.
+    The run folder is locked while the stages run. Jobs that fan out (collection shards)
+    go through `executor` (default: serial, in this process).
+    """
+    set_threads(cfg)
     executor = executor or SerialExecutor()
-    run = RunDir(run_dir, cfg)
-    for stage in stages:
-        if run.done(stage) and not force:
-            missing = [p for p in FINAL_ARTEFACTS.get(stage, ()) if not (run.root / p).is_file()]
-            if not missing:
-                log.info("[%s] complete in an earlier run, skipped (resuming %s)", stage,
-                         run.root)
-                continue
-            log.warning("[%s] complete in an earlier run but %s is missing: running it again",
-                        stage, ", ".join(missing))
-        status = run.ledger["stages"][stage]["status"]
-        if status == "running":
-            log.info("[%s] was interrupted earlier: resuming from what is on disk", stage)
-        run.mark(stage, "running")
-        started = time.monotonic()
-        info = stage_function(cfg, stage)(run, cfg, executor)
-        run.mark(stage, "complete", wall_s=round(time.monotonic() - started, 2), **info)
-        log.info("[%s] done in %.1f s", stage, time.monotonic() - started)
+    with RunDir(run_dir, cfg) as run:
+        for stage in stages:
+            _run_stage(run, cfg, stage, force, executor)
     return run
+
+
+def _run_stage(run: RunDir, cfg: PipelineConfig, stage: str, force: bool,
+               executor: Executor) -> None:
+    status = run.ledger["stages"][stage]["status"]
+    if force:
+        run.clear(stage_outputs(cfg, stage))
+    elif status == "complete":
+        missing = [p for p in FINAL_ARTEFACTS.get(stage, ()) if not (run.root / p).is_file()]
+        if not missing:
+            log.info("[%s] complete in an earlier run, skipped (resuming %s)", stage, run.root)
+            return
+        log.warning("[%s] complete in an earlier run but %s is missing: running it again",
+                    stage, ", ".join(missing))
+    elif status == "running":
+        log.info("[%s] was interrupted earlier: resuming from what is on disk", stage)
+    run.mark(stage, "running")
+    started = time.monotonic()
+    info = stage_function(cfg, stage)(run, cfg, executor)
+    run.mark(stage, "complete", wall_s=round(time.monotonic() - started, 2), **info)
+    log.info("[%s] done in %.1f s", stage, time.monotonic() - started)

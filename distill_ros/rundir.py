@@ -2,15 +2,19 @@
 
 Layout (DESIGN.md): run.json, teachers/<task>/, data/, student/, export/policy.onnx, report/.
 Artefacts are written atomically (`distill_ros.atomic`), so a rerun resumes from what is on
-disk.
+disk. The folder is locked while a process works in it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import platform
+import shutil
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,11 @@ from distill_ros.config import PipelineConfig
 log = logging.getLogger(__name__)
 
 STAGES = ("teachers", "collect", "distill", "export", "eval")
+LOCK_FILE = ".lock"
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process holds the run folder's lock."""
 
 
 class RunDir:
@@ -31,7 +40,32 @@ class RunDir:
         self.root = Path(root)
         self.config = config
         self.ledger_path = self.root / "run.json"
+        self._lock_fd = _lock(self.root)
+        # the lock is the process's until close() or, at the latest, this object's end
+        self._unlock = weakref.finalize(self, os.close, self._lock_fd)
+        _remove_stale_temp_files(self.root)
         self.ledger = self._open_ledger()
+
+    def close(self) -> None:
+        """Release the run folder's lock (another process may then open it)."""
+        self._unlock()
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def clear(self, outputs: list[str]) -> None:
+        """Delete a stage's outputs (paths relative to the run folder) so it starts afresh."""
+        for rel in outputs:
+            path = self.root / rel
+            if path.is_dir():
+                shutil.rmtree(path)
+                log.info("--force: removed %s/", path)
+            elif path.exists():
+                path.unlink()
+                log.info("--force: removed %s", path)
 
     def _open_ledger(self) -> dict:
         digest = self.config.digest()
@@ -70,6 +104,42 @@ class RunDir:
         self.ledger["stages"][stage] = {"status": status, **info,
                                         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_json(self.ledger_path, self.ledger)
+
+
+def _lock(root: Path) -> int:
+    """Take the run folder's exclusive lock, or raise naming the process that holds it.
+
+    An `fcntl.flock` lock belongs to the open file: the kernel drops it when its holder
+    exits, however it ends (SIGKILL included), so a stale lock file never blocks a run.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunFolderBusy(
+            f"{root} is in use by another distill-ros process (pid {holder}); wait for it "
+            f"to finish or stop it (kill {holder}), or use another --run-dir") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _remove_stale_temp_files(root: Path) -> None:
+    """Delete temporary files a killed run left (`atomic_path`'s `.NAME.*.tmp`).
+
+    Safe only under the lock: no other process can be writing one of them now.
+    """
+    stale = [p for p in root.rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    if stale:
+        log.info("removed %d temporary file(s) left by an interrupted run", len(stale))
 
 
 def _versions() -> dict:

@@ -1,6 +1,31 @@
 #!/usr/bin/env bash
-# Set up, then run the whole test suite (Cyclone DDS stays on loopback: see test/ros/conftest.py).
+# Set up, then run the test suite on both ROS backends (Cyclone DDS stays on loopback: see
+# test/conftest.py):
+#   1. everything on the DDS backend (the ros2 CLI / ros2 launch interop tests use
+#      /opt/ros/humble when it is installed, and skip with the reason when it is not);
+#   2. when ROS 2 Humble is installed, the ROS-facing tests (test/ros, test/nodes) again on
+#      real rclpy: /opt/ros/humble sourced, DISTILL_ROS_TEST_BACKEND=rclpy.
+# Arguments go to pytest and run step 1 only (e.g. scripts/test.sh test/ros -x).
+# ../shared/ros2/install.sh, where present (CI), installs ROS 2 Humble first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROS_SETUP=/opt/ros/humble/setup.bash
+if [ -f ../shared/ros2/install.sh ]; then
+  bash ../shared/ros2/install.sh
+fi
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q "$@"
+if [ $# -gt 0 ]; then
+  exit 0
+fi
+if [ ! -f "$ROS_SETUP" ]; then
+  echo "test.sh: $ROS_SETUP missing: the rclpy-backend run is skipped (bash ../shared/ros2/install.sh)"
+  exit 0
+fi
+echo "test.sh: test/ros and test/nodes again on the rclpy backend ($ROS_SETUP)"
+set +u  # setup.bash reads unset variables
+# shellcheck disable=SC1090
+source "$ROS_SETUP"
+set -u
+export RMW_IMPLEMENTATION=rmw_cyclonedds_cpp DISTILL_ROS_TEST_BACKEND=rclpy
+exec .venv/bin/python -m pytest -q test/ros test/nodes

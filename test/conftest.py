@@ -2,30 +2,61 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import importlib
 import os
+from pathlib import Path
 
 import pytest
 import yaml
 
-# Before anything imports distill_ros.ros (the backend is chosen at import time): every DDS
-# process of the test session, children included, talks to 127.0.0.1 only, multicast off,
-# on a random private domain.
-os.environ["DISTILL_ROS_BACKEND"] = os.environ.get("DISTILL_ROS_TEST_BACKEND", "dds")
+# Before anything imports distill_ros.ros (the backend is chosen at import time). The backend
+# under test: DISTILL_ROS_TEST_BACKEND=dds|rclpy, else dds (rclpy where the dds extra is
+# missing). scripts/test.sh runs everything on dds, then test/ros and test/nodes on rclpy.
+# Every DDS process of the session, children included, talks to 127.0.0.1 only, multicast
+# off, on a random private domain.
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+TEST_BACKEND = os.environ.get("DISTILL_ROS_TEST_BACKEND", "").strip().lower() or (
+    "rclpy" if not _importable("cyclonedds") and _importable("rclpy") else "dds")
+MIDDLEWARE = {"dds": "cyclonedds", "rclpy": "rclpy"}.get(TEST_BACKEND, TEST_BACKEND)
+os.environ["DISTILL_ROS_BACKEND"] = TEST_BACKEND
 os.environ.setdefault("DISTILL_ROS_DISTRO", "humble")
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp")  # the rmw the tests configure
 try:
-    from distill_ros.ros.dds_config import isolate_for_tests
-except ImportError:  # cyclonedds absent (e.g. `colcon test` linters on the system Python)
+    from distill_ros.ros.dds_config import isolate_for_tests  # (imports the backend)
+except ImportError:  # no middleware here (e.g. `colcon test` linters on the system Python)
     pass
 else:
     isolate_for_tests()
+
+
+def importorskip_middleware() -> None:
+    """Skip the calling test module when the backend under test cannot be imported."""
+    pytest.importorskip(MIDDLEWARE, reason=(
+        f"the {TEST_BACKEND} backend needs {MIDDLEWARE}: pip install 'distill_ros[dds]'"
+        if TEST_BACKEND == "dds" else
+        f"the {TEST_BACKEND} backend needs {MIDDLEWARE}: source /opt/ros/humble/setup.bash"))
+
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_configure(config) -> None:
     """One torch thread per test process: the machines are shared and small."""
+    if TEST_BACKEND not in ("dds", "rclpy"):
+        raise pytest.UsageError(f"DISTILL_ROS_TEST_BACKEND must be dds or rclpy, got "
+                                f"{TEST_BACKEND!r}")
+    if TEST_BACKEND == "rclpy" and not _importable("rclpy"):
+        raise pytest.UsageError("DISTILL_ROS_TEST_BACKEND=rclpy but rclpy does not import: "
+                                "source /opt/ros/humble/setup.bash first")
     try:
         import torch
     except ImportError:  # `colcon test` runs the lint tests with the system Python

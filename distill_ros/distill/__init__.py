@@ -31,6 +31,8 @@ class Algorithm:
     name: str
     stages: Callable[[], StageTable]   # imports and returns the stage functions
     config_cls: Optional[type] = None  # settings under the top-level key `name`, if any
+    #: (cfg, stage) -> paths `--force` deletes before the stage reruns; None: the default
+    outputs: Optional[Callable[..., list[str]]] = None
 
 
 def get_algorithm(name: str, key: str = "distill.algorithm") -> Algorithm:

@@ -17,7 +17,7 @@ nodes on the network see our topics and call our services.
 package imports rclpy or cyclonedds.
 """
 
-from typing import Any
+from typing import Any, Optional, Tuple
 
 from distill_ros.ros.backend import BACKEND
 from distill_ros.ros.qos import (DEFAULT, LATCHED, PARAMETER_EVENTS, PARAMETERS, QoSProfile,
@@ -40,6 +40,31 @@ def set_parameters_result(successful: bool, reason: str = "") -> Any:
         successful=successful, reason=reason)
 
 
+def parameter_descriptor(description: str = "", *, read_only: bool = False,
+                         float_range: Optional[Tuple[float, float]] = None,
+                         int_range: Optional[Tuple[int, int]] = None, step: float = 0,
+                         additional_constraints: str = "") -> Any:
+    """Return an ``rcl_interfaces/msg/ParameterDescriptor`` for ``declare_parameter``.
+
+    ``ros2 param describe`` shows it; a set of a read-only parameter, or of a value
+    outside ``float_range``/``int_range`` (inclusive; ``step`` 0: any value), is refused
+    with rclpy's reason on both backends.
+    """
+    if float_range is not None and int_range is not None:
+        raise ValueError("give float_range or int_range, not both")
+    msg = get_interface("rcl_interfaces/msg/ParameterDescriptor")(
+        description=description, read_only=read_only,
+        additional_constraints=additional_constraints)
+    if float_range is not None:
+        msg.floating_point_range = [get_interface("rcl_interfaces/msg/FloatingPointRange")(
+            from_value=float(float_range[0]), to_value=float(float_range[1]),
+            step=float(step))]
+    if int_range is not None:
+        msg.integer_range = [get_interface("rcl_interfaces/msg/IntegerRange")(
+            from_value=int(int_range[0]), to_value=int(int_range[1]), step=int(step))]
+    return msg
+
+
 def backend_name() -> str:
     """Return ``"rclpy"`` or ``"dds"``."""
     return BACKEND
@@ -48,7 +73,7 @@ def backend_name() -> str:
 __all__ = [
     "BACKEND", "backend_name", "init", "shutdown", "ok", "Node", "LifecycleNode",
     "LifecycleState", "TransitionCallbackReturn", "Parameter", "get_interface",
-    "set_parameters_result", "spin", "spin_once", "spin_in_background", "SpinThread",
-    "Executor", "get_global_executor", "QoSProfile", "SENSOR_DATA", "DEFAULT", "PARAMETERS",
-    "SERVICES_DEFAULT", "PARAMETER_EVENTS", "ROSOUT", "LATCHED",
+    "set_parameters_result", "parameter_descriptor", "spin", "spin_once", "spin_in_background",
+    "SpinThread", "Executor", "get_global_executor", "QoSProfile", "SENSOR_DATA", "DEFAULT",
+    "PARAMETERS", "SERVICES_DEFAULT", "PARAMETER_EVENTS", "ROSOUT", "LATCHED",
 ]

@@ -2,16 +2,17 @@
 
 States and transitions follow ROS 2's node lifecycle design (lifecycle_msgs):
 unconfigured -> inactive -> active, back down, and finalized. The node serves
-``~/change_state``, ``~/get_state``, ``~/get_available_states`` and
-``~/get_available_transitions`` and publishes ``~/transition_event``, so
-``ros2 lifecycle set <node> configure`` works on both backends. As in
+``~/change_state``, ``~/get_state``, ``~/get_available_states``,
+``~/get_available_transitions`` and ``~/get_transition_graph`` and publishes
+``~/transition_event``, so ``ros2 lifecycle set <node> configure`` and
+``ros2 lifecycle list <node> -a`` work on both backends. As in
 ros2/demos, create resources in ``on_configure`` and free them in ``on_cleanup``.
 """
 
 import enum
 import logging
 import threading
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from distill_ros.ros.backend import BACKEND
 
@@ -61,6 +62,33 @@ _TABLE: Dict[Tuple[int, int], Tuple[str, LifecycleState, str, LifecycleState]] =
     (3, 7): ("shutdown", _SHUTTINGDOWN, "on_shutdown", FINALIZED),
 }
 
+# intermediate state -> id of its on-success transition (+1 failure, +2 error), as
+# lifecycle_msgs/Transition numbers them (TRANSITION_ON_CONFIGURE_SUCCESS = 10, ...)
+_RESULT_IDS = {_CONFIGURING.state_id: 10, _CLEANINGUP.state_id: 20, _ACTIVATING.state_id: 30,
+               _DEACTIVATING.state_id: 40, _SHUTTINGDOWN.state_id: 50,
+               _ERRORPROCESSING.state_id: 60}
+
+
+def transition_graph() -> List[Tuple[int, str, LifecycleState, LifecycleState]]:
+    """Every transition of the state machine: ``(id, label, start, goal)``, as rcl lists them."""
+    graph = []
+    ends: Dict[int, Tuple[LifecycleState, LifecycleState]] = {}  # middle -> (success, failure)
+    for (start_id, tid), (label, middle, _cb, goal) in _TABLE.items():
+        start = next(s for s in _PRIMARY if s.state_id == start_id)
+        graph.append((tid, label, start, middle))
+        ends.setdefault(middle.state_id, (goal, start if middle != _SHUTTINGDOWN else goal))
+    middles = {s.state_id: s for s in (_CONFIGURING, _CLEANINGUP, _ACTIVATING, _DEACTIVATING,
+                                       _SHUTTINGDOWN)}
+    for middle_id, (success, failure) in ends.items():
+        base = _RESULT_IDS[middle_id]
+        graph += [(base, "transition_success", middles[middle_id], success),
+                  (base + 1, "transition_failure", middles[middle_id], failure),
+                  (base + 2, "transition_error", middles[middle_id], _ERRORPROCESSING)]
+    graph += [(60, "transition_success", _ERRORPROCESSING, UNCONFIGURED),
+              (61, "transition_failure", _ERRORPROCESSING, FINALIZED),
+              (62, "transition_error", _ERRORPROCESSING, FINALIZED)]
+    return graph
+
 
 class LifecycleNode(Node):
     """Node with the ROS 2 lifecycle; override ``on_configure`` and friends.
@@ -82,7 +110,8 @@ class LifecycleNode(Node):
         self._event_pub = self.create_publisher(self._msg_event, "~/transition_event", 10)
         for name, srv in (("change_state", "ChangeState"), ("get_state", "GetState"),
                           ("get_available_states", "GetAvailableStates"),
-                          ("get_available_transitions", "GetAvailableTransitions")):
+                          ("get_available_transitions", "GetAvailableTransitions"),
+                          ("get_transition_graph", "GetAvailableTransitions")):
             self.create_service(get_interface(f"lifecycle_msgs/srv/{srv}"), f"~/{name}",
                                 getattr(self, f"_srv_{name}"))
 
@@ -201,7 +230,11 @@ class LifecycleNode(Node):
             timestamp=self.get_clock().now().nanoseconds,
             transition=self._msg_transition(id=tid, label=label),
             start_state=self._state_msg(start), goal_state=self._state_msg(goal))
-        self._event_pub.publish(event)
+        try:
+            self._event_pub.publish(event)
+        except Exception as err:  # noqa: BLE001 - a lost event must not undo a transition
+            _LOG.warning("%s: transition event %s not published: %s", self.get_name(), label,
+                         err)
 
     def _srv_change_state(self, request: Any, response: Any) -> Any:
         key = self._lookup(request.transition.id, request.transition.label)
@@ -230,4 +263,12 @@ class LifecycleNode(Node):
                 start_state=self._state_msg(self._state), goal_state=self._state_msg(middle))
             for (start, tid), (label, middle, _cb, _goal) in _TABLE.items()
             if start == self._state.state_id]
+        return response
+
+    def _srv_get_transition_graph(self, request: Any, response: Any) -> Any:
+        response.available_transitions = [
+            self._msg_description(transition=self._msg_transition(id=tid, label=label),
+                                  start_state=self._state_msg(start),
+                                  goal_state=self._state_msg(goal))
+            for tid, label, start, goal in transition_graph()]
         return response

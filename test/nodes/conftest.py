@@ -238,13 +238,9 @@ class Tester:
 
     def get_param(self, node: str, name: str) -> Any:
         """The value of one parameter of ``node``, through its ``get_parameters`` service."""
-        from distill_ros.ros._dds.parameters import ParameterType
-
         value = self.call("rcl_interfaces/srv/GetParameters", f"{node}/get_parameters",
                           names=[name]).values[0]
-        field = {ParameterType.STRING: "string_value", ParameterType.DOUBLE: "double_value",
-                 ParameterType.BOOL: "bool_value", ParameterType.INTEGER: "integer_value"}
-        return getattr(value, field[ParameterType(value.type)])
+        return self.ros.Parameter.from_value_msg(name, value).value
 
     def transition(self, node: str, label: str) -> bool:
         """Ask lifecycle node ``node`` for transition ``label``; return success."""

@@ -11,7 +11,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from distill_ros.nodes.policy_inference import Policy, PolicyInference
+from conftest import importorskip_middleware
+
+importorskip_middleware()
+
+from distill_ros.nodes.policy_inference import Policy, PolicyInference  # noqa: E402
 
 GOOD = "/models/good.onnx"
 

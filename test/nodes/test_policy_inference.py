@@ -28,10 +28,10 @@ def _start(start_node, model, *overrides):
 
 
 def _status(msg):
-    """Our status in a DiagnosticArray as (level, message, values), or None."""
+    """Our status in a DiagnosticArray as (level as an int, message, values), or None."""
     for status in msg.status:
-        if status.name == STATUS:
-            return status.level, status.message, {kv.key: kv.value for kv in status.values}
+        if status.name == STATUS:   # level is a byte field: b'\x02' on both backends
+            return ord(status.level), status.message, {kv.key: kv.value for kv in status.values}
     return None
 
 

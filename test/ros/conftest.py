@@ -83,3 +83,16 @@ def ros_mod() -> Iterator:
     ros.init([])
     yield ros
     ros.shutdown()
+
+
+@pytest.fixture
+def make_node(ros_mod):
+    """``make_node(name, **kwargs)``: nodes destroyed after the test, newest first."""
+    made = []
+
+    def make(name, **kwargs):
+        made.append(ros_mod.Node(name, **kwargs))
+        return made[-1]
+    yield make
+    for n in reversed(made):
+        n.destroy_node()

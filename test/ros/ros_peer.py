@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 from distill_ros import ros  # noqa: E402 - path set up just above
 
-LIFETIME_S = 30.0
+LIFETIME_S = float(os.environ.get("DISTILL_ROS_PEER_LIFETIME_S", "30"))
 
 
 def _say(line: str) -> None:
@@ -83,6 +83,25 @@ class Managed(ros.LifecycleNode):
         return ros.TransitionCallbackReturn.SUCCESS
 
 
+class CliTarget(ros.LifecycleNode):
+    """What the ``ros2`` CLI tests drive: described parameters, a Trigger, a String input."""
+
+    def __init__(self) -> None:
+        super().__init__("cli_target")
+        desc = ros.parameter_descriptor
+        self.declare_parameter("gain", 1.0, desc("feedback gain", float_range=(0.0, 10.0)))
+        self.declare_parameter("input_topic", "~/in", desc("where text arrives", read_only=True))
+        self.declare_parameter("retries", 3, desc("attempts", int_range=(0, 5)))
+        string = ros.get_interface("std_msgs/msg/String")
+        self.create_subscription(string, self.get_parameter("input_topic").value,
+                                 lambda msg: _say(json.dumps({"heard": msg.data})), 10)
+        self.create_service(ros.get_interface("std_srvs/srv/Trigger"), "~/reset", self._reset)
+
+    def _reset(self, request: object, response: object) -> object:
+        response.success, response.message = True, f"reset in {self.current_state.label}"
+        return response
+
+
 ROLES = {"listener": listener, "trigger_server": trigger_server, "param_node": param_node}
 
 
@@ -93,6 +112,8 @@ def main() -> None:
     done = threading.Event()
     if role == "lifecycle_node":
         node = Managed()
+    elif role == "cli_target":
+        node = CliTarget()
     else:
         node = ros.Node(role if role != "param_node" else "param_node",
                         namespace="/peer" if role == "trigger_server" else "/")

@@ -4,8 +4,12 @@ import importlib.util
 
 import pytest
 
-from distill_ros.ros import backend, dds_config
-from distill_ros.ros._dds import ros_args
+from conftest import importorskip_middleware
+
+importorskip_middleware()
+
+from distill_ros.ros import backend, dds_config  # noqa: E402 - after the skip check
+from distill_ros.ros._dds import ros_args  # noqa: E402
 
 
 def test_loopback_config_is_loopback_only():

@@ -25,19 +25,6 @@ def node(ros_mod):
     n.destroy_node()
 
 
-@pytest.fixture
-def make_node(ros_mod):
-    """``make_node(name, **kwargs)``: nodes destroyed after the test, newest first."""
-    made = []
-
-    def make(name, **kwargs):
-        made.append(ros_mod.Node(name, **kwargs))
-        return made[-1]
-    yield make
-    for n in reversed(made):
-        n.destroy_node()
-
-
 def test_numpy_arrays_published_and_received(ros_mod, node):
     multi = ros_mod.get_interface("std_msgs/msg/Float64MultiArray")
     got = []
@@ -75,7 +62,7 @@ def test_parameters_override_type_check_and_callback(ros_mod):
             ros_mod.Parameter("rate_hz", value="fast"),
             ros_mod.Parameter("model", value="bad.onnx")])
         assert ok.successful and node.get_parameter("model").value == "b.onnx"
-        assert not wrong_type.successful and "wrong parameter type" in wrong_type.reason
+        assert not wrong_type.successful and "Wrong parameter type" in wrong_type.reason
         assert not rejected.successful and rejected.reason == "bad.onnx is not allowed"
         with pytest.raises(ValueError, match="not declared"):
             node.get_parameter("missing")

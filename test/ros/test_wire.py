@@ -4,10 +4,17 @@ import struct
 
 import numpy as np
 import pytest
-from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
-from distill_ros.ros._dds.typegen import get_generator, load_srv_definitions, prepare
-from distill_ros.ros.names import (dds_service_topic_names, dds_service_type_names,
+pytest.importorskip("rosbags", reason="the wire checks need rosbags: pip install "
+                    "'distill_ros[dds]'")
+pytest.importorskip("cyclonedds", reason="the wire checks need cyclonedds: pip install "
+                    "'distill_ros[dds]'")
+from rosbags.typesys import get_types_from_msg, get_typestore, Stores  # noqa: E402
+
+from distill_ros.ros._dds.typegen import (get_generator, load_srv_definitions,  # noqa: E402
+                                          prepare)
+from distill_ros.ros.names import (dds_service_topic_names,  # noqa: E402
+                                   dds_service_type_names,
                                    dds_topic_name, dds_type_name, expand_name)
 
 XCDR1_LE = b"\x00\x01\x00\x00"

@@ -5,6 +5,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
+from distill_ros.ros import signals
 from distill_ros.ros.names import split_interface_name
 from distill_ros.ros._dds import ros_args
 from distill_ros.ros._dds.context import close_context, get_context
@@ -36,6 +37,7 @@ def init(args: Optional[Sequence[str]] = None) -> None:
         raise SystemExit(f"error: {err}") from None
     _console_logging()
     get_context()
+    signals.install()
 
 
 def _console_logging() -> None:
@@ -57,6 +59,7 @@ def shutdown() -> None:
     if executor is not None:
         executor.shutdown()
     close_context()
+    signals.uninstall()
 
 
 def ok() -> bool:

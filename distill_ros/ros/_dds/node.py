@@ -50,7 +50,8 @@ class Node:
         overrides.update(parameter_overrides or {})
         types = self.context.types
         self._parameters = ParameterStore(
-            types.struct("rcl_interfaces/msg/SetParametersResult"), overrides)
+            types.struct("rcl_interfaces/msg/SetParametersResult"),
+            types.struct("rcl_interfaces/msg/ParameterDescriptor"), overrides)
         self._clock = Clock(types.struct("builtin_interfaces/msg/Time"))
         # rclpy's node always publishes declares and sets here (rqt_reconfigure listens)
         self._param_events = self.create_publisher(
@@ -203,14 +204,26 @@ class Node:
     # -- parameters ----------------------------------------------------------------------
     def declare_parameter(self, name: str, value: Any = None, descriptor: Any = None,
                           ignore_override: bool = False) -> Parameter:
-        """Declare parameter ``name`` with default ``value``; return it (override applied)."""
-        return self._parameters.declare(name, value, ignore_override)
+        """Declare parameter ``name`` with default ``value``; return it (override applied).
+
+        ``descriptor``: an ``rcl_interfaces/msg/ParameterDescriptor`` (see
+        ``ros.parameter_descriptor``); its read-only flag and range guard later sets.
+        """
+        return self._parameters.declare(name, value, descriptor, ignore_override)
 
     def declare_parameters(self, namespace: str,
-                           parameters: Sequence[Tuple[str, Any]]) -> List[Parameter]:
-        """Declare several ``(name, default)`` pairs under ``namespace`` (may be empty)."""
+                           parameters: Sequence[Tuple[Any, ...]]) -> List[Parameter]:
+        """Declare ``(name, default[, descriptor])`` tuples under ``namespace`` (may be '')."""
         prefix = f"{namespace}." if namespace else ""
-        return [self.declare_parameter(prefix + name, value) for name, value in parameters]
+        return [self.declare_parameter(prefix + item[0], *item[1:]) for item in parameters]
+
+    def describe_parameter(self, name: str) -> Any:
+        """Return the ``ParameterDescriptor`` of the declared parameter ``name``."""
+        return self._parameters.describe(name)
+
+    def describe_parameters(self, names: Sequence[str]) -> List[Any]:
+        """Return the descriptors of several declared parameters."""
+        return [self._parameters.describe(n) for n in names]
 
     def has_parameter(self, name: str) -> bool:
         """Return whether ``name`` is declared."""

@@ -73,8 +73,7 @@ class ParameterServices:
     def _describe_parameters(self, request: Any, response: Any) -> Any:
         store = self._store()
         response.descriptors = [
-            self._descriptor_cls(
-                name=n,
-                type=int(store.get(n).type_) if store.has(n) else int(ParameterType.NOT_SET))
+            store.describe(n) if store.has(n)
+            else self._descriptor_cls(name=n, type=int(ParameterType.NOT_SET))
             for n in request.names]
         return response

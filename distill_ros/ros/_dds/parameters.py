@@ -12,6 +12,8 @@ import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from distill_ros.ros._dds.descriptors import set_problem, stored_descriptor
+
 _LOG = logging.getLogger(__name__)
 
 
@@ -57,6 +59,9 @@ def infer_type(value: Any) -> ParameterType:
         return ParameterType.STRING
     if isinstance(value, (bytes, bytearray)):
         return ParameterType.BYTE_ARRAY
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, bytes) and len(v) == 1 for v in value):
+        return ParameterType.BYTE_ARRAY
     if isinstance(value, (list, tuple)):
         kinds = {bool if isinstance(v, bool) else type(v) for v in value}
         if len(kinds) == 1 and next(iter(kinds)) in _ARRAY_OF:
@@ -67,6 +72,12 @@ def infer_type(value: Any) -> ParameterType:
             return ParameterType.STRING_ARRAY
     raise ValueError(f"parameter value must be bool, int, float, str, bytes or a list of one "
                      f"of those, got {value!r}")
+
+
+def _interface(name: str) -> type:
+    from distill_ros.ros._dds.typegen import get_generator  # cyclonedds only when used
+
+    return get_generator().struct(name)
 
 
 def _override_as_declared(name: str, default: Any, override: Any) -> Any:
@@ -98,6 +109,8 @@ class Parameter:
             value = [float(v) for v in value]
         elif self.type_ == ParameterType.DOUBLE and isinstance(value, int):
             value = float(value)
+        elif self.type_ == ParameterType.BYTE_ARRAY and isinstance(value, (bytes, bytearray)):
+            value = [bytes([b]) for b in value]  # rclpy's form: a list of one-byte bytes
         self.value = value
 
     @property
@@ -105,24 +118,40 @@ class Parameter:
         """Alias of ``type_``."""
         return self.type_
 
-    def to_value_msg(self, value_cls: type) -> Any:
+    def to_value_msg(self, value_cls: Optional[type] = None) -> Any:
         """Return an ``rcl_interfaces/msg/ParameterValue`` holding this value."""
+        if value_cls is None:
+            value_cls = _interface("rcl_interfaces/msg/ParameterValue")
         msg = value_cls(type=int(self.type_))
         if self.type_ != ParameterType.NOT_SET:
             value = self.value
-            if isinstance(value, (tuple, bytes, bytearray)):
+            if isinstance(value, tuple):
                 value = list(value)
             setattr(msg, _VALUE_FIELD[self.type_], value)
         return msg
+
+    def get_parameter_value(self) -> Any:
+        """Return the ``ParameterValue`` message (rclpy's name for :meth:`to_value_msg`)."""
+        return self.to_value_msg()
+
+    def to_parameter_msg(self) -> Any:
+        """Return an ``rcl_interfaces/msg/Parameter`` (name and value), as rclpy does."""
+        return _interface("rcl_interfaces/msg/Parameter")(name=self.name,
+                                                          value=self.to_value_msg())
 
     @classmethod
     def from_value_msg(cls, name: str, msg: Any) -> "Parameter":
         """Build a parameter from an ``rcl_interfaces/msg/ParameterValue``."""
         type_ = ParameterType(msg.type)
         value = None if type_ == ParameterType.NOT_SET else getattr(msg, _VALUE_FIELD[type_])
-        if type_ == ParameterType.BYTE_ARRAY:
-            value = bytes(value)
+        if isinstance(value, tuple):
+            value = list(value)
         return cls(name, type_, value)
+
+    @classmethod
+    def from_parameter_msg(cls, msg: Any) -> "Parameter":
+        """Build a parameter from an ``rcl_interfaces/msg/Parameter``, as rclpy does."""
+        return cls.from_value_msg(msg.name, msg.value)
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, {self.type_.name}, {self.value!r})"
@@ -134,24 +163,37 @@ OnSetCallback = Callable[[List[Parameter]], Any]
 class ParameterStore:
     """Declared parameters of one node and the on-set callbacks that guard them."""
 
-    def __init__(self, result_cls: type, overrides: Dict[str, Any]) -> None:
+    def __init__(self, result_cls: type, descriptor_cls: type, overrides: Dict[str, Any]) -> None:
         self._result_cls = result_cls
+        self._descriptor_cls = descriptor_cls
         self._overrides = dict(overrides)
         self._params: Dict[str, Parameter] = {}
+        self._descriptors: Dict[str, Any] = {}
         self._callbacks: List[OnSetCallback] = []
         self._lock = threading.RLock()
         # on_change("new" | "changed", params) after a declare or an accepted set
         self.on_change: Optional[Callable[[str, List[Parameter]], None]] = None
 
-    def declare(self, name: str, value: Any = None, ignore_override: bool = False) -> Parameter:
-        """Declare ``name`` with a default; a launch/CLI override wins over the default."""
+    def declare(self, name: str, value: Any = None, descriptor: Any = None,
+                ignore_override: bool = False) -> Parameter:
+        """Declare ``name`` with a default; a launch/CLI override wins over the default.
+
+        ``descriptor`` (``rcl_interfaces/msg/ParameterDescriptor``) adds a description,
+        read-only and a range; a value outside the range raises ValueError, as rclpy does.
+        """
         with self._lock:
             if name in self._params:
                 raise ValueError(f"parameter {name!r} is already declared")
             if not ignore_override and name in self._overrides:
                 value = _override_as_declared(name, value, self._overrides[name])
             param = Parameter(name, value=value)
+            stored = stored_descriptor(descriptor, self._descriptor_cls, name, int(param.type_))
+            reason = set_problem(name, param.type_.name, value, stored, check_read_only=False)
+            if reason:
+                raise ValueError(f"parameter {name!r} cannot start at {value!r}: {reason}; "
+                                 "give a value in range in the params file or -p")
             self._params[name] = param
+            self._descriptors[name] = stored
         if self.on_change is not None:
             self.on_change("new", [param])
         return param
@@ -167,6 +209,11 @@ class ParameterStore:
         except KeyError:
             raise ValueError(f"parameter {name!r} is not declared; declared: "
                              f"{sorted(self._params)}") from None
+
+    def describe(self, name: str) -> Any:
+        """Return the descriptor of the declared parameter ``name``."""
+        self.get(name)  # raises for an undeclared name
+        return self._descriptors[name]
 
     def names(self) -> List[str]:
         """Return the declared names, sorted."""
@@ -208,6 +255,7 @@ class ParameterStore:
         if current is None:
             return f"parameter {param.name!r} is not declared"
         if param.type_ != current.type_ and current.type_ != ParameterType.NOT_SET:
-            return (f"wrong parameter type for {param.name!r}: expected "
-                    f"{current.type_.name}, got {param.type_.name}")
-        return ""
+            return (f"Wrong parameter type, expected 'Type.{current.type_.name}' "
+                    f"got 'Type.{param.type_.name}'")  # rclpy's words
+        return set_problem(param.name, param.type_.name, param.value,
+                           self._descriptors[param.name])

@@ -31,10 +31,11 @@ _DISTRO_STORES = {
     "rolling": Stores.ROS2_KILTED,  # newest definitions rosbags ships
 }
 
-# ROS primitive name -> (cyclonedds annotation, zero value).
+# ROS primitive name -> (cyclonedds annotation, zero value). A ``byte`` is a one-byte
+# ``bytes`` (b'\x02'), as rclpy gives it; on the wire an octet[1] is one octet.
 _BASE = {
     "bool": (bool, False),
-    "byte": (t.uint8, 0),
+    "byte": (t.array[t.uint8, 1], b"\x00"),
     "char": (t.uint8, 0),
     "int8": (t.int8, 0),
     "uint8": (t.uint8, 0),
@@ -172,8 +173,8 @@ class TypeGenerator:
         else:
             typename = dds_type_name(ros_name)
         cls = make_struct(name, typename, annotations, defaults)
-        for cname, _ctype, value in constants:
-            setattr(cls, cname, value)
+        for cname, ctype, value in constants:
+            setattr(cls, cname, bytes([value]) if _is_byte(ctype) else value)
         cls.__ros_type__ = ros_name
         cls.__wire_fields__ = _field_kinds(fields)
         return cls
@@ -209,6 +210,12 @@ class TypeGenerator:
 MSG_DEFAULTS: Dict[str, Dict[str, Any]] = {
     "geometry_msgs/msg/Quaternion": {"w": 1.0},
 }
+
+
+def _is_byte(ctype: Any) -> bool:
+    """Whether a rosbags constant type is ``byte`` (its value becomes one-byte ``bytes``)."""
+    name = ctype[1][0] if isinstance(ctype, tuple) else ctype
+    return name == "byte"
 
 
 def _field_kinds(fields: list) -> Tuple[Tuple[str, ...], Tuple[str, ...], Tuple[str, ...]]:

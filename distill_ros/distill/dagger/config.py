@@ -1,0 +1,119 @@
+"""Settings of on-policy distillation (`distill.algorithm: dagger`), validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEDULES = ("constant", "linear", "exponential", "on_demand")
+PER = ("step", "episode")
+LOSSES = ("mse", "huber", "forward_kl", "reverse_kl")
+BUFFER_MODES = ("fifo", "reservoir")
+VECTOR = ("auto", "sync", "async")
+INIT = ("scratch", "offline")
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"dagger.{name} must be one of {list(choices)}, got {value!r}")
+
+
+def _positive(**values: float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"dagger.{name} must be > 0, got {value!r}")
+
+
+def _unit(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"dagger.{name} must be in [0, 1], got {value!r}")
+
+
+@dataclass
+class BetaConfig:
+    """Who acts: a decaying probability β that the teacher's action is executed, or on demand.
+
+    `per: step` draws a coin for every env and step, and β's clock counts env steps;
+    `per: episode` draws one coin per env and episode, and the clock counts finished episodes.
+    `on_demand` ignores start/end/horizon/rate/per: the student acts unless its normalised
+    action is farther than `threshold` (L2, in [-1, 1] units) from the teacher's, or it has
+    driven the episode for `fail_steps` steps without success (0 turns that off).
+    """
+
+    schedule: str = "linear"
+    per: str = "step"
+    start: float = 1.0
+    end: float = 0.0
+    horizon: int = 10_000       # linear: units (steps or episodes) from start to end
+    rate: float = 0.999         # exponential: β_t = max(end, start * rate ** t)
+    threshold: float = 0.5      # on_demand
+    fail_steps: int = 0         # on_demand
+
+    def __post_init__(self) -> None:
+        _choice("beta.schedule", self.schedule, SCHEDULES)
+        _choice("beta.per", self.per, PER)
+        _unit("beta.start", self.start)
+        _unit("beta.end", self.end)
+        if self.end > self.start:
+            raise ValueError(f"dagger.beta.end must be <= dagger.beta.start ({self.start}), "
+                             f"got {self.end}")
+        _positive(**{"beta.horizon": self.horizon, "beta.rate": self.rate,
+                     "beta.threshold": self.threshold})
+        if self.rate > 1.0:
+            raise ValueError(f"dagger.beta.rate must be in (0, 1], got {self.rate}")
+        if self.fail_steps < 0:
+            raise ValueError(f"dagger.beta.fail_steps must be >= 0 (0: off), "
+                             f"got {self.fail_steps}")
+
+
+@dataclass
+class DaggerConfig:
+    """On-policy distillation from many teachers, routed per environment.
+
+    Each of `n_envs` environments holds one task (round-robin over the run's tasks, or
+    apportioned by `task_weights`, one weight per task). Every visited state is labelled by
+    its task's teacher (a teacher query); `max_teacher_queries` (0: no limit) ends the run.
+    `teacher_groups`/`student_groups` name the observation groups each side reads (empty:
+    all). A round collects `steps_per_round` steps per env, then makes `updates_per_round`
+    gradient steps on the capped buffer, evaluates the student alone every `eval_every`
+    rounds, and checkpoints everything.
+    """
+
+    n_envs: int = 4
+    vector: str = "auto"        # auto: a process pool (async) when n_envs > 1
+    task_weights: list[float] = field(default_factory=list)
+    teacher_groups: list[str] = field(default_factory=list)
+    student_groups: list[str] = field(default_factory=list)
+    beta: BetaConfig = field(default_factory=BetaConfig)
+    loss: str = "mse"
+    huber_delta: float = 1.0    # normalised action units
+    init_log_std: float = -1.0  # Gaussian student head (KL losses), normalised units
+    rounds: int = 20
+    steps_per_round: int = 200
+    updates_per_round: int = 200
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    buffer_size: int = 100_000
+    buffer_mode: str = "fifo"
+    max_teacher_queries: int = 0
+    init: str = "scratch"
+    eval_every: int = 1
+    eval_episodes: int = 10
+
+    def __post_init__(self) -> None:
+        _choice("vector", self.vector, VECTOR)
+        _choice("loss", self.loss, LOSSES)
+        _choice("buffer_mode", self.buffer_mode, BUFFER_MODES)
+        _choice("init", self.init, INIT)
+        _positive(n_envs=self.n_envs, huber_delta=self.huber_delta, rounds=self.rounds,
+                  steps_per_round=self.steps_per_round, batch_size=self.batch_size,
+                  learning_rate=self.learning_rate, buffer_size=self.buffer_size,
+                  eval_every=self.eval_every, eval_episodes=self.eval_episodes)
+        if self.updates_per_round < 0 or self.max_teacher_queries < 0:
+            raise ValueError("dagger.updates_per_round and dagger.max_teacher_queries must be "
+                             f">= 0, got {self.updates_per_round} and "
+                             f"{self.max_teacher_queries}")
+        if any(w < 0 for w in self.task_weights) or (self.task_weights
+                                                     and sum(self.task_weights) <= 0):
+            raise ValueError(f"dagger.task_weights must be >= 0 with a positive sum, "
+                             f"got {self.task_weights}")

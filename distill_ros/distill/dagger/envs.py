@@ -1,0 +1,95 @@
+"""A vector of task environments (gymnasium's vector API) and their observation groups.
+
+Env i runs task `env_tasks[i]`. With more than one env the vector is, by default, a process
+pool (`AsyncVectorEnv`: one worker process per env, the simulators step in parallel). Episodes
+end at the first success, as in every rollout of this package, and envs are reset
+explicitly (`reset_mask`), so the step that ends an episode still reports its success.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+FLAT_GROUP = "obs"   # the one group of a flat observation (distill_ros.spec.FLAT_GROUP)
+
+MakeEnv = Callable[[str], gym.Env]
+
+
+class EndOnSuccess(gym.Wrapper):
+    """Terminate the episode at the first step whose info says `is_success`."""
+
+    def step(self, action):
+        """Step, then end the episode if it just succeeded."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, bool(terminated or info.get("is_success", False)), truncated, info
+
+
+def _build(make: MakeEnv, task: str) -> gym.Env:
+    return EndOnSuccess(make(task))
+
+
+def vector_kind(vector: str, n_envs: int) -> str:
+    """`sync` or `async` for the config's `vector` setting (auto: async when n_envs > 1)."""
+    if vector == "auto":
+        return "async" if n_envs > 1 else "sync"
+    return vector
+
+
+def make_vector_env(make: MakeEnv, env_tasks: Sequence[str], vector: str = "auto"
+                    ) -> gym.vector.VectorEnv:
+    """One env per entry of `env_tasks`, in a process pool or in this process."""
+    fns = [functools.partial(_build, make, task) for task in env_tasks]
+    mode = gym.vector.AutoresetMode.DISABLED
+    if vector_kind(vector, len(fns)) == "async":
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+
+
+def family_maker(family: str) -> MakeEnv:
+    """A picklable `task -> env` for a registered family."""
+    from distill_ros.tasks.base import make_env
+
+    return functools.partial(make_env, family)
+
+
+def to_groups(obs: object) -> dict[str, np.ndarray]:
+    """A batch of observations as a dict of arrays by input name (flat: one group `obs`)."""
+    if isinstance(obs, dict):
+        return {k: np.asarray(v, np.float32) for k, v in obs.items()}
+    return {FLAT_GROUP: np.asarray(obs, np.float32)}
+
+
+def select(groups: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The inputs of the named groups (a command group brings its `<name>_mask`); all if empty."""
+    if not names:
+        return dict(groups)
+    missing = [n for n in names if n not in groups]
+    if missing:
+        raise ValueError(f"observation group(s) {missing} are not in the family's "
+                         f"observation {sorted(groups)}; fix dagger.teacher_groups or "
+                         "dagger.student_groups")
+    return {k: v for k, v in groups.items()
+            if k in names or (k.endswith("_mask") and k[:-5] in names)}
+
+
+def flatten(groups: dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
+    """(B, D) concatenation of the named groups' inputs, in `names` order (a teacher's input)."""
+    parts = select(groups, names)
+    order = list(names) if names else list(parts)
+    arrays = [parts[k] for n in order for k in (n, f"{n}_mask") if k in parts]
+    return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1)
+
+
+def episode_outcomes(terminated: np.ndarray, truncated: np.ndarray, info: dict
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(done, success) per env from a vector step (success read from `info['is_success']`)."""
+    done = np.asarray(terminated, bool) | np.asarray(truncated, bool)
+    success = np.zeros_like(done)
+    if "is_success" in info:
+        success = np.asarray(info["is_success"], bool) & np.asarray(
+            info.get("_is_success", np.ones_like(done)), bool)
+    return done, success

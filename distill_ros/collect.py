@@ -87,7 +87,7 @@ def collect_shard(plan: CollectPlan, task: str, shard_index: int) -> dict:
     steps = write_shard(plan.shard_path(task, shard_index), episodes, task, fam.obs_spec,
                         fam.act_spec, cfg.keep)
     return {"task": task, "shard": shard_index, "episodes": len(episodes),
-            "successes": sum(e.success for e in episodes), "steps_kept": steps}
+            "successes": sum(e.success for e in episodes), "steps_stored": steps}
 
 
 def collect_all(plan: CollectPlan, executor) -> dict:
@@ -104,8 +104,8 @@ def collect_all(plan: CollectPlan, executor) -> dict:
     if jobs:
         log.info("collect: %d shard(s) to write on %r", len(jobs), executor)
     for r in executor.map(plan, jobs):
-        log.info("collect: %s shard %d: %d/%d episodes succeeded, %d steps kept", r["task"],
-                 r["shard"], r["successes"], r["episodes"], r["steps_kept"])
+        log.info("collect: %s shard %d: %d/%d episodes succeeded, %d steps stored", r["task"],
+                 r["shard"], r["successes"], r["episodes"], r["steps_stored"])
     fam = get_family(plan.family)
     obs, _, idx = load_dataset(plan.data_dir, list(plan.tasks), fam.obs_spec, fam.act_spec)
     return {"steps": {t: int(np.sum(idx == i)) for i, t in enumerate(plan.tasks)},

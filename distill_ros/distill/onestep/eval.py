@@ -76,7 +76,7 @@ def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
                    frame: np.ndarray) -> list[EvalPolicy]:
     """Demonstrators, DDPM and DDIM teacher, the generators (ONNX) and BC (ONNX)."""
     from distill_ros.distill.onestep.chunk_policy import DiffusionPlanner
-    from distill_ros.distill.onestep.stages import demonstrators
+    from distill_ros.distill.onestep.data import demonstrators
     from distill_ros.distill.onestep.train import load_diffusion_teacher
     from distill_ros.runtime.chunked import OnnxChunkPlanner
     from distill_ros.runtime.onnx_policy import OnnxPolicy
@@ -126,7 +126,7 @@ def _success(cfg: PipelineConfig, policy: EvalPolicy, task: str, index: int) -> 
 
 def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
     """Success per task and latency per call of every policy; writes report/."""
-    from distill_ros.distill.onestep.stages import windows
+    from distill_ros.distill.onestep.data import windows
 
     hist, _, frames = windows(run, cfg)
     policies = build_policies(run, cfg, hist[:1], frames[:1])

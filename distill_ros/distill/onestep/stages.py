@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,29 +25,13 @@ from distill_ros.collect import collect_all
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.dataset import load_dataset, read_episodes, write_shard
 from distill_ros.distill.offline import stages as offline
-from distill_ros.distill.onestep.chunk_data import load_windows
+from distill_ros.distill.onestep.data import dataset_file, demonstrators, windows
 from distill_ros.executor import Executor
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
 from distill_ros.teachers import load_teacher
 
 log = logging.getLogger(__name__)
-
-
-def demonstrators(run: RunDir, cfg: PipelineConfig, task: str) -> list[tuple[str, Path]]:
-    """(name, teacher file) of every demonstrator of `task`."""
-    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS
-
-    if not cfg.onestep.demonstrators:
-        return [("teacher", offline.teacher_file(run, cfg, task))]
-    out = []
-    for entry in cfg.onestep.demonstrators:
-        if entry in SCRIPTED_EXPERTS:
-            out.append((entry, run.root / "teachers" / "demonstrators" / f"{entry}.pt"))
-        else:
-            path = Path(entry.replace("{task}", task)).expanduser()
-            out.append((path.stem, path))
-    return out
 
 
 def _write_builtin_demonstrators(run: RunDir, cfg: PipelineConfig) -> None:
@@ -105,11 +88,6 @@ def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     return collect_all(offline.collect_plan(run, cfg, files), executor)
 
 
-def dataset_file(cfg: PipelineConfig, task: str) -> Path:
-    """The user's episodes file of `task` (`onestep.dataset` with `{task}` filled in)."""
-    return Path(cfg.onestep.dataset.replace("{task}", task)).expanduser()
-
-
 def _import_dataset(run: RunDir, cfg: PipelineConfig) -> dict:
     """Check the user's episodes of every task and store them as shards (kept on rerun)."""
     fam = get_family(cfg.family)
@@ -127,13 +105,6 @@ def _import_dataset(run: RunDir, cfg: PipelineConfig) -> dict:
     obs, _, idx = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
     return {"steps": {t: int(np.sum(idx == i)) for i, t in enumerate(cfg.tasks)},
             "total_steps": int(len(obs)), "dataset": cfg.onestep.dataset}
-
-
-def windows(run: RunDir, cfg: PipelineConfig):
-    """(obs history, action chunks, frames) of the run's dataset."""
-    fam = get_family(cfg.family)
-    return load_windows(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec,
-                        cfg.onestep.obs_history, cfg.onestep.horizon)
 
 
 def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:

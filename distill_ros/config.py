@@ -73,7 +73,8 @@ class PipelineConfig:
         in_range("seed", self.seed, 0, MAX_SEED)
         top = self.seed * TEACHER_SEED_STRIDE + len(self.tasks) - 1
         if top > MAX_SEED and set(self.tasks) - set(self.teachers.sources):
-            raise ValueError(f"seed must be <= {(MAX_SEED - len(self.tasks) + 1) // 1000} "
+            highest = (MAX_SEED - len(self.tasks) + 1) // TEACHER_SEED_STRIDE
+            raise ValueError(f"seed must be <= {highest} "
                              f"when teachers are trained here (task i's teacher uses seed * "
                              f"{TEACHER_SEED_STRIDE} + i, which must stay below 2**32), "
                              f"got {self.seed}")

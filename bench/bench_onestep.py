@@ -36,11 +36,13 @@ def deployable_times(gen, cfg: DiffusionConfig, repeats: int) -> dict[str, float
                     low=(-1.0,) * cfg.act_dim, high=(1.0,) * cfg.act_dim)
     policy = GeneratorPolicy(gen, ChunkScaler(obs_spec, act_spec, 1)).eval()
     from distill_ros.export.chunk_export import export_generator
+    from distill_ros.export.metadata import PolicyMetadata
+    from distill_ros.spec import ObsSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "policy.onnx")
         export_generator(policy, path, cfg.n_exec,
-                         {"task_family": "bench", "control_rate_hz": "30"})
+                         PolicyMetadata(ObsSpec.flat(obs_spec), act_spec, 30.0, "bench"))
         runner = ChunkedPolicy.from_onnx(path, want_gpu=False, control_period_s=None)
     frame = np.zeros(cfg.obs_dim, np.float32)
     row = frame[None]

@@ -54,6 +54,7 @@ def untrained_grasp_student(folder: Path) -> str:
     import torch
 
     from distill_ros.config import StudentConfig
+    from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student
     from distill_ros.students.factory import build_student
     from distill_ros.tasks.grasp import ACT_SPEC, CONTROL_RATE_HZ, OBS_SPEC
@@ -61,8 +62,9 @@ def untrained_grasp_student(folder: Path) -> str:
     torch.manual_seed(0)
     student = build_student(StudentConfig(), OBS_SPEC, ACT_SPEC)
     path = folder / "policy.onnx"
-    export_student(student, path, {"control_rate_hz": CONTROL_RATE_HZ, "task_family": "grasp",
-                                   "note": "untrained, for benchmarking only"})
+    export_student(student, path, PolicyMetadata(
+        student.obs_spec, ACT_SPEC, CONTROL_RATE_HZ, "grasp",
+        Provenance(student_arch="mlp, untrained, for benchmarking only")))
     return str(path)
 
 

@@ -25,7 +25,7 @@ from distill_ros.distill.offline.config import DistillConfig
 from distill_ros.evaluate import EvalConfig
 from distill_ros.export.config import ExportConfig
 from distill_ros.students.config import StudentConfig
-from distill_ros.tasks.base import check_tasks, get_family
+from distill_ros.tasks.base import add_user_tasks, check_tasks
 from distill_ros.teachers.config import TeacherConfig
 
 __all__ = ["PipelineConfig", "StudentConfig", "TeacherConfig", "load_config"]
@@ -33,6 +33,18 @@ __all__ = ["PipelineConfig", "StudentConfig", "TeacherConfig", "load_config"]
 
 MAX_SEED = 2**32 - 1          # numpy, gymnasium and SB3 seeds are 32-bit
 TEACHER_SEED_STRIDE = 1000    # task i's teacher trains with seed * 1000 + i
+
+
+@dataclass
+class ObjectConfig:
+    """A user's object (grasp family): a URDF or mesh (.obj, .stl) file and its scale.
+
+    A relative path is read from the current folder, then from pybullet_data; the family
+    checks the file and the scale when the config loads (`tasks.grasp_objects`).
+    """
+
+    path: str
+    scale: float = 1.0
 
 
 @dataclass
@@ -56,9 +68,10 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sections: dict[str, Any] = field(default_factory=dict, metadata={"yaml": False})
+    objects: dict[str, ObjectConfig] = field(default_factory=dict)  # the user's own tasks
 
     def __post_init__(self) -> None:
-        fam = get_family(self.family)
+        fam = add_user_tasks(self.family, self.objects, "objects")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1 (torch threads per process), "
                              f"got {self.threads}")
@@ -90,6 +103,8 @@ class PipelineConfig:
         d = {f.name: dataclasses.asdict(self)[f.name] for f in dataclasses.fields(self)
              if f.metadata.get("yaml", True)}
         d.pop("threads")  # how fast, not what: a resumed run may use another thread count
+        if not self.objects:
+            d.pop("objects")  # so adding the key does not orphan older runs
         for name, section in self.sections.items():
             if name == get_algorithm(self.distill.algorithm).name:
                 d[name] = (section.ledger_dict() if hasattr(section, "ledger_dict")
@@ -123,8 +138,8 @@ def _build(cls: type, data: object, where: str, source: str):
         kwargs[name] = _convert(hints[name], data[name], key, source)
     try:
         return cls(**kwargs)
-    except ValueError as err:
-        raise ValueError(f"{source}: {err}") from None
+    except (ValueError, FileNotFoundError) as err:
+        raise type(err)(f"{source}: {err}") from None
 
 
 def _convert(hint: object, value: object, key: str, source: str):
@@ -139,7 +154,8 @@ def _convert(hint: object, value: object, key: str, source: str):
     if origin is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{source}: {key} must be a mapping, got {value!r}")
-        return {str(k): _convert(str, v, f"{key}.{k}", source) for k, v in value.items()}
+        _, item = typing.get_args(hint)
+        return {str(k): _convert(item, v, f"{key}.{k}", source) for k, v in value.items()}
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is float and isinstance(value, str):

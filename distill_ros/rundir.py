@@ -16,17 +16,29 @@ import shutil
 import time
 import weakref
 from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
 
 from distill_ros import __version__
 from distill_ros.atomic import atomic_write_json
-from distill_ros.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
 STAGES = ("teachers", "collect", "distill", "export", "eval")
 LOCK_FILE = ".lock"
+
+
+class RunConfig(Protocol):
+    """What the ledger needs of a run's config (`config.PipelineConfig` is one)."""
+
+    seed: int
+
+    def to_dict(self) -> dict:
+        """The settings as run.json records them."""
+
+    def digest(self) -> str:
+        """A short hash of `to_dict()`."""
 
 
 class RunFolderBusy(RuntimeError):
@@ -36,9 +48,16 @@ class RunFolderBusy(RuntimeError):
 class RunDir:
     """A run's folder and its `run.json` ledger of stage status."""
 
-    def __init__(self, root: str | Path, config: PipelineConfig) -> None:
+    def __init__(self, root: str | Path, config: RunConfig,
+                 view: Callable[[dict], dict] | None = None) -> None:
+        """Lock and open the run folder `root` (a new one gets a new run.json).
+
+        With `view`, the run must exist and only what `view` keeps of the two configs must
+        match (a new evaluation of a finished run may change its held-out objects).
+        """
         self.root = Path(root)
         self.config = config
+        self._view = view
         self.ledger_path = self.root / "run.json"
         self._lock_fd = _lock(self.root)
         # the lock is the process's until close() or, at the latest, this object's end
@@ -75,12 +94,19 @@ class RunDir:
             except json.JSONDecodeError as err:
                 raise ValueError(f"{self.ledger_path} is not valid JSON ({err}); move the run "
                                  "folder aside or delete run.json to start over") from None
-            if ledger.get("config_hash") != digest:
-                changed = _changed_keys(ledger.get("config", {}), self.config.to_dict())
+            old, new = ledger.get("config", {}), self.config.to_dict()
+            if self._view is not None:
+                changed = _changed_keys(self._view(old), self._view(new))
+            else:
+                changed = _changed_keys(old, new) if ledger.get("config_hash") != digest else []
+            if changed or (self._view is None and ledger.get("config_hash") != digest):
                 raise ValueError(
                     f"{self.root} was made with a different config (changed: {changed}). "
                     "Use a new run name (config 'name' or --run-dir), or delete the folder.")
             return ledger
+        if self._view is not None:
+            raise FileNotFoundError(f"{self.root} holds no run (no run.json); run `distill-ros "
+                                    "run CONFIG` first or give its --run-dir")
         ledger = {
             "config": self.config.to_dict(), "config_hash": digest, "seed": self.config.seed,
             "versions": _versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

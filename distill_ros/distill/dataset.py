@@ -4,35 +4,66 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
 from distill_ros.atomic import atomic_savez
-from distill_ros.spec import Spec
+from distill_ros.spec import ObsSpec, Spec
 
-SHARD_FIELDS = ("obs", "act", "episode", "seeds", "successes", "obs_spec", "act_spec", "task")
+SHARD_FIELDS = ("act", "episode", "seeds", "successes", "obs_spec", "act_spec", "task")
+#: a step's observations: one flat array (a `Spec` layout) or arrays by input name (`ObsSpec`)
+Obs = Union[np.ndarray, dict]
 
 
-def write_shard(path: Path, episodes: list, task: str, obs_spec: Spec, act_spec: Spec,
-                keep: str) -> int:
-    """Write the kept episodes of one shard atomically; returns the number of steps stored."""
+def obs_key(name: str) -> str:
+    """The shard key of an observation input (``obs.<input>``; files before groups: ``obs``)."""
+    return f"obs.{name}"
+
+
+def take(obs: Obs, index) -> Obs:
+    """Rows `index` of a flat array or of every array of a dict."""
+    return {k: v[index] for k, v in obs.items()} if isinstance(obs, dict) else obs[index]
+
+
+def _concat(parts: list, spec: ObsSpec) -> dict:
+    """Concatenate per-episode observations into arrays by input name."""
+    shapes = spec.input_shapes()
+    if not parts:
+        return {n: np.zeros((0, *s), np.float32) for n, s in shapes.items()}
+    dicts = [p if isinstance(p, dict) else {spec.input_names[0]: p} for p in parts]
+    return {n: np.concatenate([d[n] for d in dicts]).astype(np.float32) for n in shapes}
+
+
+def write_shard(path: Path, episodes: list, task: str, obs_spec: Union[Spec, ObsSpec],
+                act_spec: Spec, keep: str) -> int:
+    """Write the kept episodes of one shard atomically; returns the number of steps stored.
+
+    Each observation input goes under its own key (`obs_key`) beside the grouped spec;
+    an episode's ``obs`` is one array (flat spec) or a dict of arrays by input name.
+    """
+    spec = ObsSpec.of(obs_spec)
     kept = [e for e in episodes if keep == "all" or e.success]
-    obs = [e.obs for e in kept] or [np.zeros((0, obs_spec.dim), np.float32)]
+    obs = _concat([e.obs for e in kept], spec)
     act = [e.act for e in kept] or [np.zeros((0, act_spec.dim), np.float32)]
-    ep_ids = [np.full(len(e.obs), i, np.int32) for i, e in enumerate(kept)] or [np.zeros(0)]
+    ep_ids = [np.full(len(e.act), i, np.int32) for i, e in enumerate(kept)] or [np.zeros(0)]
     atomic_savez(
-        path, obs=np.concatenate(obs).astype(np.float32),
+        path, **{obs_key(n): v for n, v in obs.items()},
         act=np.concatenate(act).astype(np.float32),
         episode=np.concatenate(ep_ids).astype(np.int32),
         seeds=np.array([e.seed for e in episodes], np.int64),
         successes=np.array([e.success for e in episodes], bool),
-        obs_spec=np.array(obs_spec.to_json()), act_spec=np.array(act_spec.to_json()),
+        obs_spec=np.array(spec.to_json()), act_spec=np.array(act_spec.to_json()),
         task=np.array(task))
-    return sum(len(e.obs) for e in kept)
+    return sum(len(e.act) for e in kept)
 
 
-def read_shard(path: Path, obs_spec: Spec, act_spec: Spec) -> dict[str, np.ndarray]:
-    """Load one shard, refusing truncation, wrong layouts and NaN with the file and field."""
+def read_shard(path: Path, obs_spec: Union[Spec, ObsSpec], act_spec: Spec) -> dict:
+    """Load one shard, refusing truncation, wrong layouts and NaN with the file and field.
+
+    ``data["obs"]`` is what was asked for: one array for a `Spec`, arrays by input name for
+    an `ObsSpec`. Shards written before groups (one ``obs`` array) load as one group.
+    """
     fix = f"delete {path} and rerun `distill-ros collect` to regenerate it"
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -42,23 +73,33 @@ def read_shard(path: Path, obs_spec: Spec, act_spec: Spec) -> dict[str, np.ndarr
     missing = [k for k in SHARD_FIELDS if k not in data]
     if missing:
         raise ValueError(f"dataset shard {path} lacks field(s) {missing}; {fix}")
-    Spec.from_json(str(data["obs_spec"])).check_same(obs_spec, "observation", str(path))
+    spec = ObsSpec.of(obs_spec)
+    spec.check_same(ObsSpec.from_json(str(data["obs_spec"])), str(path))
     Spec.from_json(str(data["act_spec"])).check_same(act_spec, "action", str(path))
-    for name, dim in (("obs", obs_spec.dim), ("act", act_spec.dim)):
-        arr = data[name]
-        if arr.ndim != 2 or arr.shape[1] != dim or len(arr) != len(data["episode"]):
-            raise ValueError(f"dataset shard {path}: field {name!r} has shape {arr.shape}, "
-                             f"expected ({len(data['episode'])}, {dim}); {fix}")
-        bad = np.argwhere(~np.isfinite(arr))
+    legacy = "obs" in data and spec.is_flat    # before groups: the one array was "obs"
+    keys = {n: "obs" if legacy else obs_key(n) for n in spec.input_names}
+    absent = [k for k in keys.values() if k not in data]
+    if absent:
+        raise ValueError(f"dataset shard {path} lacks field(s) {absent}; {fix}")
+    n = len(data["episode"])
+    shapes = {**{keys[k]: s for k, s in spec.input_shapes().items()}, "act": (act_spec.dim,)}
+    for key, shape in shapes.items():
+        arr = data[key]
+        if arr.shape != (n, *shape):
+            raise ValueError(f"dataset shard {path}: field {key!r} has shape {arr.shape}, "
+                             f"expected {(n, *shape)}; {fix}")
+        bad = np.argwhere(~np.isfinite(arr.reshape(n, -1)))
         if len(bad):
-            raise ValueError(f"dataset shard {path}: field {name!r} contains NaN/Inf at row "
+            raise ValueError(f"dataset shard {path}: field {key!r} contains NaN/Inf at row "
                              f"{bad[0][0]}, column {bad[0][1]}; {fix}")
+    obs = {name: data.pop(key) for name, key in keys.items()}
+    data["obs"] = obs if isinstance(obs_spec, ObsSpec) else obs[spec.input_names[0]]
     return data
 
 
-def load_dataset(data_dir: Path, tasks: list[str], obs_spec: Spec,
-                 act_spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All shards of `tasks`: (obs, act, task_index per step)."""
+def load_dataset(data_dir: Path, tasks: list[str], obs_spec: Union[Spec, ObsSpec],
+                 act_spec: Spec) -> tuple[Obs, np.ndarray, np.ndarray]:
+    """All shards of `tasks`: (obs, act, task_index per step); obs as `read_shard` gives it."""
     obs, act, idx = [], [], []
     for i, task in enumerate(tasks):
         shards = sorted((data_dir / task).glob("shard_*.npz"))
@@ -69,9 +110,11 @@ def load_dataset(data_dir: Path, tasks: list[str], obs_spec: Spec,
             d = read_shard(shard, obs_spec, act_spec)
             obs.append(d["obs"])
             act.append(d["act"])
-            idx.append(np.full(len(d["obs"]), i, np.int32))
-    obs_all, act_all = np.concatenate(obs), np.concatenate(act)
-    if len(obs_all) == 0:
+            idx.append(np.full(len(d["act"]), i, np.int32))
+    act_all = np.concatenate(act)
+    obs_all = (_concat(obs, obs_spec) if isinstance(obs_spec, ObsSpec)
+               else np.concatenate(obs))
+    if len(act_all) == 0:
         raise ValueError(f"the dataset in {data_dir} holds no steps: the teachers succeeded in "
                          "no episode; check their success in teachers/*/eval.json or set "
                          "collect.keep: all")

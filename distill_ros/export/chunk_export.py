@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -9,20 +10,18 @@ import numpy as np
 import torch
 
 from distill_ros.distill.onestep.chunk_policy import GeneratorPolicy
+from distill_ros.export.metadata import Chunking, PolicyMetadata
 from distill_ros.export.onnx_export import export_student
 
 log = logging.getLogger(__name__)
 
 
-def export_generator(policy: GeneratorPolicy, path: Path, n_exec: int,
-                     metadata: dict[str, str], opset: int = 17) -> None:
-    """Write `path` atomically with the student metadata plus chunk_length/n_exec/history."""
+def export_generator(policy: GeneratorPolicy, path: Path, n_exec: int, meta: PolicyMetadata,
+                     opset: int = 17) -> None:
+    """Write `path` atomically with `meta` plus the chunking (chunk_length, n_exec, history)."""
     gen = policy.generator
-    meta = {"chunk_length": str(gen.horizon), "n_exec": str(n_exec),
-            "obs_history": str(policy.scaler.obs_history), "policy_kind": "action_chunk",
-            "inputs": "obs: (B, obs_history*obs_dim) raw frames oldest first; "
-                      "noise: (B, chunk_length, act_dim) standard normal", **metadata}
-    export_student(policy, path, meta, opset)
+    chunking = Chunking(gen.horizon, n_exec, policy.scaler.obs_history)
+    export_student(policy, path, dataclasses.replace(meta, chunking=chunking), opset)
 
 
 def generator_parity_check(policy: GeneratorPolicy, path: Path, real_obs: np.ndarray | None,

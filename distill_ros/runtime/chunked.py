@@ -23,12 +23,11 @@ from typing import Callable, Optional, Protocol
 
 import numpy as np
 
-from distill_ros.runtime.onnx_policy import REQUIRED_METADATA
+from distill_ros.export.metadata import PolicyMetadata
 from distill_ros.runtime.session import open_session
 from distill_ros.spec import Spec
 
 log = logging.getLogger(__name__)
-CHUNK_METADATA = ("chunk_length", "n_exec", "obs_history")
 
 
 class ChunkPlanner(Protocol):
@@ -44,20 +43,19 @@ class OnnxChunkPlanner:
     def __init__(self, path: str | Path, want_gpu: bool = True) -> None:
         self.path = Path(path)
         self.session = open_session(self.path, want_gpu)
-        meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        missing = [k for k in REQUIRED_METADATA + CHUNK_METADATA if k not in meta]
+        meta = PolicyMetadata.from_session(self.session, str(self.path))
         inputs = [i.name for i in self.session.get_inputs()]
-        if missing or inputs != ["obs", "noise"]:
+        if meta.chunking is None or inputs != ["obs", "noise"]:
             raise ValueError(f"ONNX file {self.path} is not an action-chunk policy (inputs "
-                             f"{inputs}, missing metadata {missing}); export the one-step "
+                             f"{inputs}, policy kind {meta.policy_kind}); export the one-step "
                              "generator with distill_ros (distill.algorithm: onestep)")
         self.metadata = meta
-        self.obs_spec = Spec.from_json(meta["obs_spec"])
-        self.act_spec = Spec.from_json(meta["act_spec"])
-        self.control_rate_hz = float(meta["control_rate_hz"])
-        self.horizon = int(meta["chunk_length"])
-        self.n_exec = int(meta["n_exec"])
-        self.obs_history = int(meta["obs_history"])
+        self.obs_spec = meta.obs.groups[0].channels
+        self.act_spec = meta.act
+        self.control_rate_hz = meta.control_rate_hz
+        self.horizon = meta.chunking.chunk_length
+        self.n_exec = meta.chunking.n_exec
+        self.obs_history = meta.chunking.obs_history
         self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
 
     def __call__(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,18 +1,30 @@
-"""Observation assembly by name: joint positions and labelled arrays -> the policy's vector.
+"""Observation assembly by name: joint positions, labelled arrays, clouds, masked commands.
 
 Every observation element has exactly one source, chosen by name, never by index:
 a joint of ``sensor_msgs/JointState`` (``"palm_x:ee_x"``: element ``palm_x`` is the
 position of joint ``ee_x``) or a labelled ``std_msgs/Float64MultiArray`` whose
 ``layout.dim[i].label`` names element ``i`` of ``data``. No ROS inside: the node
 hands over names, values and a monotonic arrival time.
+
+Whole groups arrive from one message each, as plain message parts; the functions check them
+against the policy's `Group` and return the ONNX input arrays, with errors naming the group:
+
+- `points_from_cloud`: ``sensor_msgs/PointCloud2`` parts (fields with name/offset/datatype,
+  point_step, data, width, height) -> ``(N, C)`` float32 in the group's channel order
+  (e.g. x, y, z and an optional label), with the fixed-N selection of `select_points`.
+- `command_from_arrays`: values and a 0/1 mask (two ``Float64MultiArray``) ->
+  ``{name: values, name_mask: mask}``; masked values are set to 0.
+- `GroupStore`: the latest arrays of such groups with their arrival times.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
+
+from distill_ros.spec import Group
 
 
 def parse_joint_map(pairs: Iterable[str]) -> dict[str, str]:
@@ -105,3 +117,150 @@ class ObservationAssembler:
         with self._lock:
             self._times[:] = -np.inf
             self._joint_positions.clear()
+
+
+#: ``sensor_msgs/PointField`` datatype constants -> numpy types
+POINTFIELD_TYPES = {1: np.int8, 2: np.uint8, 3: np.int16, 4: np.uint16, 5: np.int32,
+                    6: np.uint32, 7: np.float32, 8: np.float64}
+
+
+def _field(f: Any, key: str) -> Any:
+    return f[key] if isinstance(f, Mapping) else getattr(f, key)
+
+
+def select_points(points: np.ndarray, n: int, group: str = "points") -> np.ndarray:
+    """Exactly `n` rows of `points`, chosen deterministically from the cloud's own order.
+
+    More than `n` points: evenly strided, row ``floor(i * m / n)`` for i < n (the first point
+    is always kept). Fewer: the rows repeat in order (row ``i % m``); a max-pooling encoder
+    (PointNet) gives the same features for a repeated point, so padding adds nothing
+    false. An empty cloud is a ValueError naming `group`.
+    """
+    m = len(points)
+    if m == 0:
+        raise ValueError(f"group {group!r}: the point cloud has no valid points; the policy "
+                         f"needs {n}")
+    index = (np.arange(n) * m) // n if m >= n else np.arange(n) % m
+    return points[index]
+
+
+def points_from_cloud(group: Group, fields: Sequence[Any], point_step: int, data: bytes,
+                      width: int, height: int = 1, row_step: Optional[int] = None,
+                      is_bigendian: bool = False) -> np.ndarray:
+    """``(N, C)`` float32 points of a ``points`` group from the parts of a PointCloud2.
+
+    Args:
+        group: the policy's ``points`` group; its channel names (e.g. ``x, y, z, label``)
+            are looked up by name among `fields`.
+        fields: the cloud's fields; each has ``name``, ``offset``, ``datatype`` (PointField
+            constants) and optionally ``count`` (objects or dicts).
+        point_step, data, width, height, row_step, is_bigendian: as in PointCloud2.
+
+    Points with a non-finite channel (NaN marks "no return" in organised clouds) are
+    dropped before the fixed-N selection of `select_points`.
+    """
+    if group.kind != "points":
+        raise ValueError(f"group {group.name!r} is a {group.kind} group, not points")
+    by_name = {_field(f, "name"): f for f in fields}
+    missing = [c for c in group.channels.names if c not in by_name]
+    if missing:
+        raise ValueError(f"group {group.name!r}: the point cloud lacks field(s) {missing} "
+                         f"(it has {sorted(by_name)}); publish them or change the group")
+    names, formats, offsets = [], [], []
+    for c in group.channels.names:
+        f = by_name[c]
+        kind = POINTFIELD_TYPES.get(int(_field(f, "datatype")))
+        count = int(_field(f, "count")) if _has(f, "count") else 1
+        if kind is None or count != 1:
+            raise ValueError(f"group {group.name!r}: field {c!r} has datatype "
+                             f"{_field(f, 'datatype')} count {count}; a scalar PointField "
+                             "type (1..8) with count 1 is needed")
+        names.append(c)
+        formats.append(np.dtype(kind).newbyteorder(">" if is_bigendian else "<"))
+        offsets.append(int(_field(f, "offset")))
+    dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                      "itemsize": int(point_step)})
+    row_step = row_step or width * point_step
+    if len(data) < row_step * (height - 1) + width * point_step:
+        raise ValueError(f"group {group.name!r}: the cloud has {len(data)} bytes, fewer than "
+                         f"{height} rows of {width} points of {point_step} bytes need")
+    buf = np.frombuffer(bytes(data), np.uint8)
+    rows = [np.frombuffer(buf[r * row_step:r * row_step + width * point_step].tobytes(), dtype)
+            for r in range(height)]
+    table = np.concatenate(rows) if rows else np.zeros(0, dtype)
+    points = np.stack([table[c].astype(np.float32) for c in names], axis=1)
+    points = points[np.all(np.isfinite(points), axis=1)]
+    return select_points(points, group.length, group.name)
+
+
+def _has(f: Any, key: str) -> bool:
+    return key in f if isinstance(f, Mapping) else hasattr(f, key)
+
+
+def command_from_arrays(group: Group, values: Sequence[float],
+                        mask: Sequence[float]) -> dict[str, np.ndarray]:
+    """``{name: values, name_mask: mask}`` of a ``command`` group, sizes and mask checked.
+
+    The mask must hold only 0 and 1 (1: commanded). Masked values are replaced by 0 so a
+    NaN there cannot reach the graph (0 * NaN is NaN); commanded values must be finite.
+    """
+    if group.kind != "command":
+        raise ValueError(f"group {group.name!r} is a {group.kind} group, not command")
+    v = np.asarray(values, np.float64).reshape(-1)
+    m = np.asarray(mask, np.float64).reshape(-1)
+    size = group.channels.dim
+    if v.size != size or m.size != size:
+        raise ValueError(f"group {group.name!r}: command has {v.size} values and {m.size} mask "
+                         f"entries, the policy needs {size} of each "
+                         f"({list(group.channels.names)})")
+    if not np.all((m == 0) | (m == 1)):
+        raise ValueError(f"group {group.name!r}: the mask must hold only 0 and 1, got "
+                         f"{m.tolist()}")
+    v = np.where(m == 1, v, 0.0)
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"group {group.name!r}: commanded values must be finite, got "
+                         f"{v.tolist()}")
+    return {group.name: v.astype(np.float32), f"{group.name}_mask": m.astype(np.float32)}
+
+
+class GroupStore:
+    """Latest arrays of each non-vector group and when they arrived (thread-safe).
+
+    Vector elements stay with `ObservationAssembler` (sourced by name); a points or command
+    group arrives whole from one message, so it is stored whole here.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, dict[str, np.ndarray]] = {}
+        self._times: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def update(self, group: str, arrays: Mapping[str, np.ndarray], stamp: float) -> None:
+        """Store one group's arrays (as the functions above return them) at `stamp`."""
+        with self._lock:
+            self._arrays[group] = dict(arrays)
+            self._times[group] = stamp
+
+    def assemble(self, groups: Sequence[str]) -> tuple[dict[str, np.ndarray], float, float]:
+        """``(arrays by input name, oldest, newest)`` arrival of `groups`.
+
+        ``oldest`` is -inf while one was never received; with no groups it is
+        ``({}, inf, -inf)``, neutral under min/max with the vector elements' times.
+        """
+        with self._lock:
+            out: dict[str, np.ndarray] = {}
+            for g in groups:
+                out.update(self._arrays.get(g, {}))
+            times = [self._times.get(g, -np.inf) for g in groups]
+            return out, min(times, default=np.inf), max(times, default=-np.inf)
+
+    def never_received(self, groups: Sequence[str]) -> list[str]:
+        """Groups no message has carried yet."""
+        with self._lock:
+            return [g for g in groups if g not in self._times]
+
+    def clear(self) -> None:
+        """Forget every group (after a reconfigure)."""
+        with self._lock:
+            self._arrays.clear()
+            self._times.clear()

@@ -5,47 +5,77 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Mapping, Union
 
 import numpy as np
 
+from distill_ros.export.metadata import PolicyMetadata
 from distill_ros.runtime.session import open_session
-from distill_ros.spec import Spec
+from distill_ros.spec import ObsSpec, Spec
 
-REQUIRED_METADATA = ("obs_spec", "act_spec", "control_rate_hz", "task_family")
+#: one observation: a plain array (one-group policies) or arrays by input name
+Observation = Union[np.ndarray, Mapping[str, np.ndarray]]
 
 
 class OnnxPolicy:
-    """Physical observation -> physical action, with normalisation and limits in the graph."""
+    """Physical observation groups -> physical action, normalisation and limits in the graph.
+
+    Inputs are named after the groups (`groups.input_names`; a command group ``c`` has the
+    inputs ``c`` and ``c_mask``). A flat policy has one input ``obs``.
+    """
 
     def __init__(self, path: str | Path, want_gpu: bool = True) -> None:
         self.path = Path(path)
         self.session = open_session(self.path, want_gpu)
-        meta = self.session.get_modelmeta().custom_metadata_map
-        missing = [k for k in REQUIRED_METADATA if k not in meta]
-        if missing:
-            raise ValueError(f"ONNX file {self.path} lacks metadata {missing}; it was not made "
-                             "by `distill-ros export`: export it with distill_ros")
-        self.metadata = dict(meta)
-        self.obs_spec = Spec.from_json(meta["obs_spec"])
-        self.act_spec = Spec.from_json(meta["act_spec"])
-        self.control_rate_hz = float(meta["control_rate_hz"])
+        self.metadata = PolicyMetadata.from_session(self.session, str(self.path))
+        if self.metadata.chunking is not None:
+            raise ValueError(f"ONNX file {self.path} is an action-chunk policy; run it with "
+                             "distill_ros.runtime.chunked.ChunkedPolicy.from_onnx")
+        self.groups: ObsSpec = self.metadata.obs
+        self.act_spec: Spec = self.metadata.act
+        self.control_rate_hz = self.metadata.control_rate_hz
+        inputs = [i.name for i in self.session.get_inputs()]
+        if inputs != self.metadata.input_names():
+            raise ValueError(f"ONNX file {self.path} has inputs {inputs} but its metadata "
+                             f"names {self.metadata.input_names()}; export it again")
         self.providers = self.session.get_providers()
         self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """(obs_dim,) or (B, obs_dim) -> (act_dim,) or (B, act_dim)."""
-        obs = np.asarray(obs, dtype=np.float32)
-        single = obs.ndim == 1
-        batch = obs[None] if single else obs
-        if batch.shape[-1] != self.obs_spec.dim:
-            raise ValueError(f"observation has {batch.shape[-1]} elements, the policy "
-                             f"{self.path.name} needs {self.obs_spec.dim}: "
-                             f"{list(self.obs_spec.names)}")
-        out = self.session.run(None, {"obs": batch})[0]
+    @property
+    def obs_spec(self) -> Spec:
+        """The layout of a one-group policy's flat observation (grouped policies: `groups`)."""
+        if not self.groups.is_flat:
+            raise ValueError(f"the policy {self.path.name} takes observation groups "
+                             f"({self.groups.describe()}), not one vector: use `groups`")
+        return self.groups.groups[0].channels
+
+    def act(self, obs: Observation) -> np.ndarray:
+        """One sample or a batch of groups -> (act_dim,) or (B, act_dim).
+
+        `obs` is a dict by input name, or a plain array for a one-group policy. A sample is
+        unbatched when its arrays have exactly the groups' shapes.
+        """
+        if not isinstance(obs, Mapping):
+            if not self.groups.is_flat:
+                raise ValueError(f"the policy {self.path.name} takes observation groups "
+                                 f"{list(self.groups.input_names)}: pass a dict of arrays")
+            obs = {self.groups.input_names[0]: obs}
+        feed = {k: np.asarray(v, dtype=np.float32) for k, v in obs.items()}
+        first = self.groups.input_names[0]
+        single = first in feed and feed[first].shape == self.groups.input_shapes()[first]
+        if single:
+            feed = {k: v[None] for k, v in feed.items()}
+        if self.groups.is_flat and first in feed and feed[first].shape[-1:] != \
+                (self.groups.groups[0].size,):
+            spec = self.obs_spec
+            raise ValueError(f"observation has {feed[first].shape[-1]} elements, the policy "
+                             f"{self.path.name} needs {spec.dim}: {list(spec.names)}")
+        self.groups.check_arrays(feed, f"policy {self.path.name}")
+        out = self.session.run(None, feed)[0]
         return out[0] if single else out
 
     def describe(self) -> str:
         """One line for logs."""
-        return (f"{self.path.name}: {self.obs_spec.dim} obs -> {self.act_spec.dim} actions at "
+        return (f"{self.path.name}: {self.groups.describe()} -> {self.act_spec.dim} actions at "
                 f"{self.control_rate_hz:g} Hz, providers {self.providers}, "
-                f"meta {json.dumps({k: self.metadata[k] for k in ('task_family',)})}")
+                f"meta {json.dumps({'task_family': self.metadata.task_family})}")

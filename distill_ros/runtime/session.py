@@ -39,16 +39,7 @@ def open_session(path: str | Path, want_gpu: bool = True, threads: int = 1):
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """The string metadata of an ONNX file, read without building a session."""
-    import onnx
+    """The raw string metadata of an ONNX file (parse it with `PolicyMetadata.read`)."""
+    from distill_ros.export.metadata import read_props
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX file {path} does not exist; export one with "
-                                "`distill-ros export CONFIG`")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as err:  # protobuf DecodeError and friends
-        raise ValueError(f"ONNX file {path} cannot be loaded ({str(err)[:200]}); it is "
-                         "truncated or not an ONNX model: export it again") from None
-    return {p.key: p.value for p in model.metadata_props}
+    return read_props(path)

@@ -2,70 +2,117 @@
 
 Export lives on the model (rsl_rl's `as_onnx`): the graph holds normalisation, the
 deterministic head, unscaling and clipping, so the runtime never re-implements them.
+
+Observations come as named groups (`distill_ros.spec.ObsSpec`): the module's positional
+inputs, and the ONNX file's inputs, are the spec's `input_names` in order (a command group
+adds ``<name>_mask``). A flat student has the one input ``obs``, as before groups.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
+from typing import Mapping, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from distill_ros.spec import Spec
+from distill_ros.spec import ObsSpec, Spec
+from distill_ros.students.encoders import GroupEncoder
+
+#: a flat observation array, or a dict of arrays keyed by input name
+Obs = Union[np.ndarray, torch.Tensor, Mapping[str, Union[np.ndarray, torch.Tensor]]]
 
 
 class StudentPolicy(nn.Module):
-    """Raw observation (physical units) -> action (physical units), all in one module.
+    """Raw observation groups (physical units) -> action (physical units), all in one module.
 
     Training works in the normalised action space [-1, 1] through `forward_normalized`;
-    `forward` adds unscaling and the clamp to the spec's limits.
+    `forward` adds unscaling and the clamp to the spec's limits. Each input but a mask has a
+    normaliser ``<input>_mean`` / ``<input>_std`` per channel (per point channel for points,
+    per element of a frame for a history), so a flat student's buffers keep their old names.
     """
 
-    def __init__(self, core: nn.Module, obs_spec: Spec, act_spec: Spec) -> None:
+    def __init__(self, core: nn.Module, obs_spec: Union[Spec, ObsSpec], act_spec: Spec,
+                 encoder: Optional[GroupEncoder] = None) -> None:
         super().__init__()
         if not act_spec.low or not act_spec.high:
             raise ValueError("the action spec needs low/high limits to unscale student outputs")
+        self.obs_spec = ObsSpec.of(obs_spec)
+        self.encoder = encoder if encoder is not None else GroupEncoder(self.obs_spec)
         self.core = core
-        self.obs_spec = obs_spec
         self.act_spec = act_spec
-        low = torch.tensor(act_spec.low, dtype=torch.float32)
-        high = torch.tensor(act_spec.high, dtype=torch.float32)
-        self.register_buffer("obs_mean", torch.zeros(obs_spec.dim))
-        self.register_buffer("obs_std", torch.ones(obs_spec.dim))
-        self.register_buffer("act_low", low)
-        self.register_buffer("act_high", high)
+        self._normalized_inputs = [g.name for g in self.obs_spec.groups]
+        for g in self.obs_spec.groups:
+            self.register_buffer(f"{g.name}_mean", torch.zeros(g.channels.dim))
+            self.register_buffer(f"{g.name}_std", torch.ones(g.channels.dim))
+        self.register_buffer("act_low", torch.tensor(act_spec.low, dtype=torch.float32))
+        self.register_buffer("act_high", torch.tensor(act_spec.high, dtype=torch.float32))
 
-    def set_normalizer(self, obs: np.ndarray) -> None:
-        """Fit the observation normaliser to data (saved state, not a hidden global)."""
-        self.obs_mean.copy_(torch.as_tensor(obs.mean(0), dtype=torch.float32))
-        # constant features (e.g. a contact flag never set) get std 1, not a divide by zero
-        std = obs.std(0)
-        self.obs_std.copy_(torch.as_tensor(np.where(std < 1e-6, 1.0, std), dtype=torch.float32))
+    def set_normalizer(self, obs: Obs) -> None:
+        """Fit the normalisers to data (saved state, not a hidden global).
+
+        Channels are pooled over points and frames; a command's statistics use only the
+        commanded entries. Constant channels (e.g. a contact flag never set) get std 1.
+        """
+        arrays = self.as_arrays(obs)
+        for g in self.obs_spec.groups:
+            x = np.asarray(arrays[g.name], np.float64).reshape(-1, g.channels.dim)
+            if g.kind == "command":
+                m = np.asarray(arrays[f"{g.name}_mask"], np.float64).reshape(x.shape) > 0.5
+                n = np.maximum(m.sum(0), 1)
+                mean = np.where(m, x, 0.0).sum(0) / n
+                std = np.sqrt(np.where(m, (x - mean) ** 2, 0.0).sum(0) / n)
+            else:
+                mean, std = x.mean(0), x.std(0)
+            getattr(self, f"{g.name}_mean").copy_(torch.as_tensor(mean, dtype=torch.float32))
+            getattr(self, f"{g.name}_std").copy_(
+                torch.as_tensor(np.where(std < 1e-6, 1.0, std), dtype=torch.float32))
+
+    def as_arrays(self, obs: Obs) -> dict:
+        """`obs` as a dict by input name (a plain array is the one group of a flat student)."""
+        if isinstance(obs, Mapping):
+            self.obs_spec.check_arrays(obs, "student input")
+            return dict(obs)
+        if not self.obs_spec.is_flat:
+            raise ValueError(f"this student takes observation groups "
+                             f"{list(self.obs_spec.input_names)}: pass a dict of arrays")
+        return {self.obs_spec.input_names[0]: obs}
+
+    def _inputs(self, obs: Obs) -> list[torch.Tensor]:
+        arrays = self.as_arrays(obs)
+        return [torch.as_tensor(arrays[n], dtype=torch.float32) for n in self.obs_spec.input_names]
+
+    def _core(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        names = self.obs_spec.input_names
+        normed = [(x - getattr(self, f"{n}_mean")) / getattr(self, f"{n}_std")
+                  if n in self._normalized_inputs else x for n, x in zip(names, inputs)]
+        return self.core(self.encoder(normed))
 
     def normalize_actions(self, act: torch.Tensor) -> torch.Tensor:
         """Physical action -> [-1, 1] (the training target space)."""
         return 2.0 * (act - self.act_low) / (self.act_high - self.act_low) - 1.0
 
-    def forward_normalized(self, obs: torch.Tensor) -> torch.Tensor:
-        """Raw observation -> action in [-1, 1] space (unclamped, for the loss)."""
-        return self.core((obs - self.obs_mean) / self.obs_std)
+    def forward_normalized(self, obs: Obs) -> torch.Tensor:
+        """Raw observation (array or dict of groups) -> action in [-1, 1] space, unclamped."""
+        return self._core(self._inputs(obs))
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Raw observation -> physical action within the spec's limits."""
-        a = self.forward_normalized(obs)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Raw inputs, positional in `obs_spec.input_names` order -> physical action."""
+        a = self._core(list(inputs))
         act = self.act_low + (a + 1.0) * 0.5 * (self.act_high - self.act_low)
         return torch.maximum(torch.minimum(act, self.act_high), self.act_low)
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Numpy convenience for rollouts: (B, obs_dim) -> (B, act_dim)."""
-        return self(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+    def act(self, obs: Obs) -> np.ndarray:
+        """Numpy convenience for rollouts: (B, ...) groups or (B, obs_dim) -> (B, act_dim)."""
+        return self(*self._inputs(obs)).numpy()
 
     def as_onnx(self, path: str, opset: int = 17) -> None:
-        """Export the whole deployable graph with a dynamic batch axis."""
-        trace_to_onnx(self, (torch.zeros(1, self.obs_spec.dim),), ["obs"], path, opset)
+        """Export the whole deployable graph: one input per group, dynamic batch axis."""
+        example = tuple(torch.zeros(1, *s) for s in self.obs_spec.input_shapes().values())
+        trace_to_onnx(self, example, list(self.obs_spec.input_names), path, opset)
 
 
 def trace_to_onnx(module: nn.Module, example: tuple, input_names: list[str], path: str,

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from distill_ros.spec import Spec
+from typing import Union
+
+from distill_ros.spec import ObsSpec, Spec
 from distill_ros.students.base import StudentPolicy
 from distill_ros.students.config import StudentConfig
+from distill_ros.students.encoders import POINT_FEATURES, GroupEncoder
 from distill_ros.students.mlp import make_mlp
 from distill_ros.students.transformer import ObsTokenTransformer
 
 
-def build_student(cfg: StudentConfig, obs_spec: Spec, act_spec: Spec) -> StudentPolicy:
-    """The student named by `cfg.arch`, wrapped with normaliser and action limits."""
+def build_student(cfg: StudentConfig, obs_spec: Union[Spec, ObsSpec], act_spec: Spec,
+                  point_features: int = POINT_FEATURES) -> StudentPolicy:
+    """The student named by `cfg.arch` over the groups' features, with normalisers and limits.
+
+    `cfg.arch` is the core that reads the concatenated group features (`GroupEncoder`).
+    """
+    spec = ObsSpec.of(obs_spec)
+    encoder = GroupEncoder(spec, point_features)
     builders = {
-        "mlp": lambda: make_mlp(obs_spec.dim, act_spec.dim, cfg.hidden),
+        "mlp": lambda: make_mlp(encoder.out_dim, act_spec.dim, cfg.hidden),
         "transformer": lambda: ObsTokenTransformer(
-            obs_spec.dim, act_spec.dim, cfg.d_model, cfg.n_heads, cfg.n_layers),
+            encoder.out_dim, act_spec.dim, cfg.d_model, cfg.n_heads, cfg.n_layers),
     }
-    return StudentPolicy(builders[cfg.arch](), obs_spec, act_spec)
+    return StudentPolicy(builders[cfg.arch](), spec, act_spec, encoder)

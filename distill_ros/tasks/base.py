@@ -7,6 +7,7 @@ when asked for. A user's family needs no edit here: the config names it by impor
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -19,6 +20,10 @@ FAMILIES: dict[str, str] = {  # the built-in families, by name
     "grasp": "distill_ros.tasks.grasp:FAMILY",
     "toy": "distill_ros.tasks.toy:FAMILY",
 }
+
+
+#: families as a config extended them with its own tasks (`objects:`), by config name
+_WITH_USER_TASKS: dict[str, "TaskFamily"] = {}
 
 
 @dataclass(frozen=True)
@@ -38,10 +43,14 @@ class TaskFamily:
     control_rate_hz: float
     max_episode_steps: int
     make_scene: Optional[Callable[[str, int], Any]] = None
+    #: checks and registers a config's own task: (name, spec, config key); None: no such tasks
+    add_task: Callable[[str, object, str], None] | None = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:
     """A built-in family by name, or a user's `module:FAMILY`; errors name `key` and the fix."""
+    if name in _WITH_USER_TASKS:
+        return _WITH_USER_TASKS[name]
     if name in FAMILIES:
         return load_object(FAMILIES[name], key, "task family")
     if not is_import_path(name):
@@ -52,6 +61,20 @@ def get_family(name: str, key: str = "family") -> TaskFamily:
         raise ValueError(f"{key}: {name!r} is a {type(family).__name__}, not a "
                          "distill_ros.tasks.base.TaskFamily")
     return family
+
+
+def add_user_tasks(family: str, specs: dict[str, object], field: str) -> TaskFamily:
+    """Make a config's own tasks (`field`, e.g. grasp objects) tasks of `family`."""
+    fam = get_family(family)
+    if not specs:
+        return fam
+    if fam.add_task is None:
+        raise ValueError(f"{field}: family {family!r} takes no tasks of yours; remove {field}")
+    for name, spec in specs.items():
+        fam.add_task(name, spec, f"{field}.{name}")
+    fam = dataclasses.replace(fam, tasks=tuple(dict.fromkeys([*fam.tasks, *specs])))
+    _WITH_USER_TASKS[family] = fam
+    return fam
 
 
 def check_tasks(family: TaskFamily, tasks: list[str], field: str) -> None:

@@ -12,7 +12,7 @@ from typing import Callable
 from distill_ros.spec import Spec
 from distill_ros.teachers.base import Teacher, check_obs_dim
 
-__all__ = ["LOADERS", "Teacher", "check_obs_dim", "load_teacher"]
+__all__ = ["LOADERS", "Teacher", "check_obs_dim", "load_teacher", "teacher_file"]
 
 
 def _load_sb3(path: Path, obs_spec: Spec, act_spec: Spec) -> Teacher:
@@ -51,3 +51,10 @@ def load_teacher(path: str | Path, obs_spec: Spec, act_spec: Spec) -> Teacher:
         raise ValueError(f"teacher file {path}: unsupported type {path.suffix!r}; use one of "
                          f"{sorted(LOADERS)} (SB3 .zip, ONNX, TorchScript)")
     return LOADERS[path.suffix](path, obs_spec, act_spec)
+
+
+def teacher_file(run_root: Path, sources: dict[str, str], task: str) -> Path:
+    """The user's file for `task` if `teachers.sources` names one, else the run's own."""
+    if task in sources:
+        return Path(sources[task]).expanduser()
+    return Path(run_root) / "teachers" / task / "teacher.zip"

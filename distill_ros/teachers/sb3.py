@@ -7,8 +7,11 @@ the teacher acts on raw observations) in `teachers/<task>/`.
 from __future__ import annotations
 
 import logging
+import random
 from pathlib import Path
+from typing import Callable
 
+import cloudpickle
 import gymnasium as gym
 import numpy as np
 import torch
@@ -98,25 +101,23 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
                   progress=None) -> Path:
     """Train (or resume) one expert; returns the path of its final `teacher.zip`.
 
-    Checkpoints every `cfg.checkpoint_every` steps to `checkpoint.zip` (+ normaliser), so a
-    killed run loses at most one chunk. `progress` is a tqdm bar advanced by env steps.
+    Checkpoints every `cfg.checkpoint_every` steps to `checkpoint.zip` plus
+    `checkpoint_state.pkl` (environments mid-episode, VecNormalize statistics, every RNG) and
+    the SAC replay buffer, so a killed run continues bit for bit as if never killed.
+    `progress` is a tqdm bar advanced by env steps.
     """
     from stable_baselines3 import PPO, SAC
-    from stable_baselines3.common.vec_env import VecNormalize
 
-    torch.manual_seed(seed)
     algo = {"ppo": PPO, "sac": SAC}[cfg.algo]
-    venv = VecNormalize(_vec_env(family, task, cfg.n_envs, seed),
-                        norm_reward=cfg.algo == "ppo", clip_obs=CLIP_OBS, gamma=cfg.gamma)
-    ckpt, ckpt_norm = out_dir / "checkpoint.zip", out_dir / "checkpoint_norm.npz"
+    ckpt, ckpt_state = out_dir / "checkpoint.zip", out_dir / "checkpoint_state.pkl"
     ckpt_buffer = out_dir / "checkpoint_replay.pkl"
-    if ckpt.is_file() and ckpt_norm.is_file():
-        model = algo.load(str(ckpt), env=venv, device="cpu")
-        _restore_norm(venv, ckpt_norm)
-        if cfg.algo == "sac" and ckpt_buffer.is_file():
-            model.load_replay_buffer(str(ckpt_buffer))
+    if ckpt.is_file() and ckpt_state.is_file():
+        model, venv = _resume(algo, cfg, ckpt, ckpt_state, ckpt_buffer,
+                              lambda: _vec_env(family, task, cfg.n_envs, seed))
         log.info("teacher %s: resuming from %s at %d steps", task, ckpt, model.num_timesteps)
     else:
+        torch.manual_seed(seed)
+        venv = _normalized(_vec_env(family, task, cfg.n_envs, seed), cfg)
         model = _new_model(algo, cfg, venv, seed)
     # A silent logger: SB3's default makes a fresh folder in /tmp on every learn() call.
     model.set_logger(Logger(folder=None, output_formats=[]))
@@ -129,15 +130,70 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
         model.learn(chunk, reset_num_timesteps=False, callback=callback)
         if cfg.algo == "sac":
             atomic_write(ckpt_buffer, model.save_replay_buffer)
-        _save_norm(venv, ckpt_norm)
+        atomic_write(ckpt_state, lambda f: cloudpickle.dump(_training_state(model, venv), f))
         _save_model(model, ckpt)  # last: its presence means the other two are complete
     final = out_dir / "teacher.zip"
     _save_norm(venv, out_dir / "obs_norm.npz")
     _save_model(model, final)
-    for stale in (ckpt, ckpt_norm, ckpt_buffer):
+    for stale in (ckpt, ckpt_state, ckpt_buffer, out_dir / "checkpoint_norm.npz"):
         stale.unlink(missing_ok=True)
     venv.close()
     return final
+
+
+def _normalized(venv, cfg: TeacherConfig):
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    return VecNormalize(venv, norm_reward=cfg.algo == "ppo", clip_obs=CLIP_OBS, gamma=cfg.gamma)
+
+
+#: VecNormalize attributes that change while training (statistics and the last step's values)
+_NORM_STATE = ("obs_rms", "ret_rms", "returns", "old_obs", "old_reward")
+
+
+def _training_state(model, venv) -> dict:
+    """What `model.save` leaves out but an exact continuation needs.
+
+    The environments are pickled whole, mid-episode (GraspEnv pickles its physics state),
+    with the random generators of python, numpy, torch and the action space (SAC's warm-up
+    actions). An environment that cannot be pickled is left out: its resume starts new
+    episodes, so it is close to but not exactly the unkilled run.
+    """
+    try:
+        envs = cloudpickle.dumps(venv.venv)
+    except Exception as err:  # an env holding a simulator handle it cannot save
+        log.warning("the training environments cannot be saved (%s: %s): a resumed run "
+                    "will start new episodes and differ from an unkilled one",
+                    type(err).__name__, err)
+        envs = None
+    return {"envs": envs, "norm": {k: getattr(venv, k) for k in _NORM_STATE},
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state(),
+                    "action_space": model.action_space.np_random.bit_generator.state}}
+
+
+def _resume(algo, cfg: TeacherConfig, ckpt: Path, ckpt_state: Path, ckpt_buffer: Path,
+            fresh_envs: Callable):
+    """The model, its environments and every RNG as they were at the checkpoint."""
+    with open(ckpt_state, "rb") as f:
+        state = cloudpickle.load(f)
+    exact = state["envs"] is not None
+    envs = cloudpickle.loads(state["envs"]) if exact else fresh_envs()
+    seeds = list(envs._seeds)  # load() re-seeds them below; the pending ones are kept
+    venv = _normalized(envs, cfg)
+    for key, value in state["norm"].items():
+        setattr(venv, key, value)
+    # force_reset=False: the environments continue their episodes from the saved _last_obs
+    model = algo.load(str(ckpt), env=venv, device="cpu", force_reset=not exact)
+    if cfg.algo == "sac" and ckpt_buffer.is_file():
+        model.load_replay_buffer(str(ckpt_buffer))
+    envs._seeds = seeds
+    rng = state["rng"]  # load() re-seeded every generator from the model's seed: put them back
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    model.action_space.np_random.bit_generator.state = rng["action_space"]
+    return model, venv
 
 
 class _ProgressCallback(BaseCallback):
@@ -179,11 +235,3 @@ def _save_norm(venv, path: Path) -> None:
     atomic_savez(path, mean=rms.mean.astype(np.float32), var=rms.var.astype(np.float32),
                  count=np.array(rms.count), ret_mean=np.array(ret.mean),
                  ret_var=np.array(ret.var), ret_count=np.array(ret.count))
-
-
-def _restore_norm(venv, path: Path) -> None:
-    with np.load(path) as z:
-        venv.obs_rms.mean, venv.obs_rms.var = z["mean"].astype(np.float64), z["var"]
-        venv.obs_rms.count = float(z["count"])
-        venv.ret_rms.mean, venv.ret_rms.var = float(z["ret_mean"]), float(z["ret_var"])
-        venv.ret_rms.count = float(z["ret_count"])

@@ -263,3 +263,17 @@ def test_warm_start_from_the_offline_student(tmp_path):
     saved = torch.load(tmp_path / "latest.pt", weights_only=False)["student"]
     for name, p in offline.state_dict().items():
         assert torch.equal(saved[name], p), f"{name}: not the offline student's (or refitted)"
+
+
+def test_random_push_moves_the_start_reproducibly():
+    from distill_ros.distill.dagger.perturb import RandomPush
+
+    calm = PointEnv("a", perturbed=False)
+    pushed = RandomPush(PointEnv("a", perturbed=False), push_steps=5)
+    starts = [pushed.reset(seed=s)[0][:2] for s in (1, 1, 2)]
+    assert np.array_equal(starts[0], starts[1]), "same seed, different push"
+    assert not np.array_equal(starts[0], starts[2])
+    moved = np.linalg.norm(starts[0] - calm.reset(seed=1)[0][:2])
+    assert 0.05 < moved <= 5 * STEP * np.sqrt(2) + 1e-6, f"push moved the start {moved:.3f} m"
+    with pytest.raises(ValueError, match="ended during a 30-step push"):
+        RandomPush(PointEnv("a"), push_steps=30).reset(seed=0)

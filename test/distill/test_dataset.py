@@ -5,7 +5,7 @@ import pytest
 
 from distill_ros.distill.dataset import load_dataset, read_shard, write_shard
 from distill_ros.rollout import Episode
-from distill_ros.spec import Spec
+from distill_ros.spec import Group, ObsSpec, Spec
 from distill_ros.tasks.base import get_family
 
 FAM = get_family("grasp")
@@ -38,7 +38,8 @@ def test_nan_in_shard_names_file_field_and_fix(tmp_path):
     eps[0].obs[2, 5] = np.nan
     path = tmp_path / "shard_0000.npz"
     write_shard(path, eps, "cube", FAM.obs_spec, FAM.act_spec, keep="all")
-    with pytest.raises(ValueError, match=r"shard_0000.npz: field 'obs' contains NaN/Inf at row 2"
+    with pytest.raises(ValueError, match=r"shard_0000.npz: field 'obs.obs' contains NaN/Inf "
+                                         r"at row 2"
                                          r", column 5; delete .* rerun `distill-ros collect`"):
         read_shard(path, FAM.obs_spec, FAM.act_spec)
 
@@ -62,3 +63,42 @@ def test_foreign_layout_is_refused(tmp_path):
 def test_missing_shards_say_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="distill-ros collect"):
         load_dataset(tmp_path, ["cube"], FAM.obs_spec, FAM.act_spec)
+
+
+GROUPED = ObsSpec((Group("state", "vector", Spec(("x", "y"))),
+                   Group("cloud", "points", Spec(("x", "y", "z", "label")), 8),
+                   Group("cmd", "command", Spec(("gx", "gy")))))
+
+
+def _grouped_episodes(n=2, steps=4):
+    rng = np.random.default_rng(3)
+    return [Episode({k: rng.normal(size=(steps, *s)).astype(np.float32)
+                     for k, s in GROUPED.input_shapes().items()},
+                    rng.normal(size=(steps, FAM.act_spec.dim)).astype(np.float32), True, i)
+            for i in range(n)]
+
+
+def test_grouped_round_trip_stores_each_group_under_its_key(tmp_path):
+    eps = _grouped_episodes()
+    path = tmp_path / "cube" / "shard_0000.npz"
+    path.parent.mkdir()
+    assert write_shard(path, eps, "cube", GROUPED, FAM.act_spec, keep="all") == 8
+    with np.load(path) as z:
+        assert {"obs.state", "obs.cloud", "obs.cmd", "obs.cmd_mask"} <= set(z.files)
+        assert ObsSpec.from_json(str(z["obs_spec"])) == GROUPED
+    d = read_shard(path, GROUPED, FAM.act_spec)
+    for name in GROUPED.input_names:
+        np.testing.assert_array_equal(d["obs"][name], np.concatenate([e.obs[name] for e in eps]))
+    obs, act, _ = load_dataset(tmp_path, ["cube"], GROUPED, FAM.act_spec)
+    assert obs["cloud"].shape == (8, 8, 4) and act.shape == (8, FAM.act_spec.dim)
+    with pytest.raises(ValueError, match="observation layout differs.*cloud"):
+        read_shard(path, FAM.obs_spec, FAM.act_spec)
+
+
+def test_grouped_nan_names_the_group_key(tmp_path):
+    eps = _grouped_episodes()
+    eps[1].obs["cloud"][0, 3, 2] = np.inf
+    path = tmp_path / "shard_0000.npz"
+    write_shard(path, eps, "cube", GROUPED, FAM.act_spec, keep="all")
+    with pytest.raises(ValueError, match=r"field 'obs.cloud' contains NaN/Inf at row 4"):
+        read_shard(path, GROUPED, FAM.act_spec)

@@ -14,9 +14,10 @@ from distill_ros.distill.onestep.chunk_data import episode_windows
 from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
 from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
 from distill_ros.export.chunk_export import export_generator, generator_parity_check
+from distill_ros.export.metadata import PolicyMetadata
 from distill_ros.pipeline import run_stages
 from distill_ros.runtime.chunked import ChunkedPolicy, OnnxChunkPlanner
-from distill_ros.spec import Spec
+from distill_ros.spec import ObsSpec, Spec
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
 
 TINY = {"demonstrators": ["side_pos_y", "side_neg_y"], "hidden_dim": 64, "n_blocks": 2,
@@ -100,8 +101,8 @@ def test_generator_onnx_has_normalisation_inside_and_matches_torch(tmp_path):
     gen = OneStepDistiller(teacher, OneStepConfig()).get_policy()
     policy = GeneratorPolicy(gen, scaler).eval()
     path = tmp_path / "gen.onnx"
-    export_generator(policy, path, n_exec=2, metadata={
-        "task_family": "toy", "control_rate_hz": "10"})
+    export_generator(policy, path, 2, PolicyMetadata(ObsSpec.flat(obs_spec), act_spec, 10.0,
+                                                     "toy"))
     real = np.concatenate([frames[:-1], frames[1:]], axis=1).astype(np.float32)
     parity = generator_parity_check(policy, path, real, tol=1e-4)
     assert parity["max_abs_diff_random"] < 1e-4 and parity["max_abs_diff_real"] < 1e-4

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from distill_ros.config import StudentConfig
+from distill_ros.export.metadata import PolicyMetadata
 from distill_ros.export.onnx_export import export_student, parity_check
 from distill_ros.runtime.onnx_policy import OnnxPolicy
 from distill_ros.students.factory import build_student
@@ -22,17 +23,21 @@ def _student(arch):
     return s.eval()
 
 
+def _meta(student):
+    return PolicyMetadata(student.obs_spec, student.act_spec, 30.0, "grasp")
+
+
 @pytest.mark.parametrize("arch", ["mlp", "transformer"])
 def test_onnx_matches_torch_and_carries_metadata(tmp_path, arch):
     student = _student(arch)
     path = tmp_path / "policy.onnx"
-    export_student(student, path, {"task_family": "grasp", "control_rate_hz": "30"})
+    export_student(student, path, _meta(student))
     real = np.random.default_rng(1).normal(0.1, 0.05, (64, FAM.obs_spec.dim)).astype(np.float32)
     diffs = parity_check(student, path, real, tol=1e-4)
     assert diffs["max_abs_diff_random"] < 1e-4 and diffs["max_abs_diff_real"] < 1e-4
     policy = OnnxPolicy(path)
     assert policy.obs_spec == FAM.obs_spec and policy.act_spec == FAM.act_spec
-    assert policy.control_rate_hz == 30.0 and policy.metadata["package_version"]
+    assert policy.control_rate_hz == 30.0 and policy.metadata.provenance.package_version
     # normalisation, unscaling and clamp are inside the graph: extreme inputs stay in limits
     out = policy.act(np.full((4, FAM.obs_spec.dim), 1e3, np.float32))
     assert np.all(out >= np.array(FAM.act_spec.low) - 1e-6)
@@ -43,7 +48,7 @@ def test_onnx_matches_torch_and_carries_metadata(tmp_path, arch):
 def test_parity_failure_is_reported(tmp_path):
     student = _student("mlp")
     path = tmp_path / "policy.onnx"
-    export_student(student, path, {"task_family": "grasp", "control_rate_hz": "30"})
+    export_student(student, path, _meta(student))
     with torch.no_grad():
         student.core[0].bias += 0.5   # the torch model drifts from the exported file
     with pytest.raises(ValueError, match="ONNX parity failed .* > export.parity_tol"):
@@ -53,7 +58,7 @@ def test_parity_failure_is_reported(tmp_path):
 def test_truncated_and_foreign_onnx_files_are_refused(tmp_path):
     student = _student("mlp")
     good = tmp_path / "policy.onnx"
-    export_student(student, good, {"task_family": "grasp", "control_rate_hz": "30"})
+    export_student(student, good, _meta(student))
     cut = tmp_path / "cut.onnx"
     cut.write_bytes(good.read_bytes()[:300])
     with pytest.raises(ValueError, match="cut.onnx cannot be loaded.*export it again"):

@@ -7,7 +7,7 @@ same round exactly; later episodes within the round follow each env's own seeded
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -89,15 +89,15 @@ def _count(stats: RoundStats, done: np.ndarray, success: np.ndarray, task_index:
         row[1] += int(success[i])
 
 
-def evaluate_student(envs: gym.vector.VectorEnv, algo: DAgger, student_groups: Sequence[str],
-                     env_tasks: Sequence[str], episodes: int, seeds: list[int]
-                     ) -> dict[str, float]:
-    """Success rate per task of the student acting alone, `episodes` episodes per env."""
+def evaluate_student(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarray],
+                     student_groups: Sequence[str], env_tasks: Sequence[str], episodes: int,
+                     seeds: list[int]) -> dict[str, float]:
+    """Success rate per task of the student alone (`act`: groups -> physical actions)."""
     n = envs.num_envs
     wins, finished = np.zeros(n, int), np.zeros(n, int)
     obs, _ = envs.reset(seed=seeds)
     while finished.min() < episodes:
-        action, _ = algo.act(select(to_groups(obs), student_groups))
+        action = act(select(to_groups(obs), student_groups))
         obs, _, terminated, truncated, info = envs.step(action)
         done, success = episode_outcomes(terminated, truncated, info)
         counted = done & (finished < episodes)

@@ -40,7 +40,8 @@ class DaggerJob:
     `build_student(groups)` makes the student for the observation inputs it reads
     (name -> per-sample shape); `load_teacher(task)` loads one task's teacher;
     `init_student(student)` loads the offline student's weights (`init: offline`);
-    `report_dir`, if given, receives the success curves (`report.write_curves`).
+    `report_dir`, if given, receives the success curves (`report.write_curves`);
+    `on_round(row)` is called with each round's figures (progress displays, benches).
     """
 
     make_env: MakeEnv
@@ -51,6 +52,7 @@ class DaggerJob:
     seed: int = 0
     init_student: Callable[[torch.nn.Module], None] | None = None
     report_dir: Path | None = None
+    on_round: Callable[[dict], None] | None = None
 
 
 def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
@@ -126,11 +128,10 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, envs, algo: DAgger, mixer,
         row = {"round": r + 1, "queries": router.queries, "env_steps": stats.steps,
                "rollout_success": stats.successes / max(1, stats.episodes), **fit,
                **mixer.stats()}
-        last = r + 1 == cfg.rounds or stats.budget_hit
-        if (r + 1) % cfg.eval_every == 0 or last:
-            per_task = evaluate_student(envs, algo, cfg.student_groups, env_tasks,
-                                        cfg.eval_episodes, round_seeds(EVAL_SEED, job.seed,
-                                                                       len(env_tasks)))
+        if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds or stats.budget_hit:
+            seeds = round_seeds(EVAL_SEED, job.seed, len(env_tasks))
+            per_task = evaluate_student(envs, lambda g: algo.act(g)[0], cfg.student_groups,
+                                        env_tasks, cfg.eval_episodes, seeds)
             row.update(per_task=per_task, success=float(np.mean(list(per_task.values()))))
         state["wall_s"] += time.monotonic() - started
         state["env_steps"] += stats.steps
@@ -140,6 +141,8 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, envs, algo: DAgger, mixer,
         algo.save(Path(job.out_dir) / "latest.pt", **state, mixer=mixer.state_dict(),
                   queries=router.queries, torch_rng=torch.get_rng_state())
         _log_round(bar, writer, row, stats.steps / max(1e-9, time.monotonic() - started))
+        if job.on_round is not None:
+            job.on_round(row)
     bar.close()
     if writer is not None:
         writer.close()

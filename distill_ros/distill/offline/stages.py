@@ -24,6 +24,7 @@ from distill_ros.executor import Executor
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
 from distill_ros.teachers import load_teacher
+from distill_ros.teachers import teacher_file as run_teacher_file
 
 log = logging.getLogger(__name__)
 TEACHER_EVAL_SEED = 7_000  # teacher self-evaluation seeds, apart from data and final eval
@@ -31,9 +32,7 @@ TEACHER_EVAL_SEED = 7_000  # teacher self-evaluation seeds, apart from data and 
 
 def teacher_file(run: RunDir, cfg: PipelineConfig, task: str) -> Path:
     """The user's file for `task` if the config names one, else the one trained here."""
-    if task in cfg.teachers.sources:
-        return Path(cfg.teachers.sources[task]).expanduser()
-    return run.root / "teachers" / task / "teacher.zip"
+    return run_teacher_file(run.root, cfg.teachers.sources, task)
 
 
 def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
@@ -107,15 +106,16 @@ def load_student(run: RunDir, cfg: PipelineConfig, which: str = "best"):
 
 def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Best student -> export/policy.onnx, parity-checked on random and real observations."""
+    from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student, parity_check
 
     fam = get_family(cfg.family)
     student = load_student(run, cfg)
     path = run.path("export", "policy.onnx")
-    export_student(student, path, {
-        "task_family": cfg.family, "control_rate_hz": f"{fam.control_rate_hz:g}",
-        "config_hash": cfg.digest(), "tasks": json.dumps(cfg.tasks),
-        "student_arch": cfg.student.arch}, cfg.export.opset)
+    meta = PolicyMetadata(student.obs_spec, student.act_spec, fam.control_rate_hz, cfg.family,
+                          Provenance(config_hash=cfg.digest(), tasks=tuple(cfg.tasks),
+                                     student_arch=cfg.student.arch))
+    export_student(student, path, meta, cfg.export.opset)
     obs, _, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
     parity = parity_check(student, path, obs, cfg.export.parity_tol, seed=cfg.seed)
     log.info("export: %s parity max abs diff random=%.2e real=%.2e (tolerance %g)", path,
@@ -126,23 +126,9 @@ def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
 
 def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Teachers and the exported student on the same seeds; writes report/eval.*."""
-    from distill_ros.evaluate import success_rate, summarize, write_report
-    from distill_ros.runtime.onnx_policy import OnnxPolicy
+    from distill_ros.evaluate import evaluate_rows, summarize, write_report
 
-    fam = get_family(cfg.family)
-    student = OnnxPolicy(run.root / "export" / "policy.onnx")
-    rows = []
-    for i, task in enumerate(cfg.tasks + cfg.held_out):
-        seen = task in cfg.tasks
-        teacher = None
-        if seen:
-            t = load_teacher(teacher_file(run, cfg, task), fam.obs_spec, fam.act_spec)
-            teacher = success_rate(cfg.family, task, t.act, cfg.eval.episodes, cfg.eval.seed, i,
-                                   f"eval teacher {task}")
-        s = success_rate(cfg.family, task, student.act, cfg.eval.episodes, cfg.eval.seed, i,
-                         f"eval student {task}")
-        rows.append({"task": task, "split": "seen" if seen else "held-out",
-                     "teacher": teacher, "student": s})
+    rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes)
     summary = summarize(rows, cfg.eval.episodes)
     write_report(run.root / "report", rows, summary)
     return summary

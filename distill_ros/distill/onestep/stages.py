@@ -13,6 +13,7 @@ eval      every policy on the same seeds; report/eval.{json,md,png}, success_vs_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -135,13 +136,15 @@ def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Each generator (and the deployable one as policy.onnx) and the BC MLP to ONNX."""
     from distill_ros.distill.onestep.train import load_diffusion_teacher, load_generator
     from distill_ros.export.chunk_export import export_generator, generator_parity_check
+    from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student, parity_check
+    from distill_ros.spec import ObsSpec
 
     fam = get_family(cfg.family)
     teacher, scaler, _ = load_diffusion_teacher(run, cfg)
     hist, _, frames = windows(run, cfg)
-    meta = {"task_family": cfg.family, "control_rate_hz": f"{fam.control_rate_hz:g}",
-            "config_hash": cfg.digest(), "tasks": json.dumps(cfg.tasks)}
+    meta = PolicyMetadata(ObsSpec.of(fam.obs_spec), fam.act_spec, fam.control_rate_hz,
+                          cfg.family, Provenance(config_hash=cfg.digest(), tasks=tuple(cfg.tasks)))
     info: dict = {}
     for variant in cfg.onestep.variants:
         policy = load_generator(run, cfg, variant, teacher, scaler)
@@ -150,15 +153,20 @@ def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
         for name in names:
             path = run.path("export", name)
             export_generator(policy, path, cfg.onestep.n_exec,
-                             {**meta, "student_arch": f"onedp_{variant}"}, cfg.export.opset)
+                             _arch(meta, f"onedp_{variant}"), cfg.export.opset)
             info[name] = generator_parity_check(policy, path, hist, cfg.export.parity_tol,
                                                 seed=cfg.seed)
     student = offline.load_student(run, cfg)
     path = run.path("export", "bc.onnx")
-    export_student(student, path, {**meta, "student_arch": f"bc_{cfg.student.arch}"},
-                   cfg.export.opset)
+    export_student(student, path, _arch(meta, f"bc_{cfg.student.arch}"), cfg.export.opset)
     info["bc.onnx"] = parity_check(student, path, frames, cfg.export.parity_tol, seed=cfg.seed)
     return {"path": str(run.root / "export" / "policy.onnx"), "parity": info}
+
+
+def _arch(meta, arch: str):
+    """`meta` with its provenance's student_arch set to `arch`."""
+    return dataclasses.replace(meta, provenance=dataclasses.replace(meta.provenance,
+                                                                    student_arch=arch))
 
 
 def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:

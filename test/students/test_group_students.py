@@ -1,0 +1,116 @@
+"""Students over observation groups: masks, PointNet order invariance, ONNX parity."""
+
+import numpy as np
+import pytest
+import torch
+
+from distill_ros.config import StudentConfig
+from distill_ros.export.metadata import PolicyMetadata
+from distill_ros.export.onnx_export import export_student, parity_check
+from distill_ros.runtime.onnx_policy import OnnxPolicy
+from distill_ros.spec import Group, ObsSpec, Spec
+from distill_ros.students.factory import build_student
+
+ACT = Spec(("vx", "vy"), (-0.5, -0.5), (0.5, 0.5), "m/s")
+SPEC = ObsSpec((
+    Group("state", "vector", Spec(("x", "y", "vx", "vy"), units="m, m/s")),
+    Group("cloud", "points", Spec(("x", "y", "z", "label"), units="m, label 0/1"), 16),
+    Group("past", "history", Spec(("x", "y")), 3),
+    Group("cmd", "command", Spec(("goal_x", "goal_y", "speed"))),
+))
+
+
+def _data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = {k: rng.normal(1.0, 2.0, (n, *s)).astype(np.float32)
+           for k, s in SPEC.input_shapes().items()}
+    obs["cmd_mask"] = rng.integers(0, 2, (n, 3)).astype(np.float32)
+    return obs
+
+
+@pytest.fixture(params=["mlp", "transformer"])
+def student(request):
+    torch.manual_seed(0)
+    s = build_student(StudentConfig(arch=request.param, hidden=[32, 32], d_model=16,
+                                    n_heads=2, n_layers=1), SPEC, ACT, point_features=16)
+    s.set_normalizer(_data(200))
+    return s.eval()
+
+
+def test_a_masked_command_element_cannot_change_the_output(student):
+    obs = _data(32, seed=1)
+    obs["cmd_mask"][:, 1] = 0.0
+    base = student.act(obs)
+    for junk in (-1e3, 0.0, 7.0, 1e4):
+        obs["cmd"][:, 1] = junk
+        np.testing.assert_array_equal(student.act(obs), base)
+    obs["cmd_mask"][:, 1] = 1.0    # the same values, commanded: now they matter
+    assert np.max(np.abs(student.act(obs) - base)) > 1e-4
+
+
+def test_pointnet_features_ignore_the_order_of_points(student):
+    obs = _data(8, seed=2)
+    base = student.act(obs)
+    perm = np.random.default_rng(0).permutation(16)
+    shuffled = {**obs, "cloud": obs["cloud"][:, perm]}
+    np.testing.assert_allclose(student.act(shuffled), base, atol=1e-6)
+    moved = {**obs, "cloud": obs["cloud"] + np.float32(0.5)}
+    assert np.max(np.abs(student.act(moved) - base)) > 1e-4, "the cloud must matter"
+
+
+def test_normaliser_of_a_command_uses_commanded_entries_only():
+    s = build_student(StudentConfig(hidden=[8]), SPEC, ACT)
+    obs = _data(100)
+    obs["cmd"][:, 0] = np.where(obs["cmd_mask"][:, 0] > 0, 5.0, 1e6)
+    s.set_normalizer(obs)
+    assert s.cmd_mean[0].item() == pytest.approx(5.0)
+    assert s.cloud_mean.shape == (4,) and s.past_mean.shape == (2,)
+
+
+def test_onnx_has_one_input_per_group_and_matches_torch(tmp_path, student):
+    path = tmp_path / "policy.onnx"
+    export_student(student, path, PolicyMetadata(SPEC, ACT, 50.0, "toy"))
+    diffs = parity_check(student, path, _data(64, seed=3), tol=1e-4)
+    assert diffs["max_abs_diff_random"] <= 1e-4 and diffs["max_abs_diff_real"] <= 1e-4
+    policy = OnnxPolicy(path, want_gpu=False)
+    assert [i.name for i in policy.session.get_inputs()] == \
+        ["state", "cloud", "past", "cmd", "cmd_mask"]
+    assert policy.groups == SPEC and policy.control_rate_hz == 50.0
+    one = {k: v[0] for k, v in _data(1, seed=4).items()}
+    out = policy.act(one)
+    assert out.shape == (2,) and np.all(np.abs(out) <= 0.5 + 1e-6)
+    np.testing.assert_allclose(out, student.act({k: v[None] for k, v in one.items()})[0],
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="takes observation groups"):
+        policy.act(np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="missing \\['cmd_mask'\\]"):
+        policy.act({k: v for k, v in one.items() if k != "cmd_mask"})
+    with pytest.raises(ValueError, match="takes observation groups"):
+        policy.obs_spec
+
+
+def test_export_refuses_metadata_of_another_layout(tmp_path, student):
+    flat = ObsSpec.flat(Spec(("a", "b")))
+    with pytest.raises(ValueError, match="are not the model's"):
+        export_student(student, tmp_path / "p.onnx", PolicyMetadata(flat, ACT, 50.0, "toy"))
+    assert not (tmp_path / "p.onnx").exists()
+
+
+def test_checkpoint_carries_the_groups_and_refuses_another_layout(tmp_path):
+    from distill_ros.distill.behavior_cloning import Distillation
+
+    def make(spec, seed=0):
+        torch.manual_seed(seed)
+        return build_student(StudentConfig(hidden=[32, 32]), spec, ACT, point_features=16)
+
+    student = make(SPEC)
+    student.set_normalizer(_data(50))
+    path = tmp_path / "best.pt"
+    Distillation(student, 1e-3).save(path, epoch=3)
+    again = make(SPEC, seed=1)     # other weights and normalisers until loaded
+    assert Distillation(again, 1e-3).load(path) == {"epoch": 3}
+    obs = _data(4, seed=5)
+    np.testing.assert_array_equal(again.eval().act(obs), student.eval().act(obs))
+    renamed = ObsSpec((*SPEC.groups[:3], Group("goal", "command", SPEC.groups[3].channels)))
+    with pytest.raises(ValueError, match="best.pt: observation layout differs.*goal"):
+        Distillation(make(renamed), 1e-3).load(path)

@@ -45,6 +45,7 @@ class CollectPlan:
     collect: CollectConfig
     data_dir: Path
     demonstrators: dict[str, tuple[Path, ...]] = field(default_factory=dict)  # task -> files
+    objects: dict = field(default_factory=dict)  # the config's own tasks, re-added in workers
 
     def shard_path(self, task: str, shard_index: int) -> Path:
         """Where shard `shard_index` of `task` lives."""
@@ -64,10 +65,10 @@ def collect_shard(plan: CollectPlan, task: str, shard_index: int) -> dict:
     """Roll out and write one shard of `task`; returns its counts for the log."""
     from distill_ros.distill.dataset import write_shard
     from distill_ros.rollout import episode_seed, run_episode
-    from distill_ros.tasks.base import get_family, make_env
+    from distill_ros.tasks.base import add_user_tasks, make_env
     from distill_ros.teachers import load_teacher
 
-    fam = get_family(plan.family)
+    fam = add_user_tasks(plan.family, plan.objects, "objects")  # a fresh worker knows none
     cfg = plan.collect
     i = plan.tasks.index(task)
     files = plan.demonstrators[task]

@@ -82,7 +82,7 @@ def test_a_family_and_an_algorithm_named_by_path_run_and_every_executor_writes_t
         assert (serial.root / artefact).read_bytes() == (pooled.root / artefact).read_bytes(), \
             artefact
     report = (serial.root / "report" / "eval.md").read_text()
-    assert "| near | seen | 1.00 |" in report, report  # the analytic expert, measured
+    assert "| near | seen | 1.00 [" in report, report  # the analytic expert, measured
 
 
 @pytest.mark.parametrize("family, message", [

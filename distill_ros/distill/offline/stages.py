@@ -74,7 +74,7 @@ def collect_plan(run: RunDir, cfg: PipelineConfig,
                  demonstrators: dict[str, tuple[Path, ...]]) -> CollectPlan:
     """The run's collection plan with the given demonstrator files per task."""
     return CollectPlan(cfg.family, tuple(cfg.tasks), cfg.seed, cfg.collect, run.root / "data",
-                       demonstrators)
+                       demonstrators, dict(cfg.objects))
 
 
 def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:

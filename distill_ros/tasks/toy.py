@@ -22,7 +22,7 @@ from typing import Sequence
 import gymnasium as gym
 import numpy as np
 
-from distill_ros.spec import Spec
+from distill_ros.spec import Group, ObsSpec, Spec
 from distill_ros.tasks.base import TaskFamily
 
 DT = 0.05                 # s per control step (20 Hz)
@@ -47,6 +47,17 @@ GROUPS = {
     "points": ("points", ("x", "y", "z", "label")),
     "command": ("command", ("goal_x", "goal_y", "goal_z")),
 }
+
+
+def obs_groups(groups: Sequence[str] = tuple(GROUPS), n_points: int = N_POINTS) -> ObsSpec:
+    """The grouped spec of `ToyEnv(task, groups, n_points)`'s observation dict."""
+    out = []
+    for name in groups:
+        kind, channels = GROUPS[name]
+        units = "0/1 label" if kind == "points" else "m (world frame)"
+        out.append(Group(name, kind, Spec(tuple(channels), units=units),
+                         n_points if kind == "points" else 0))
+    return ObsSpec(tuple(out))
 
 
 def goal_centre(task: str) -> np.ndarray:

@@ -6,7 +6,8 @@ import torch
 
 from distill_ros.rollout import run_episode
 from distill_ros.tasks.base import get_family, make_env
-from distill_ros.tasks.toy import POINT_SPREAD, TASKS, ToyEnv, expert_action, goal_centre
+from distill_ros.tasks.toy import (POINT_SPREAD, TASKS, ToyEnv, expert_action, goal_centre,
+                                   obs_groups)
 
 GROUPS = ("state", "proprio", "points", "command")
 
@@ -43,6 +44,10 @@ def test_groups_match_the_dict_space_and_the_goal_is_seen_only_through_the_cloud
     np.testing.assert_allclose(mass_pts.mean(0), obs["proprio"], atol=4 * POINT_SPREAD)
     again, _ = env.reset(seed=5)
     np.testing.assert_array_equal(again["points"], cloud)  # the cloud is seeded too
+    spec = obs_groups(GROUPS, n_points=16)  # the grouped spec students and ONNX files use
+    spec.check_arrays(obs, "toy observation", batched=False)
+    assert spec.input_names == ("state", "proprio", "points", "command", "command_mask")
+    assert spec.group("points").kind == "points" and spec.group("command").kind == "command"
 
 
 def test_masked_axes_are_not_commanded_and_not_required():

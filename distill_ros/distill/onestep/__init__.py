@@ -14,4 +14,11 @@ def _stages() -> StageTable:
     return STAGES
 
 
-ALGORITHM = Algorithm(name="onestep", stages=_stages, config_cls=OneStepPipelineConfig)
+def _outputs(cfg, stage: str) -> list[str]:
+    from distill_ros.distill.onestep.stages import stage_outputs
+
+    return stage_outputs(cfg, stage)
+
+
+ALGORITHM = Algorithm(name="onestep", stages=_stages, config_cls=OneStepPipelineConfig,
+                      outputs=_outputs)

@@ -176,5 +176,11 @@ def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     return evaluate_all(run, cfg)
 
 
+def stage_outputs(cfg: PipelineConfig, stage: str) -> list[str]:
+    """What `--force` deletes here: distill also trains the diffusion teacher."""
+    return {"teachers": ["teachers/demonstrators", *(f"teachers/{t}" for t in cfg.tasks)],
+            "collect": ["data"], "distill": ["teachers/diffusion", "student"]}.get(stage, [])
+
+
 STAGES = {"teachers": stage_teachers, "collect": stage_collect, "distill": stage_distill,
           "export": stage_export, "eval": stage_eval}

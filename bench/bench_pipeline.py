@@ -49,7 +49,6 @@ def main() -> None:
     parser.add_argument("--config", default="config/grasp_quick.yaml")
     parser.add_argument("--run-dir", help="existing or new run folder (default: a temp dir)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
     cfg = load_config(args.config)
     run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="bench_pipeline_"))
     run = run_stages(cfg, run_dir, list(STAGES))
@@ -57,11 +56,13 @@ def main() -> None:
     report = json.loads((run.root / "report" / "eval.json").read_text())
     print(json.dumps({
         "config": args.config, "run_dir": str(run.root),
+        "torch_threads": torch.get_num_threads(),  # config `threads` or $DISTILL_ROS_THREADS
         "stage_wall_s": {s: ledger["stages"][s].get("wall_s") for s in STAGES},
         "env_steps_per_s": {t: round(env_steps_per_second(cfg.family, t), 1)
                             for t in cfg.tasks[:3]},
         "teacher_success": {r["task"]: r["teacher"] for r in report["per_task"]},
         "student_success": {r["task"]: r["student"] for r in report["per_task"]},
+        "student_success_95ci": {r["task"]: r.get("student_ci") for r in report["per_task"]},
         "summary": report["summary"],
     }, indent=2))
 

@@ -25,6 +25,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="run folder (default: runs/<config name>)")
     p.add_argument("--force", action="store_true",
                    help="redo stages that are already complete")
+    p.add_argument("--processes", type=int, default=0, metavar="N",
+                   help="spread jobs (collection shards) over N worker processes; the "
+                   "artefacts are the same as with the default 0 (all in this process)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -39,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     for stage, text in STAGE_HELP.items():
         _add_common(sub.add_parser(stage, help=text, description=text))
+    ev = sub.choices["eval"]
+    ev.add_argument("--held-out", metavar="A,B", type=_names,
+                    help="evaluate the finished run's export on these objects instead (any "
+                    "built-in or `objects:` of CONFIG), without retraining; writes "
+                    "report/eval_<objects>_n<episodes>_s<seed>/")
+    ev.add_argument("--episodes", metavar="N", type=int,
+                    help="episodes per object (default: eval.episodes of CONFIG)")
     add_launch_parser(sub)
     return parser
 
@@ -52,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("distill_ros").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from distill_ros.config import load_config
+    from distill_ros.executor import make_executor
     from distill_ros.pipeline import run_stages
     from distill_ros.rundir import STAGES, RunFolderBusy
 
@@ -59,10 +70,18 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg.name
         stages = list(STAGES) if args.command == "run" else [args.command]
-        run = run_stages(cfg, run_dir, stages, force=args.force)
-        if "eval" in stages:
-            print((run.root / "report" / "eval.md").read_text(), end="")
-            print(f"report: {run.root / 'report'} (eval.json, eval.md, eval.png)")
+        executor = make_executor(args.processes)
+        if args.command == "eval" and (args.held_out or args.episodes):
+            report = _evaluate_again(cfg, run_dir, args)
+        elif "eval" in stages:
+            report = run_stages(cfg, run_dir, stages, force=args.force,
+                                executor=executor).root / "report"
+        else:
+            run_stages(cfg, run_dir, stages, force=args.force, executor=executor)
+            report = None
+        if report is not None:
+            print((report / "eval.md").read_text(), end="")
+            print(f"report: {report} (eval.json, eval.md, eval.png)")
     except (ValueError, FileNotFoundError) as err:
         print(f"distill-ros: error: {err}", file=sys.stderr)
         return 2
@@ -76,6 +95,24 @@ def main(argv: list[str] | None = None) -> int:
         print("distill-ros: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected object names separated by commas, got "
+                                         f"{text!r}")
+    return names
+
+
+def _evaluate_again(cfg, run_dir: Path, args: argparse.Namespace) -> Path:
+    """`eval --held-out/--episodes`: a finished run's export on other objects or episodes."""
+    from distill_ros.evaluate import evaluate_run
+    from distill_ros.pipeline import set_threads
+
+    set_threads(cfg)
+    return evaluate_run(cfg, run_dir, args.held_out or cfg.tasks + cfg.held_out,
+                        args.episodes)
 
 
 def quiet_progress_bars(interval_s: float = 30.0) -> None:

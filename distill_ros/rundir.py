@@ -1,30 +1,27 @@
-"""The run directory: every artefact is written atomically and every stage records its status.
+"""The run directory and its ledger: every stage records its status in run.json.
 
 Layout (DESIGN.md): run.json, teachers/<task>/, data/, student/, export/policy.onnx, report/.
-A killed run leaves either the old file or the new one, never half a file, so a rerun
-resumes from what is on disk.
+Artefacts are written atomically (`distill_ros.atomic`), so a rerun resumes from what is on
+disk. The folder is locked while a process works in it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import io
 import json
 import logging
 import os
 import platform
 import shutil
-import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Protocol
 
 import numpy as np
 
 from distill_ros import __version__
-from distill_ros.config import PipelineConfig
+from distill_ros.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -32,71 +29,35 @@ STAGES = ("teachers", "collect", "distill", "export", "eval")
 LOCK_FILE = ".lock"
 
 
+class RunConfig(Protocol):
+    """What the ledger needs of a run's config (`config.PipelineConfig` is one)."""
+
+    seed: int
+
+    def to_dict(self) -> dict:
+        """The settings as run.json records them."""
+
+    def digest(self) -> str:
+        """A short hash of `to_dict()`."""
+
+
 class RunFolderBusy(RuntimeError):
     """Another process holds the run folder's lock."""
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside `path` for the block to write; renamed over `path` after it.
-
-    The file gets the mode a plain ``open`` would give (0666 & ~umask, not ``mkstemp``'s
-    0600): exported policies are read by other accounts (the robot's, a container's). If
-    the block raises, the temporary file is removed and `path` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.filename is None:  # a write to an open file
-            raise OSError(err.errno, err.strerror, str(path)) from err
-        raise
-
-
-def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call `write(f)` on a temporary file beside `path`, fsync it, then rename over `path`."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Atomically write a text file."""
-    atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def atomic_write_json(path: str | Path, data: object) -> None:
-    """Atomically write JSON (indented, keys sorted, for diffable reports)."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def atomic_savez(path: str | Path, **arrays: np.ndarray) -> None:
-    """Atomically write a compressed npz."""
-    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
-
-
-def atomic_torch_save(path: str | Path, obj: object) -> None:
-    """Atomically write a torch checkpoint."""
-    import torch
-
-    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class RunDir:
     """A run's folder and its `run.json` ledger of stage status."""
 
-    def __init__(self, root: str | Path, config: PipelineConfig) -> None:
+    def __init__(self, root: str | Path, config: RunConfig,
+                 view: Callable[[dict], dict] | None = None) -> None:
+        """Lock and open the run folder `root` (a new one gets a new run.json).
+
+        With `view`, the run must exist and only what `view` keeps of the two configs must
+        match (a new evaluation of a finished run may change its held-out objects).
+        """
         self.root = Path(root)
         self.config = config
+        self._view = view
         self.ledger_path = self.root / "run.json"
         self._lock_fd = _lock(self.root)
         # the lock is the process's until close() or, at the latest, this object's end
@@ -133,12 +94,19 @@ class RunDir:
             except json.JSONDecodeError as err:
                 raise ValueError(f"{self.ledger_path} is not valid JSON ({err}); move the run "
                                  "folder aside or delete run.json to start over") from None
-            if ledger.get("config_hash") != digest:
-                changed = _changed_keys(ledger.get("config", {}), self.config.to_dict())
+            old, new = ledger.get("config", {}), self.config.to_dict()
+            if self._view is not None:
+                changed = _changed_keys(self._view(old), self._view(new))
+            else:
+                changed = _changed_keys(old, new) if ledger.get("config_hash") != digest else []
+            if changed or (self._view is None and ledger.get("config_hash") != digest):
                 raise ValueError(
                     f"{self.root} was made with a different config (changed: {changed}). "
                     "Use a new run name (config 'name' or --run-dir), or delete the folder.")
             return ledger
+        if self._view is not None:
+            raise FileNotFoundError(f"{self.root} holds no run (no run.json); run `distill-ros "
+                                    "run CONFIG` first or give its --run-dir")
         ledger = {
             "config": self.config.to_dict(), "config_hash": digest, "seed": self.config.seed,
             "versions": _versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill_ros.rundir import atomic_torch_save
+from distill_ros.atomic import atomic_torch_save
+from distill_ros.spec import ObsSpec, Spec
 from distill_ros.students.base import StudentPolicy
 
 
@@ -73,21 +74,33 @@ class Distillation:
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path: Path, **extra: object) -> None:
-        """Atomically write student, optimiser and caller state (epoch, best loss, RNG)."""
+        """Atomically write student, optimiser, layouts and caller state (epoch, loss, RNG)."""
         atomic_torch_save(path, {"student": self.student.state_dict(),
-                                 "optimizer": self.optimizer.state_dict(), **extra})
+                                 "optimizer": self.optimizer.state_dict(),
+                                 "obs_spec": self.student.obs_spec.to_json(),
+                                 "act_spec": self.student.act_spec.to_json(), **extra})
 
     def load(self, path: Path) -> dict:
-        """Restore from `save`; returns the caller state. Bad files name themselves."""
+        """Restore from `save`; returns the caller state. Bad files name themselves.
+
+        A checkpoint for other layouts is refused by name; one written before checkpoints
+        carried their layouts (no ``obs_spec``) is checked by the weights' shapes only.
+        """
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
+            if "obs_spec" in state:
+                self.student.obs_spec.check_same(ObsSpec.from_json(state["obs_spec"]),
+                                                 f"student checkpoint {path}")
+                Spec.from_json(state["act_spec"]).check_same(
+                    self.student.act_spec, "action", f"student checkpoint {path}")
             self.student.load_state_dict(state["student"])
             self.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, EOFError, KeyError, OSError, pickle.UnpicklingError) as err:
             raise ValueError(f"student checkpoint {path} cannot be loaded "
                              f"({type(err).__name__}: {str(err)[:200]}); delete it to retrain "
                              "from the last good checkpoint or from scratch") from None
-        return {k: v for k, v in state.items() if k not in ("student", "optimizer")}
+        return {k: v for k, v in state.items()
+                if k not in ("student", "optimizer", "obs_spec", "act_spec")}
 
     def get_policy(self) -> StudentPolicy:
         """The student, for export and evaluation."""

@@ -4,7 +4,7 @@ Two outputs, picked by the ``output_type`` parameter:
 
 * ``float64_multi_array``: ``std_msgs/Float64MultiArray`` for a forward command
   controller's ``~/commands`` (RELIABLE). Elements are in ``command_names`` order and
-  each carries its name in ``layout.dim[i].label``.
+  each carries its name in ``layout.dim[i].label`` (unless ``labelled`` is False).
 * ``joint_trajectory``: ``trajectory_msgs/JointTrajectory`` with one point reached
   one control period from now (``positions`` or ``velocities``, per ``trajectory_field``).
 """
@@ -47,11 +47,13 @@ class CommandOutput:
         joints: joint names for ``JointTrajectory`` (default: ``command_names``).
         field: ``positions`` or ``velocities`` of the trajectory point.
         period_s: control period (the trajectory point's ``time_from_start``).
+        labelled: name each Float64MultiArray element in ``layout.dim`` (False: data only,
+            as forward command controllers read it; cheaper to serialise).
     """
 
     def __init__(self, node: Any, output_type: str, topic: str, policy_names: Sequence[str],
                  command_names: Sequence[str], joints: Sequence[str], field: str,
-                 period_s: float) -> None:
+                 period_s: float, labelled: bool = True) -> None:
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {list(OUTPUT_TYPES)}, "
                              f"got {output_type!r}")
@@ -69,27 +71,27 @@ class CommandOutput:
             raise ValueError(f"trajectory_joints has {len(self.joints)} names for "
                              f"{len(self.names)} command elements {self.names}")
         self.output_type, self.field, self.period_s = output_type, field, period_s
-        if output_type == "float64_multi_array":
-            self._msg_cls = ros.get_interface("std_msgs/msg/Float64MultiArray")
-        else:
-            self._msg_cls = ros.get_interface("trajectory_msgs/msg/JointTrajectory")
-            self._point_cls = ros.get_interface("trajectory_msgs/msg/JointTrajectoryPoint")
         self._node = node
-        self.publisher = node.create_publisher(self._msg_cls, topic, ros.DEFAULT)
+        if output_type == "float64_multi_array":  # one message, reused: only data changes
+            self._msg = labelled_array(self.names if labelled else [], [0.0] * len(self.names))
+        else:
+            self._msg = ros.get_interface("trajectory_msgs/msg/JointTrajectory")(
+                joint_names=self.joints)
+            self._msg.points = [ros.get_interface("trajectory_msgs/msg/JointTrajectoryPoint")()]
+        self.publisher = node.create_publisher(type(self._msg), topic, ros.DEFAULT)
 
     def publish(self, command: np.ndarray) -> None:
-        """Send ``command`` (policy order) to the controller."""
-        values = [float(v) for v in np.asarray(command)[self.order]]
+        """Send ``command`` (policy order) to the controller (callers serialise calls)."""
+        values = command[self.order].tolist()
+        msg = self._msg
         if self.output_type == "float64_multi_array":
-            self.publisher.publish(labelled_array(self.names, values))
-            return
-        msg = self._msg_cls(joint_names=self.joints)
-        msg.header.stamp = self._node.get_clock().now().to_msg()
-        point = self._point_cls()
-        setattr(point, self.field, values)
-        point.time_from_start.sec = int(self.period_s)
-        point.time_from_start.nanosec = int((self.period_s % 1.0) * 1e9)
-        msg.points = [point]
+            msg.data = values
+        else:
+            msg.header.stamp = self._node.get_clock().now().to_msg()
+            point = msg.points[0]
+            setattr(point, self.field, values)
+            point.time_from_start.sec = int(self.period_s)
+            point.time_from_start.nanosec = int((self.period_s % 1.0) * 1e9)
         self.publisher.publish(msg)
 
 

@@ -1,8 +1,10 @@
-"""A fixed-rate loop on the monotonic clock, in its own thread, with its timing statistics.
+"""When a control node computes: a fixed-rate loop, or the arrival of an input; and timing stats.
 
-The loop wakes at ``t0 + k * period`` (absolute deadlines, so jitter never accumulates).
-A tick that starts a whole period late is an *overrun*: its deadline was missed and the
-schedule skips ahead instead of bursting to catch up. No ROS inside.
+:class:`ControlLoop` wakes at ``t0 + k * period`` (absolute deadlines, so jitter never
+accumulates) in its own thread. A tick that starts a whole period late is an *overrun*: its
+deadline was missed and the schedule skips ahead instead of bursting to catch up.
+:class:`InputTrigger` computes when an input arrives instead, at most once per minimum
+period; there a compute longer than the control period is the overrun. No ROS inside.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import collections
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -68,9 +70,12 @@ class LoopStats:
 
 
 class ControlLoop:
-    """Calls ``tick(now)`` every ``period_s`` seconds from a daemon thread until stopped."""
+    """Calls ``tick()`` every ``period_s`` seconds from a daemon thread until stopped.
 
-    def __init__(self, period_s: float, tick: Callable[[float], None], stats: LoopStats,
+    ``period_s`` may be changed while it runs: the next deadline follows the new period.
+    """
+
+    def __init__(self, period_s: float, tick: Callable[[], None], stats: LoopStats,
                  name: str = "control-loop") -> None:
         if period_s <= 0:
             raise ValueError(f"control period must be positive seconds, got {period_s}")
@@ -99,7 +104,7 @@ class ControlLoop:
                 deadline = now
             self.stats.tick(now)
             try:
-                self._tick(now)
+                self._tick()
             except Exception:  # a failing tick must not kill the loop; the node reports it
                 log.exception("control tick raised")
             self.stats.computed(time.monotonic() - now)
@@ -107,3 +112,82 @@ class ControlLoop:
             delay = deadline - time.monotonic()
             if delay > 0:
                 self._stop.wait(delay)
+
+
+class InputTrigger:
+    """Runs ``tick()`` when called (an input arrived), at most once per ``min_period_s``.
+
+    Args:
+        tick: the control step.
+        stats: receives tick times, compute times and overruns.
+        period_s: the control period; a compute longer than this counts as an overrun.
+        min_period_s: arrivals sooner than this after the last compute only store inputs.
+        clock: monotonic seconds.
+    """
+
+    def __init__(self, tick: Callable[[], None], stats: LoopStats, period_s: float,
+                 min_period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tick, self.stats, self.clock = tick, stats, clock
+        self.period_s, self.min_period_s = period_s, min_period_s
+        self._last: Optional[float] = None
+
+    def __call__(self) -> bool:
+        """Compute now if the minimum period has passed; return whether it did."""
+        now = self.clock()
+        if self._last is not None and now - self._last < self.min_period_s:
+            return False
+        self._last = now
+        self.stats.tick(now)
+        try:
+            self._tick()
+        except Exception:  # a failing tick must not kill the executor; the node reports it
+            log.exception("control tick raised")
+        spent = self.clock() - now
+        self.stats.computed(spent)
+        if spent > self.period_s:
+            self.stats.overruns += 1
+        return True
+
+
+class Cadence:
+    """When a node computes: every period (``timer``), or on its trigger input (``input``).
+
+    In ``input`` mode a watchdog thread calls ``watch`` every ``watch_period_s``, since no
+    compute comes when the trigger input stops.
+    """
+
+    def __init__(self, mode: str, step: Callable[[], None], watch: Callable[[], None],
+                 stats: LoopStats, period_s: float, min_period_s: float,
+                 watch_period_s: float) -> None:
+        if mode not in ("timer", "input"):
+            raise ValueError(f"trigger must be 'timer' or 'input', got {mode!r}")
+        self.trigger: Optional[InputTrigger] = None
+        if mode == "input":
+            self.trigger = InputTrigger(step, stats, period_s, min_period_s)
+            self.loop = ControlLoop(watch_period_s, watch, LoopStats(window=2),
+                                    name="input-watchdog")
+        else:
+            self.loop = ControlLoop(period_s, step, stats)
+
+    def start(self) -> None:
+        """Start the loop thread (the compute loop, or the input mode's watchdog)."""
+        self.loop.start()
+
+    def stop(self) -> None:
+        """Stop computing: inputs no longer trigger, the loop thread ends."""
+        self.trigger = None
+        self.loop.stop()
+
+    def on_input(self) -> None:
+        """The trigger input arrived: compute if the minimum period has passed."""
+        trigger = self.trigger
+        if trigger is not None:
+            trigger()
+
+    def retime(self, period_s: float, min_period_s: float, watch_period_s: float) -> None:
+        """New periods, from the next tick on."""
+        if self.trigger is not None:
+            self.trigger.period_s, self.trigger.min_period_s = period_s, min_period_s
+            self.loop.period_s = watch_period_s
+        else:
+            self.loop.period_s = period_s

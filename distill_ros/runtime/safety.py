@@ -3,11 +3,12 @@
 Order of the filters for one control tick (:meth:`SafetyFilter.apply`):
 
 1. NaN/Inf guard: a non-finite action is never sent; the hold command goes instead.
-2. Clamp to the command limits (the ONNX file's action limits, optionally tighter).
-3. Rate limit: each element changes at most ``max_rate * dt`` from the last command.
+2. Rate limit: each element changes at most ``max_rate * dt`` from the last command.
+3. Clamp to the command limits (the ONNX file's action limits, optionally tighter), after
+   the rate limit so that limits tightened while running apply to the next command.
 4. Position limits: a velocity command that would push a joint past its position
    limit is zeroed in that direction (last, so no other filter can undo it); a joint
-   whose position was never received gets no velocity at all.
+   whose position was never received, or is NaN/Inf, gets no velocity at all.
 
 The *hold* command is what the robot gets when the policy must not drive it (watchdog,
 e-stop, deactivation, NaN): velocity elements go to zero, position elements keep their
@@ -16,8 +17,9 @@ last commanded value.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -83,6 +85,47 @@ class SafetyConfig:
             raise ValueError(f"unknown command elements {unknown}; valid: {list(self.names)}")
 
 
+SETTINGS = ("command_low", "command_high", "max_rate", "hold_last", "initial_hold",
+            "position_limit_commands", "position_limit_joints", "position_limit_low",
+            "position_limit_high")
+
+
+def nonempty(values: Sequence[str]) -> list:
+    """The non-empty names of a list: ``[""]`` is how a ROS parameter says "none"."""
+    return [v for v in values if v]
+
+
+def config_from_settings(names: Sequence[str], low: Sequence[float], high: Sequence[float],
+                         settings: Mapping[str, Any]) -> SafetyConfig:
+    """A model's limits tightened by a node's settings (the keys of :data:`SETTINGS`).
+
+    ``command_low``/``command_high`` hold 1 or one value per element (NaN: the model's
+    limit); ``position_limit_*`` are parallel lists, one entry per limited command.
+    """
+    bounds = {"low": np.array(low, float), "high": np.array(high, float)}
+    for key, pick, bound in (("command_low", np.fmax, bounds["low"]),
+                             ("command_high", np.fmin, bounds["high"])):
+        values = list(settings[key])
+        if len(values) not in (1, len(names)):
+            raise ValueError(f"{key} needs 1 or {len(names)} values (one per element of "
+                             f"{list(names)}; NaN keeps the model's limit), got {values}")
+        bound[:] = pick(bound, np.broadcast_to(values, bound.shape))  # NaN: the model's
+    columns = {k: list(settings[f"position_limit_{k}"])
+               for k in ("commands", "joints", "low", "high")}
+    columns["commands"], columns["joints"] = (nonempty(columns["commands"]),
+                                              nonempty(columns["joints"]))
+    lengths = {k: len(v) for k, v in columns.items()}
+    if not columns["commands"] and not columns["joints"]:
+        columns = {k: [] for k in columns}   # no position limits configured
+    elif len(set(lengths.values())) > 1:
+        raise ValueError("position_limit_commands/joints/low/high must have one entry per "
+                         f"limited command, got lengths {lengths}")
+    limits = [PositionLimit(c, j, lo, hi) for c, j, lo, hi in zip(*columns.values())]
+    return SafetyConfig(names, bounds["low"], bounds["high"], max_rate=settings["max_rate"],
+                        hold_last=nonempty(settings["hold_last"]),
+                        initial_hold=settings["initial_hold"], position_limits=limits)
+
+
 def _broadcast(values: Sequence[float], n: int, default: float) -> np.ndarray:
     if len(values) == 0:
         return np.full(n, default)
@@ -102,8 +145,12 @@ class SafetyFilter:
         self._initial = np.clip(_broadcast(config.initial_hold, n, 0.0), self.low, self.high)
         self.position_limits = tuple(config.position_limits)
         self._index = {name: i for i, name in enumerate(self.names)}
+        self._limits = [(self._index[p.command], p.joint, p.low, p.high)
+                        for p in self.position_limits]
         self.last: np.ndarray | None = None  # last command sent
         self.rejected = 0  # non-finite actions replaced by a hold
+        self._dt, self._step = 0.0, np.zeros(n)      # max_rate * dt, kept while dt is
+        self._lo, self._hi = np.empty(n), np.empty(n)  # per-tick scratch: no allocation
 
     def hold(self) -> np.ndarray:
         """The hold command: zero velocities, last positions (initial ones before any)."""
@@ -124,23 +171,26 @@ class SafetyFilter:
             ``(command, note)``: the command to send and ``""``, or the hold command and
             why (``"non-finite action"``).
         """
-        action = np.asarray(action, dtype=np.float64).reshape(-1)
-        if action.shape != self.low.shape or not np.all(np.isfinite(action)):
+        command = np.array(action, dtype=np.float64).reshape(-1)  # ours to change
+        if command.shape != self.low.shape or not np.isfinite(command).all():
             self.rejected += 1
-            command = self.hold()
-            self.last = command
-            return command, "non-finite action" if action.shape == self.low.shape else (
-                f"action has {action.size} elements, expected {self.low.size}")
-        command = np.clip(action, self.low, self.high)
+            hold = self.hold()
+            self.last = hold
+            return hold, "non-finite action" if command.shape == self.low.shape else (
+                f"action has {command.size} elements, expected {self.low.size}")
         if self.last is not None and dt > 0:
-            step = self.max_rate * dt
-            command = np.clip(command, self.last - step, self.last + step)
-        # after the rate limit, so a decelerating command never pushes past a joint's range
-        for limit in self.position_limits:
-            q = (joint_positions or {}).get(limit.joint)
-            i = self._index[limit.command]
-            if q is None or (q >= limit.high and command[i] > 0) or (
-                    q <= limit.low and command[i] < 0):
+            if dt != self._dt:
+                self._dt, self._step = dt, self.max_rate * dt
+            np.maximum(command, np.subtract(self.last, self._step, out=self._lo), out=command)
+            np.minimum(command, np.add(self.last, self._step, out=self._hi), out=command)
+        # after the rate limit: limits tightened while running hold from the next command
+        np.maximum(command, self.low, out=command)
+        np.minimum(command, self.high, out=command)
+        # last, so a decelerating command never pushes past a joint's range
+        for i, joint, low, high in self._limits:
+            q = (joint_positions or {}).get(joint)
+            if q is None or not math.isfinite(q) or (q >= high and command[i] > 0) or (
+                    q <= low and command[i] < 0):
                 command[i] = 0.0  # m/s: never past the range; unknown position: no motion
         self.last = command
         return command, ""

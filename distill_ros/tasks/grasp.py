@@ -10,50 +10,25 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
 from distill_ros.spec import Spec
-from distill_ros.tasks.base import TaskFamily, register_family
+from distill_ros.tasks.base import TaskFamily
+from distill_ros.tasks.grasp_objects import (  # noqa: F401  (GraspObject: part of this API)
+    MAX_OPENING, OBJECTS, USER_OBJECTS, GraspObject, add_user_object, load_object)
 
 SIM_DT = 1.0 / 240.0       # s, pybullet's default step
 SUBSTEPS = 8               # sim steps per control step -> 30 Hz control
 CONTROL_RATE_HZ = 1.0 / (SIM_DT * SUBSTEPS)
 MAX_SPEED = 0.9            # m/s, end-effector velocity limit
-MAX_OPENING = 0.09         # m, inner gap between the fingers when fully open
 FINGER_REACH = 0.055       # m, palm centre to 1.5 cm above the fingertips (down)
 LIFT_SUCCESS = 0.10        # m, object must rise this much above where it rested...
 HOLD_STEPS = 5             # ...for this many consecutive control steps
-OBJECT_MASS = 0.1          # kg, every object, so the family differs by geometry only
 WORKSPACE = np.array([[-0.2, -0.2, 0.072], [0.2, 0.2, 0.4]])  # palm limits, m, world frame
 EPISODE_STEPS = 60
 
-
-@dataclass(frozen=True)
-class GraspObject:
-    """An object from pybullet_data, scaled so that it fits between the open fingers."""
-
-    urdf: str
-    scale: float
-
-
-OBJECTS: dict[str, GraspObject] = {
-    "cube": GraspObject("cube_small.urdf", 1.0),
-    "sphere": GraspObject("sphere_small.urdf", 0.9),
-    "duck": GraspObject("duck_vhacd.urdf", 0.65),
-    "teddy": GraspObject("teddy_vhacd.urdf", 0.6),
-    "lego": GraspObject("lego/lego.urdf", 1.6),
-    "mug": GraspObject("objects/mug.urdf", 0.5),
-    "jenga": GraspObject("jenga/jenga.urdf", 0.45),
-    "rand000": GraspObject("random_urdfs/000/000.urdf", 0.55),
-    "rand003": GraspObject("random_urdfs/003/003.urdf", 0.6),
-    "rand012": GraspObject("random_urdfs/012/012.urdf", 0.6),
-    "rand009": GraspObject("random_urdfs/009/009.urdf", 0.6),
-    "rand021": GraspObject("random_urdfs/021/021.urdf", 0.6),
-    "rand024": GraspObject("random_urdfs/024/024.urdf", 0.55),
-}
 
 OBS_SPEC = Spec(
     names=(
@@ -79,8 +54,9 @@ class GraspEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_RATE_HZ}
 
     def __init__(self, task: str, max_episode_steps: int = EPISODE_STEPS) -> None:
-        if task not in OBJECTS:
-            raise ValueError(f"unknown grasp object {task!r}; valid choices: {list(OBJECTS)}")
+        if task not in OBJECTS and task not in USER_OBJECTS:
+            raise ValueError(f"unknown grasp object {task!r}; valid choices: "
+                             f"{[*OBJECTS, *USER_OBJECTS]}")
         self.task = task
         self.max_episode_steps = max_episode_steps
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_SPEC.dim,), np.float32)
@@ -95,7 +71,7 @@ class GraspEnv(gym.Env):
         self._pb = pb
         self._cid = pb.connect(pb.DIRECT)
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self._cid)
-        self._load_scene(OBJECTS[self.task])
+        self._load_scene(USER_OBJECTS.get(self.task) or OBJECTS[self.task])
 
     # -- pickling: a checkpoint can hold the env mid-episode (exact resume of training) ------
     def __getstate__(self) -> dict:
@@ -126,10 +102,7 @@ class GraspEnv(gym.Env):
         pb.setTimeStep(SIM_DT, physicsClientId=cid)
         pb.loadURDF("plane.urdf", physicsClientId=cid)
         self._robot = pb.loadURDF(_ASSET, useFixedBase=True, physicsClientId=cid)
-        self._obj = pb.loadURDF(obj.urdf, [0, 0, 0.5], globalScaling=obj.scale,
-                                physicsClientId=cid)
-        pb.changeDynamics(self._obj, -1, mass=OBJECT_MASS, lateralFriction=1.0,
-                          spinningFriction=0.002, rollingFriction=0.0005, physicsClientId=cid)
+        self._obj = load_object(pb, cid, obj, [0, 0, 0.5])
         for finger in (3, 4):
             pb.changeDynamics(self._robot, finger, lateralFriction=1.5, physicsClientId=cid)
         lo, _ = pb.getAABB(self._obj, physicsClientId=cid)
@@ -227,12 +200,22 @@ class GraspEnv(gym.Env):
         return -2.0 * reach + 0.5 * both + 10.0 * float(np.clip(lift, 0.0, 0.15))
 
 
-register_family(TaskFamily(
+def make_scene(task: str, seed: int = 0):
+    """The grasp scene `sim_robot` drives: one endless episode per reset."""
+    from distill_ros.tasks.grasp_scene import GraspScene
+
+    env = GraspEnv(task, max_episode_steps=2**31)  # a robot has no episode end
+    return GraspScene(env, OBS_SPEC, ACT_SPEC, seed)
+
+
+FAMILY = TaskFamily(
     name="grasp",
     tasks=tuple(OBJECTS),
+    add_task=add_user_object,
     make=lambda task, **kw: GraspEnv(task, **kw),
     obs_spec=OBS_SPEC,
     act_spec=ACT_SPEC,
     control_rate_hz=CONTROL_RATE_HZ,
     max_episode_steps=EPISODE_STEPS,
-))
+    make_scene=make_scene,
+)

@@ -94,3 +94,23 @@ def test_export_refuses_metadata_of_another_layout(tmp_path, student):
     with pytest.raises(ValueError, match="are not the model's"):
         export_student(student, tmp_path / "p.onnx", PolicyMetadata(flat, ACT, 50.0, "toy"))
     assert not (tmp_path / "p.onnx").exists()
+
+
+def test_checkpoint_carries_the_groups_and_refuses_another_layout(tmp_path):
+    from distill_ros.distill.behavior_cloning import Distillation
+
+    def make(spec, seed=0):
+        torch.manual_seed(seed)
+        return build_student(StudentConfig(hidden=[32, 32]), spec, ACT, point_features=16)
+
+    student = make(SPEC)
+    student.set_normalizer(_data(50))
+    path = tmp_path / "best.pt"
+    Distillation(student, 1e-3).save(path, epoch=3)
+    again = make(SPEC, seed=1)     # other weights and normalisers until loaded
+    assert Distillation(again, 1e-3).load(path) == {"epoch": 3}
+    obs = _data(4, seed=5)
+    np.testing.assert_array_equal(again.eval().act(obs), student.eval().act(obs))
+    renamed = ObsSpec((*SPEC.groups[:3], Group("goal", "command", SPEC.groups[3].channels)))
+    with pytest.raises(ValueError, match="best.pt: observation layout differs.*goal"):
+        Distillation(make(renamed), 1e-3).load(path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from distill_ros.distill.dagger.config import BUFFER_MODES
-from distill_ros.rundir import atomic_torch_save
+from distill_ros.atomic import atomic_torch_save
 
 GroupSpec = dict[str, tuple[tuple[int, ...], np.dtype]]  # name -> (shape per item, dtype)
 

@@ -19,9 +19,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.config import PipelineConfig
+from distill_ros.evaluate import wilson_interval
 from distill_ros.rollout import episode_seed, run_episode
-from distill_ros.rundir import RunDir, atomic_write, atomic_write_json, atomic_write_text
+from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family, make_env
 
 log = logging.getLogger(__name__)
@@ -74,9 +76,9 @@ def _chunked(name: str, kind: str, planner, cfg: PipelineConfig, row: np.ndarray
 def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
                    frame: np.ndarray) -> list[EvalPolicy]:
     """Demonstrators, DDPM and DDIM teacher, the generators (ONNX) and BC (ONNX)."""
-    from distill_ros.distill.chunk_policy import DiffusionPlanner
-    from distill_ros.distill.onestep_stages import demonstrators
-    from distill_ros.distill.onestep_train import load_diffusion_teacher
+    from distill_ros.distill.onestep.chunk_policy import DiffusionPlanner
+    from distill_ros.distill.onestep.data import demonstrators
+    from distill_ros.distill.onestep.train import load_diffusion_teacher
     from distill_ros.runtime.chunked import OnnxChunkPlanner
     from distill_ros.runtime.onnx_policy import OnnxPolicy
     from distill_ros.teachers import load_teacher
@@ -125,7 +127,7 @@ def _success(cfg: PipelineConfig, policy: EvalPolicy, task: str, index: int) -> 
 
 def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
     """Success per task and latency per call of every policy; writes report/."""
-    from distill_ros.distill.onestep_stages import windows
+    from distill_ros.distill.onestep.data import windows
 
     hist, _, frames = windows(run, cfg)
     policies = build_policies(run, cfg, hist[:1], frames[:1])
@@ -133,8 +135,9 @@ def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
     for policy in policies:
         success = {task: _success(cfg, policy, task, i) for i, task in enumerate(cfg.tasks)}
         latency = 1e3 * median_seconds(policy.call, cfg.onestep.latency_repeats)
+        mean, n = float(np.mean(list(success.values()))), cfg.eval.episodes * len(cfg.tasks)
         rows.append({"policy": policy.name, "kind": policy.kind, "success": success,
-                     "mean": float(np.mean(list(success.values()))),
+                     "mean": mean, "episodes": n, "mean_ci": wilson_interval(round(mean * n), n),
                      "latency_ms": latency, "actions_per_call": policy.actions_per_call})
         log.info("eval %s: mean success %.3f, %.2f ms per call", policy.name, rows[-1]["mean"],
                  latency)
@@ -170,14 +173,17 @@ def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
 
 def format_table(cfg: PipelineConfig, rows: list[dict], summary: dict) -> str:
     """Markdown: success per task, mean, latency per call at batch 1 (CPU, one thread)."""
-    head = "| policy | " + " | ".join(cfg.tasks) + " | mean | latency ms/call | actions/call |"
+    head = ("| policy | " + " | ".join(cfg.tasks) + " | mean [95% CI] | latency ms/call | "
+            "actions/call |")
     lines = [head, "|" + "---|" * (len(cfg.tasks) + 4)]
     for r in rows:
         cells = " | ".join(f"{r['success'][t]:.2f}" for t in cfg.tasks)
-        lines.append(f"| {r['policy']} | {cells} | {r['mean']:.3f} | {r['latency_ms']:.2f} | "
-                     f"{r['actions_per_call']} |")
+        lo, hi = r["mean_ci"]
+        lines.append(f"| {r['policy']} | {cells} | {r['mean']:.3f} [{lo:.2f}, {hi:.2f}] | "
+                     f"{r['latency_ms']:.2f} | {r['actions_per_call']} |")
     lines += ["", f"episodes per task: {summary['episodes_per_task']} (same seeds for every "
-              f"policy); teacher training: {summary['teacher_train_wall_s']:.1f} s"]
+              f"policy), {rows[0]['episodes']} per mean (95% Wilson interval); teacher "
+              f"training: {summary['teacher_train_wall_s']:.1f} s"]
     for variant, v in summary["variants"].items():
         lines.append(f"OneDP-{variant}: {100 * v['mean']:.1f}% vs DDPM teacher "
                      f"{100 * summary['teacher_ddpm_mean']:.1f}% (gap {v['gap_to_ddpm_pp']:.1f} "
@@ -202,19 +208,31 @@ def _figure(path, draw: Callable, size: tuple[float, float]) -> None:
 
 
 def plot_success_vs_latency(rows: list[dict], path) -> None:
-    """Mean success against batch-1 latency per call (log axis), one labelled point each."""
-    def draw(ax) -> None:
-        for k, r in enumerate(rows):   # labels staggered: nearby points stay readable
-            ax.scatter(r["latency_ms"], r["mean"], s=40)
-            ax.annotate(r["policy"], (r["latency_ms"], r["mean"]), fontsize=7,
-                        xytext=(5, 10 - 9 * k), textcoords="offset points")
-        ax.set_xscale("log")
-        ax.set_ylim(-0.05, 1.1)
-        ax.set_xlabel("latency per call, ms (batch 1, CPU, 1 thread; log scale)")
-        ax.set_ylabel("mean success rate")
-        ax.set_title("success vs action latency")
-        ax.grid(alpha=0.3)
-    _figure(path, draw, (7.5, 4.5))
+    """Mean success (95% interval) against batch-1 latency per call, log axis."""
+    _figure(path, lambda ax: draw_success_vs_latency(ax, rows), (7.5, 5.2))
+
+
+def draw_success_vs_latency(ax, rows: list[dict]) -> None:
+    """One marker per policy, named in a legend under the plot, never in floating labels.
+
+    Policies often sit on top of each other (two demonstrators, two one-step variants), so
+    labels next to the points overlapped; the legend cannot.
+    """
+    markers = "osD^v<>Xp*h"
+    for k, r in enumerate(rows):
+        lo, hi = r.get("mean_ci") or (r["mean"], r["mean"])
+        err = [[max(0.0, r["mean"] - lo)], [max(0.0, hi - r["mean"])]]
+        ax.errorbar([r["latency_ms"]], [r["mean"]], yerr=err,
+                    fmt=markers[k % len(markers)], markersize=7, capsize=3, alpha=0.85,
+                    label=f"{r['policy']}: {r['mean']:.2f}, {r['latency_ms']:.2f} ms")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.05, 1.1)
+    ax.set_xlabel("latency per call, ms (batch 1, CPU, 1 thread; log scale)")
+    ax.set_ylabel("mean success rate (95% interval)")
+    ax.set_title("success vs action latency")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7,
+              frameon=False)
 
 
 def plot_per_task(cfg: PipelineConfig, rows: list[dict], path) -> None:

@@ -73,7 +73,7 @@ def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
     last = state["curves"][-1] if state["curves"] else {}
     return {"rounds": state["round"], "teacher_queries": router.queries,
             "env_steps": state["env_steps"], "buffer": len(algo.buffer),
-            "buffer_bytes": algo.buffer.nbytes, "wall_s": round(state["wall_s"], 2),
+            "buffer_bytes": algo.buffer.nbytes, "dagger_wall_s": round(state["wall_s"], 2),
             "success": last.get("success"), "success_per_task": last.get("per_task"),
             "stopped_by_budget": state["budget_hit"], **mixer.stats()}
 

@@ -7,6 +7,7 @@ from distill_ros.tasks.humanoid.pybullet_reference import (make_reference_env,
                                                            reference_start_time, run_reference)
 from distill_ros.tasks.humanoid.env import HumanoidImitationEnv, action_to_targets, rollout
 from distill_ros.tasks.humanoid.motion import MotionClip
+from distill_ros.tasks.humanoid.skeleton import JOINTS, LINK_NAMES, action_names, state_names
 from distill_ros.teachers.deepmimic import DeepMimicTeacher
 
 
@@ -142,3 +143,21 @@ def test_clip_timing_and_bad_arguments():
         HumanoidImitationEnv("walk", control_hz=70)
     with pytest.raises(ValueError, match="reward_variant"):
         HumanoidImitationEnv("walk", reward_variant="paper")
+
+
+def test_layouts_are_named_after_the_urdf():
+    env = HumanoidImitationEnv("walk")
+    pb, body = env.sim.pb, env.sim.body
+    links = tuple(pb.getJointInfo(body, j)[12].decode() for j in range(pb.getNumJoints(body)))
+    assert links == LINK_NAMES
+    for joint in JOINTS:
+        info = pb.getJointInfo(body, joint.index)
+        assert info[1].decode() == joint.name
+        assert info[2] == (pb.JOINT_SPHERICAL if joint.dof == 3 else pb.JOINT_REVOLUTE)
+    obs, _ = env.reset(options={"start_time": 0.5})
+    names = state_names()
+    assert len(names) == len(set(names)) == obs.shape[0] == 197
+    assert names[:5] == ["phase", "root_height", "root/pos_x", "root/pos_y", "root/pos_z"]
+    assert len(action_names()) == env.action_space.shape[0] == 36
+    assert action_names()[12] == "right_knee/angle"
+    env.close()

@@ -1,21 +1,28 @@
-"""Real-time loop benchmark: policy_inference at 500 Hz against a fake robot, plus the floor.
+"""Real-time loop benchmark: policy_inference against a fake robot and the floor, either backend.
 
-Two processes over loopback Cyclone DDS for ``--seconds`` (30 by default):
+Two processes over loopback DDS for ``--seconds`` (30 by default) per rate in ``--rates``:
 
-* this process: a robot publishing ``joint_states`` + labelled features at ``--rate`` Hz
-  and counting the commands that come back;
-* ``policy_inference`` (``rate_hz`` = ``--rate``) running ``--model``.
+* this process: a robot publishing labelled features, then ``joint_states`` (the trigger),
+  at the rate, and timing the commands that come back;
+* ``policy_inference`` (``trigger:=input`` by default: one compute per ``joint_states``;
+  ``--trigger timer`` runs its fixed-rate loop at the rate instead) running ``--model``.
 
-In the same run, the floor: a bare Cyclone DDS ping-pong between two processes (one-way
-latency = round trip / 2) and bare ONNX Runtime ``run`` calls on the same model. Prints
-one JSON object: node obs->command latency p50/p99/max (ms, the node's own measure over
-its last 10 s of the run: the age of the newest input when the command leaves, which
-includes the wait for the next tick, anywhere in [0, 1/rate) depending on the phase of
-the robot's clock), the node's compute per tick (tick start to end, phase-free), achieved
-rate, missed deadlines, the floor, and node/floor ratios.
+In the same run, the floor: a ping-pong between two processes through the same middleware
+API (``distill_ros.ros``, so the same backend; one-way = round trip / 2) and bare ONNX
+Runtime ``run`` calls on the same model. Prints one JSON object with, per rate:
 
-    python bench/bench_ros_loop.py                        # an untrained grasp-sized MLP
-    python bench/bench_ros_loop.py --model runs/grasp_quick/export/policy.onnx
+* ``latency_*``: obs->command, the node's own measure (its last 10 s): the age of the
+  newest input when its command leaves (input arrival to publish; with a timer, this
+  includes the wait for the next tick);
+* ``robot_round_trip``: this process's measure: trigger published to command received
+  (two hops plus the node), against a floor of two one-way hops plus one ONNX run;
+* ``compute_*``: the node's work per compute (phase-free), ``overruns`` and the rates;
+* ``ratios`` and ``targets`` (issue 14: obs->command p50 <= 3x floor, p99 <= 0.5 ms at
+  500 Hz, no overruns, compute p50 <= 5x one ONNX Runtime run).
+
+    python bench/bench_ros_loop.py                          # DDS backend, 500 and 1000 Hz
+    source /opt/ros/humble/setup.bash; export RMW_IMPLEMENTATION=rmw_cyclonedds_cpp
+    python bench/bench_ros_loop.py --backend rclpy --model runs/grasp_quick/export/policy.onnx
 
 Without ``--model`` the bench exports an untrained student of the grasp layout (the
 default MLP): latency depends on the graph's size, not on its weights.
@@ -27,26 +34,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
-from cyclonedds.domain import DomainParticipant
-from cyclonedds.idl import IdlStruct
-from cyclonedds.idl.types import float64, int64, sequence
-from cyclonedds.pub import DataWriter
-from cyclonedds.sub import DataReader
-from cyclonedds.topic import Topic
-from cyclonedds.util import duration
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from distill_ros.ros.dds_config import isolate_for_tests  # noqa: E402 - path set up above
-
-if "--echo" not in sys.argv:  # the echo child inherits the parent's loopback domain
-    isolate_for_tests()  # loopback only, private domain; children inherit it
+F64 = "std_msgs/msg/Float64MultiArray"
 
 
 def untrained_grasp_student(folder: Path) -> str:
@@ -70,6 +66,8 @@ def untrained_grasp_student(folder: Path) -> str:
 
 def _pct(values_s: list) -> dict:
     ms = np.asarray(values_s) * 1e3
+    if not ms.size:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan"), "n": 0}
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
             "max_ms": float(ms.max()), "n": int(ms.size)}
 
@@ -81,125 +79,162 @@ def ort_floor(model: str, n: int = 5000) -> dict:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-    dim = session.get_inputs()[0].shape[1]
-    obs = {"obs": np.zeros((1, dim), np.float32)}
+    feed = {i.name: np.zeros([1, *i.shape[1:]], np.float32) for i in session.get_inputs()}
     times = []
     for _ in range(n):
         start = time.perf_counter()
-        session.run(None, obs)
+        session.run(None, feed)
         times.append(time.perf_counter() - start)
     return _pct(times)
 
 
-@dataclass
-class PingMsg(IdlStruct, typename="bench::PingMsg"):
-    """The bare DDS message of the ping-pong: a sequence number and an observation."""
-
-    seq: int64
-    payload: sequence[float64]
-
-
-def _endpoints(read: str, write: str) -> tuple:
-    dp = DomainParticipant(int(os.environ["ROS_DOMAIN_ID"]))
-    reader = DataReader(dp, Topic(dp, read, PingMsg))
-    writer = DataWriter(dp, Topic(dp, write, PingMsg))
-    waitset = WaitSet(dp)
-    waitset.attach(ReadCondition(reader, SampleState.NotRead | ViewState.Any
-                                 | InstanceState.Any))
-    return dp, reader, writer, waitset
-
-
 def echo() -> None:
     """The other side of the ping-pong: send every ping back, until killed."""
-    _dp, reader, writer, waitset = _endpoints("bench_ping", "bench_pong")
+    from distill_ros import ros
+
+    ros.init([])
+    node = ros.Node("bench_echo")
+    pong = node.create_publisher(ros.get_interface(F64), "bench_pong", ros.DEFAULT)
+    node.create_subscription(ros.get_interface(F64), "bench_ping", pong.publish,
+                             ros.SENSOR_DATA)
     print("READY", flush=True)
-    while True:
-        waitset.wait(duration(seconds=1))
-        for sample in reader.take(16):
-            writer.write(sample)
+    ros.spin(node)
 
 
 def dds_floor(n: int = 3000) -> dict:
-    """Round trips through a bare Cyclone DDS echo process; one-way = half."""
+    """Round trips through an echo process on the same middleware API; one-way = half."""
+    from distill_ros import ros
+
     echo_proc = subprocess.Popen([sys.executable, __file__, "--echo"], stdout=subprocess.PIPE,
                                  text=True)
+    node = ros.Node("bench_ping")
+    got, want = threading.Event(), [None]
+
+    def on_pong(msg) -> None:
+        if msg.data[0] == want[0]:
+            got.set()
+    node.create_subscription(ros.get_interface(F64), "bench_pong", on_pong, ros.DEFAULT)
+    ping = node.create_publisher(ros.get_interface(F64), "bench_ping", ros.SENSOR_DATA)
+    spinner = ros.spin_in_background(node)
+    msg = ros.get_interface(F64)(data=[0.0] * 16)
     try:
-        _dp, reader, writer, waitset = _endpoints("bench_pong", "bench_ping")
         echo_proc.stdout.readline()  # READY
         times = []
-        for seq in range(-200, n):  # the first 200 wait for discovery and warm up
+        for seq in range(-300, n):  # the first 300 wait for discovery and warm up
+            want[0] = float(seq)
+            got.clear()
+            msg.data = [float(seq)] + [0.0] * 15
             start = time.perf_counter()
-            writer.write(PingMsg(seq=seq, payload=[0.0] * 15))
-            got = False
-            while not got:
-                waitset.wait(duration(seconds=1))
-                got = any(s.seq == seq for s in reader.take(16))
-                if time.perf_counter() - start > 2:
-                    break
-            if seq >= 0 and got:
+            ping.publish(msg)
+            if got.wait(0.5 if seq >= 0 else 0.05) and seq >= 0:
                 times.append((time.perf_counter() - start) / 2)
         return _pct(times)
     finally:
+        spinner.stop()
+        node.destroy_node()
         echo_proc.kill()
         echo_proc.wait()
 
 
-def node_run(model: str, rate: float, seconds: float) -> dict:
-    """policy_inference at ``rate`` Hz against this process's fake robot."""
-    from distill_ros import ros
-    from distill_ros.nodes.command_output import labelled_array
-    from distill_ros.tasks.grasp import OBS_SPEC
+class Robot:
+    """Publishes the grasp inputs at a rate and times the commands that come back."""
 
+    def __init__(self, ros) -> None:
+        from distill_ros.nodes.command_output import labelled_array
+        from distill_ros.tasks.grasp import OBS_SPEC
+
+        self.node = ros.Node("bench_robot")
+        joint_state = ros.get_interface("sensor_msgs/msg/JointState")
+        self.js_pub = self.node.create_publisher(joint_state, "joint_states", ros.SENSOR_DATA)
+        self.feat_pub = self.node.create_publisher(ros.get_interface(F64),
+                                                   "/sim_robot/features", ros.SENSOR_DATA)
+        self.js = joint_state(name=["ee_x", "ee_y", "ee_z"], position=[0.0, 0.0, 0.2])
+        names = [n for n in OBS_SPEC.names if not n.startswith("palm_")]
+        self.features = labelled_array(names, [0.01] * len(names))
+        self.received, self.round_trips, self.diags = [], [], []
+        self.sent_at = -1.0
+        self.node.create_subscription(ros.get_interface(F64),
+                                      "/forward_command_controller/commands", self._on_command,
+                                      ros.DEFAULT)
+        self.node.create_subscription(
+            ros.get_interface("diagnostic_msgs/msg/DiagnosticArray"), "/diagnostics",
+            self.diags.append, ros.DEFAULT)
+        self.spinner = ros.spin_in_background(self.node)
+
+    def _on_command(self, msg) -> None:
+        now = time.perf_counter()
+        self.received.append(now)
+        if self.sent_at > 0:
+            self.round_trips.append(now - self.sent_at)
+            self.sent_at = -1.0  # one command per trigger: later ones are timer ticks
+
+    def run(self, rate: float, seconds: float) -> None:
+        """Publish until ``seconds`` of commands came back (+1.2 s for a diagnostics report)."""
+        period, start, k = 1.0 / rate, time.perf_counter(), 0
+        while not self.received or self.received[-1] - self.received[0] < seconds + 1.2:
+            self.feat_pub.publish(self.features)
+            self.sent_at = time.perf_counter()
+            self.js_pub.publish(self.js)
+            k += 1
+            delay = start + k * period - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if time.perf_counter() - start > seconds + 60:
+                raise RuntimeError("policy_inference sent no commands")
+
+    def close(self) -> None:
+        """Stop spinning and leave the graph."""
+        self.spinner.stop()
+        self.node.destroy_node()
+
+
+def node_run(ros, model: str, rate: float, seconds: float, trigger: str,
+             labelled: bool) -> dict:
+    """policy_inference at ``rate`` Hz against this process's fake robot."""
     params = REPO / "config" / "policy_inference_params.yaml"
     node_proc = subprocess.Popen(
         [sys.executable, "-m", "distill_ros.nodes.policy_inference", "--ros-args",
          "--params-file", str(params), "-p", f"model_path:={model}", "-p", f"rate_hz:={rate}",
-         "-p", "max_rate:=[1000.0]"], cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    ros.init([])
-    node = ros.Node("bench_robot")
-    joint_state = ros.get_interface("sensor_msgs/msg/JointState")
-    js_pub = node.create_publisher(joint_state, "joint_states", ros.SENSOR_DATA)
-    feat_pub = node.create_publisher(ros.get_interface("std_msgs/msg/Float64MultiArray"),
-                                     "/sim_robot/features", ros.SENSOR_DATA)
-    received, diags = [], []
-    node.create_subscription(ros.get_interface("std_msgs/msg/Float64MultiArray"),
-                             "/forward_command_controller/commands",
-                             lambda m: received.append(time.monotonic()), ros.DEFAULT)
-    node.create_subscription(ros.get_interface("diagnostic_msgs/msg/DiagnosticArray"),
-                             "/diagnostics", diags.append, ros.DEFAULT)
-    spinner = ros.spin_in_background(node)
-    names = [n for n in OBS_SPEC.names if not n.startswith("palm_")]
+         "-p", f"trigger:={trigger}", "-p", "max_rate:=[1000.0]", "-p",
+         f"label_commands:={str(labelled).lower()}"], cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    robot = Robot(ros)
     try:
-        period, start = 1.0 / rate, time.monotonic()
-        k = 0
-        # publish 1.2 s past the window so a diagnostics message covers its end
-        while not received or time.monotonic() - received[0] < seconds + 1.2:
-            js_pub.publish(joint_state(name=["ee_x", "ee_y", "ee_z"], position=[0.0, 0.0, 0.2]))
-            feat_pub.publish(labelled_array(names, [0.01] * len(names)))
-            k += 1
-            delay = start + k * period - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            if time.monotonic() - start > seconds + 60:
-                raise RuntimeError("policy_inference sent no commands")
-        last_diag = diags[-1]  # before the inputs stop (the watchdog would then trip)
+        robot.run(rate, seconds)
+        last_diag = robot.diags[-1]  # before the inputs stop (the watchdog would then trip)
     finally:
-        spinner.stop()
+        robot.close()
         node_proc.terminate()
         node_proc.wait(10)
-        node.destroy_node()
-        ros.shutdown()
     values = {kv.key: kv.value for s in last_diag.status for kv in s.values
               if s.name.startswith("policy_inference")}
-    window = [t for t in received if t - received[0] < seconds]
+    window = [t for t in robot.received if t - robot.received[0] < seconds]
     gaps = np.diff(window)
+    trips = robot.round_trips[len(robot.round_trips) // 20:]  # drop the first 5%: warm-up
     return {**{f"{kind}_{q}_ms": float(values[f"{kind}_{q}_ms"])
                for kind in ("latency", "compute") for q in ("p50", "p99", "max")},
-            "node_rate_hz": float(values["rate_hz"]), "node_overruns": int(float(
-                values["overruns"])),
+            "robot_round_trip": _pct(trips),
+            "node_rate_hz": float(values["rate_hz"]),
+            "overruns": int(float(values["overruns"])),
             "received_rate_hz": len(window) / seconds,
-            "received_gaps_over_2_periods": int((gaps > 2 * period).sum()),
+            "received_gaps_over_2_periods": int((gaps > 2 * (1.0 / rate)).sum()),
             "received_gap_max_ms": float(gaps.max() * 1e3)}
+
+
+def judge(rate: float, run: dict, floor: dict) -> dict:
+    """Ratios against the floor and issue 14's targets."""
+    dds, ort = floor["dds_one_way"], floor["ort_run"]
+    floor_p50 = dds["p50_ms"] + ort["p50_ms"]
+    ratios = {"obs_to_command_p50_vs_floor": run["latency_p50_ms"] / floor_p50,
+              "robot_round_trip_p50_vs_floor": run["robot_round_trip"]["p50_ms"]
+              / (2 * dds["p50_ms"] + ort["p50_ms"]),
+              "compute_p50_vs_ort_run": run["compute_p50_ms"] / ort["p50_ms"]}
+    targets = {"obs_to_command_p50_le_3x_floor": ratios["obs_to_command_p50_vs_floor"] <= 3,
+               "no_overruns": run["overruns"] == 0,
+               "compute_p50_le_5x_ort_run": ratios["compute_p50_vs_ort_run"] <= 5}
+    if rate == 500:
+        targets["obs_to_command_p99_le_0.5ms"] = run["latency_p99_ms"] <= 0.5
+    return {"ratios": ratios, "targets": targets}
 
 
 def main() -> None:
@@ -208,24 +243,38 @@ def main() -> None:
     parser.add_argument("--model", help="an exported policy.onnx (default: an untrained "
                         "grasp-sized MLP student exported to a temporary folder)")
     parser.add_argument("--echo", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--rate", type=float, default=500.0, help="control rate, Hz")
-    parser.add_argument("--seconds", type=float, default=30.0, help="measured duration")
+    parser.add_argument("--backend", choices=("dds", "rclpy"), default="dds",
+                        help="middleware of every process (rclpy: source ROS 2 first)")
+    parser.add_argument("--trigger", choices=("input", "timer"), default="input",
+                        help="the node computes per input (default) or on its timer")
+    parser.add_argument("--unlabelled", action="store_true",
+                        help="label_commands:=false: commands without layout labels")
+    parser.add_argument("--rates", default="500,1000", help="control rates, Hz, comma-separated")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured duration per rate")
     args = parser.parse_args()
-    if args.echo:
+    if args.echo:  # the echo child inherits the backend and the loopback domain
         return echo()
+    os.environ["DISTILL_ROS_BACKEND"] = args.backend  # before distill_ros.ros is imported
+    from distill_ros import ros
+    from distill_ros.ros.dds_config import isolate_for_tests
+
+    isolate_for_tests()  # loopback only, private domain; the children inherit it
+
     if not args.model:
         args.model = untrained_grasp_student(Path(tempfile.mkdtemp(prefix="bench_ros_")))
-    node = node_run(args.model, args.rate, args.seconds)
-    floor = {"dds_one_way": dds_floor(), "ort_run": ort_floor(args.model)}
-    floor_p50 = floor["dds_one_way"]["p50_ms"] + floor["ort_run"]["p50_ms"]
-    floor_p99 = floor["dds_one_way"]["p99_ms"] + floor["ort_run"]["p99_ms"]
+    ros.init([])
+    try:
+        runs = {rate: node_run(ros, args.model, rate, args.seconds, args.trigger,
+                               not args.unlabelled)
+                for rate in (float(r) for r in args.rates.split(","))}
+        floor = {"dds_one_way": dds_floor(), "ort_run": ort_floor(args.model)}
+    finally:
+        ros.shutdown()
     print(json.dumps({
-        "rate_hz": args.rate, "seconds": args.seconds, "node": node, "floor": floor,
-        "ratios": {"latency_p50_vs_floor": node["latency_p50_ms"] / floor_p50,
-                   "latency_p99_vs_floor": node["latency_p99_ms"] / floor_p99,
-                   "compute_p50_vs_ort_run": node["compute_p50_ms"]
-                   / floor["ort_run"]["p50_ms"],
-                   "achieved_vs_target_rate": node["received_rate_hz"] / args.rate},
+        "backend": ros.backend_name(), "trigger": args.trigger, "seconds": args.seconds,
+        "label_commands": not args.unlabelled,
+        "floor": floor,
+        "rates": {f"{rate:g}": {**run, **judge(rate, run, floor)} for rate, run in runs.items()},
     }, indent=2))
 
 

@@ -4,7 +4,7 @@ Two outputs, picked by the ``output_type`` parameter:
 
 * ``float64_multi_array``: ``std_msgs/Float64MultiArray`` for a forward command
   controller's ``~/commands`` (RELIABLE). Elements are in ``command_names`` order and
-  each carries its name in ``layout.dim[i].label``.
+  each carries its name in ``layout.dim[i].label`` (unless ``labelled`` is False).
 * ``joint_trajectory``: ``trajectory_msgs/JointTrajectory`` with one point reached
   one control period from now (``positions`` or ``velocities``, per ``trajectory_field``).
 """
@@ -47,11 +47,13 @@ class CommandOutput:
         joints: joint names for ``JointTrajectory`` (default: ``command_names``).
         field: ``positions`` or ``velocities`` of the trajectory point.
         period_s: control period (the trajectory point's ``time_from_start``).
+        labelled: name each Float64MultiArray element in ``layout.dim`` (False: data only,
+            as forward command controllers read it; cheaper to serialise).
     """
 
     def __init__(self, node: Any, output_type: str, topic: str, policy_names: Sequence[str],
                  command_names: Sequence[str], joints: Sequence[str], field: str,
-                 period_s: float) -> None:
+                 period_s: float, labelled: bool = True) -> None:
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {list(OUTPUT_TYPES)}, "
                              f"got {output_type!r}")
@@ -71,7 +73,7 @@ class CommandOutput:
         self.output_type, self.field, self.period_s = output_type, field, period_s
         self._node = node
         if output_type == "float64_multi_array":  # one message, reused: only data changes
-            self._msg = labelled_array(self.names, [0.0] * len(self.names))
+            self._msg = labelled_array(self.names if labelled else [], [0.0] * len(self.names))
         else:
             self._msg = ros.get_interface("trajectory_msgs/msg/JointTrajectory")(
                 joint_names=self.joints)

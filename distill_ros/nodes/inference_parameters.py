@@ -53,8 +53,15 @@ PARAMETERS = {
     "array_topics": Param(["~/observations"], "labelled std_msgs/Float64MultiArray inputs",
                           START),
     "array_obs": Param([""], "observation names arriving on array_topics", CONFIGURE),
+    "points_groups": Param([""], "'group:topic': a points group from a sensor_msgs/"
+                           "PointCloud2 (x, y, z [, label] fields)", START),
+    "command_groups": Param([""], "'group:values_topic:mask_topic': a command group from two "
+                            "std_msgs/Float64MultiArray (values, 0/1 mask)", START),
     "output_type": Param("float64_multi_array", "float64_multi_array or joint_trajectory",
                          START),
+    "label_commands": Param(True, "name each command element in layout.dim[i].label "
+                            "(false: data only, as forward command controllers read it, "
+                            "cheaper to serialise)", CONFIGURE),
     "output_topic": Param("/forward_command_controller/commands", "command topic", START),
     "command_names": Param([""], "controller element order (default: the model's)",
                            CONFIGURE),

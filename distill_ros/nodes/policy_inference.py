@@ -14,17 +14,18 @@ labelled ``std_msgs/Float64MultiArray`` inputs (``array_topics``), commands out 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from distill_ros import ros
 from distill_ros.nodes import inference_parameters as params
-from distill_ros.nodes.command_output import (array_labels, CommandOutput,
-                                              diagnostic_array)
+from distill_ros.nodes.command_output import CommandOutput, diagnostic_array
+from distill_ros.nodes.inference_inputs import InputWiring, parse_sources
 from distill_ros.runtime.control_loop import Cadence, LoopStats
 from distill_ros.runtime.model_loader import ModelLoader, open_policy, wait_until
-from distill_ros.runtime.observation import ObservationAssembler, parse_joint_map
+from distill_ros.runtime.observation import (GroupStore, ObservationAssembler,
+                                             parse_joint_map)
 from distill_ros.runtime.safety import config_from_settings, nonempty, SafetyFilter
 from distill_ros.runtime.safety import SETTINGS
 from distill_ros.runtime.supervisor import ERROR, OK, Policy, Supervisor
@@ -45,6 +46,8 @@ class PolicyInference(ros.LifecycleNode):
         self._output: Optional[CommandOutput] = None
         self._entities: list = []
         self._cadence: Optional[Cadence] = None
+        self._clouds: list = []
+        self._commands: list = []
 
     def _p(self, name: str, changes: Optional[dict] = None) -> Any:
         """A parameter's value, or its new value when ``changes`` is about to set it."""
@@ -58,22 +61,26 @@ class PolicyInference(ros.LifecycleNode):
         try:
             inputs = ObservationAssembler(parse_joint_map(self._p("joint_obs")),
                                           nonempty(self._p("array_obs")))
-            policy = open_policy(self._p("model_path"), self._p("use_gpu"), inputs)
+            self._clouds = parse_sources(self._p("points_groups"), "points_groups", 2)
+            self._commands = parse_sources(self._p("command_groups"), "command_groups", 3)
+            store, sourced = GroupStore(), [s[0] for s in self._clouds + self._commands]
+            policy = open_policy(self._p("model_path"), self._p("use_gpu"), inputs, None,
+                                 store, sourced)
             runner, period = policy.runner, self._timing(policy.runner)[0]
             self.stats = LoopStats(window=max(1000, int(10 / period)))
             self._sup = Supervisor(inputs, self._send, on_status=self._on_status,
                                    watchdog_timeout_s=self._p("watchdog_timeout_s"),
-                                   stats=self.stats)
+                                   stats=self.stats, groups=store)
             self._sup.configure(policy, self._safety(runner), period)
             names = runner.act_spec.names
             self._loader = ModelLoader(
-                lambda path: open_policy(path, self._p("use_gpu"), inputs, names),
-                self._swap_in, self._on_load_failed)
+                lambda path: open_policy(path, self._p("use_gpu"), inputs, names, store,
+                                         sourced), self._swap_in, self._on_load_failed)
             self._output = CommandOutput(
                 self, self._p("output_type"), self._p("output_topic"), names,
                 nonempty(self._p("command_names")), nonempty(self._p("trajectory_joints")),
-                self._p("trajectory_field"), period)
-            self._create_endpoints()
+                self._p("trajectory_field"), period, self._p("label_commands"))
+            self._create_endpoints(getattr(runner, "groups", None))
         except Exception as err:  # noqa: BLE001 - any bad file or setting: refuse, say why
             self.get_logger().error(f"configure failed: {type(err).__name__}: {err}")
             self._free()
@@ -86,24 +93,25 @@ class PolicyInference(ros.LifecycleNode):
         return ros.TransitionCallbackReturn.SUCCESS
 
     def _inputs(self) -> list:
-        return [self._p("joint_states_topic"), *nonempty(self._p("array_topics"))]
+        return [self._p("joint_states_topic"), *nonempty(self._p("array_topics")),
+                *[c[1] for c in self._clouds], *[t for c in self._commands for t in c[1:]]]
 
-    def _create_endpoints(self) -> None:
+    def _create_endpoints(self, groups: Any) -> None:
         inputs, triggered = self._inputs(), self._p("trigger") == "input"
         trigger_topic = (self._p("trigger_topic") or inputs[0]) if triggered else None
         if triggered and trigger_topic not in inputs:
-            raise ValueError(f"trigger_topic {trigger_topic!r} is not an input: use "
-                             f"joint_states_topic or one of array_topics {inputs}")
-        kinds = [ros.get_interface(t) for t in ("sensor_msgs/msg/JointState",
-                                                "std_msgs/msg/Float64MultiArray")]
+            raise ValueError(f"trigger_topic {trigger_topic!r} is not an input: use one of "
+                             f"{inputs}")
         trigger = ros.get_interface("std_srvs/srv/Trigger")
         diag = ros.get_interface("diagnostic_msgs/msg/DiagnosticArray")
         self._diag_pub = self.create_publisher(diag, "/diagnostics", ros.DEFAULT)
         self._entities = [self._output.publisher, self._diag_pub]  # freed if the rest fails
-        for i, topic in enumerate(inputs):  # joint_states first, then the arrays
-            self._entities.append(self.create_subscription(
-                kinds[min(i, 1)], topic, self._on_input(topic, topic == trigger_topic, i == 0),
-                ros.SENSOR_DATA))
+        wiring = InputWiring(self, self._sup, groups, self._on_trigger, trigger_topic)
+        try:
+            wiring.wire(inputs[0], nonempty(self._p("array_topics")), self._clouds,
+                        self._commands)
+        finally:
+            self._entities += wiring.entities
         self._entities += [
             self.create_service(trigger, "~/emergency_stop", self._on_estop),
             self.create_service(trigger, "~/clear_emergency_stop", self._on_clear_estop),
@@ -222,18 +230,10 @@ class PolicyInference(ros.LifecycleNode):
                 self.set_parameters([ros.Parameter("model_path", value=running)])
         self._sup.warn(f"model_path {path} rejected ({why}); still running {running}")
 
-    def _on_input(self, topic: str, triggers: bool, joints: bool) -> Callable[[Any], None]:
-        sup = self._sup
-
-        def on_message(msg: Any) -> None:
-            if joints:
-                stored = sup.update_joints(msg.name, msg.position, topic)
-            else:
-                stored = sup.update_array(array_labels(msg), msg.data, topic)
-            cadence = self._cadence
-            if triggers and stored and cadence is not None:
-                cadence.on_input()
-        return on_message
+    def _on_trigger(self) -> None:
+        cadence = self._cadence
+        if cadence is not None:
+            cadence.on_input()
 
     def _send(self, command: np.ndarray) -> None:
         if self._output is not None:

@@ -21,8 +21,9 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from distill_ros.runtime.observation import ObservationAssembler
+from distill_ros.runtime.observation import GroupStore, ObservationAssembler
 from distill_ros.runtime.supervisor import Policy
+from distill_ros.spec import ObsSpec
 
 log = logging.getLogger(__name__)
 
@@ -43,31 +44,121 @@ def load_runner(path: str, use_gpu: bool) -> Any:
     return OnnxPolicy(path, want_gpu=use_gpu)
 
 
+class PolicyInputs:
+    """Reads one policy's observation from the stored inputs.
+
+    Vector groups are assembled element by element, by name (joints and labelled arrays);
+    ``points`` and ``command`` groups arrive whole (a cloud, a values+mask pair).
+
+    Args:
+        groups: the policy's observation groups (a flat policy: one vector group).
+        assembler: latest named elements.
+        store: latest whole groups.
+        sourced: names of the whole groups that have a source configured.
+    """
+
+    def __init__(self, groups: ObsSpec, assembler: ObservationAssembler, store: GroupStore,
+                 sourced: Sequence[str] = ()) -> None:
+        self.flat, self.assembler, self.store = groups.is_flat, assembler, store
+        self.vectors: list = []                  # (input name, index, element names)
+        self.whole: list[str] = []
+        for group in groups.groups:
+            if group.kind == "vector":
+                names = tuple(group.channels.names)
+                self.vectors.append((group.name, assembler.layout(names), names))
+            elif group.kind in ("points", "command") and group.name in sourced:
+                self.whole.append(group.name)
+            else:
+                raise ValueError(f"observation group {group.name!r} ({group.kind}) has no "
+                                 "source: a points group comes from a PointCloud2 "
+                                 "(points_groups: ['name:topic']), a command group from a "
+                                 "values+mask pair (command_groups: ['name:values:mask'])")
+        self._joints = assembler.joint_map
+
+    def read(self) -> tuple[Any, float, float]:
+        """``(observation, oldest, newest)`` arrival times; oldest -inf if one never came."""
+        if self.flat:
+            return self.assembler.assemble(self.vectors[0][1])
+        obs, oldest, newest = self.store.assemble(self.whole)
+        for name, index, _ in self.vectors:
+            obs[name], old, new = self.assembler.assemble(index)
+            oldest, newest = min(oldest, old), max(newest, new)
+        return obs, oldest, newest
+
+    def non_finite(self, obs: Any) -> list[str]:
+        """Sources of NaN/Inf elements (``palm_x (joint ee_x)``); [] when all finite."""
+        arrays = [obs] if self.flat else [obs[name] for name, _, _ in self.vectors]
+        bad = []
+        for array, (_, _, names) in zip(arrays, self.vectors):
+            if not np.isfinite(array).all():
+                bad += [self._source(names[i]) for i in np.flatnonzero(~np.isfinite(array))]
+        return bad
+
+    def never_received(self) -> list[str]:
+        """Elements and whole groups no message has carried yet."""
+        return [n for _, _, names in self.vectors
+                for n in self.assembler.never_received(names)] + \
+            self.store.never_received(self.whole)
+
+    def _source(self, name: str) -> str:
+        joint = self._joints.get(name)
+        return f"{name} (joint {joint})" if joint else name
+
+
+def fast_act(runner: Any) -> Callable[[Any], np.ndarray]:
+    """``runner.act`` without per-call allocations for an ONNX policy: reused input arrays."""
+    from distill_ros.runtime.onnx_policy import OnnxPolicy
+
+    if not isinstance(runner, OnnxPolicy):
+        return runner.act  # a chunked runner keeps its own history and queue
+    session, shapes = runner.session, runner.groups.input_shapes()
+    feed = {name: np.zeros((1, *shape), np.float32) for name, shape in shapes.items()}
+    if runner.groups.is_flat:
+        row = feed[runner.groups.input_names[0]][0]
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            row[:] = obs
+            return session.run(None, feed)[0][0]
+        return act
+
+    def act_groups(obs: Any) -> np.ndarray:
+        for name, array in obs.items():
+            feed[name][0] = array
+        return session.run(None, feed)[0][0]
+    return act_groups
+
+
 def open_policy(path: str, use_gpu: bool, inputs: ObservationAssembler,
-                actions: Optional[Sequence[str]] = None) -> Policy:
+                actions: Optional[Sequence[str]] = None, store: Optional[GroupStore] = None,
+                sourced: Sequence[str] = ()) -> Policy:
     """Open and check a model; raise ValueError/FileNotFoundError with the reason.
 
     Args:
         path: the exported ONNX file.
         use_gpu: use CUDA/TensorRT when ONNX Runtime has them.
-        inputs: every observation element of the model must have a source here.
+        inputs: every vector element of the model must have a source here.
         actions: the running model's action names: a hot swap must command the same.
+        store: where whole groups (points, command) arrive; ``sourced`` names those that
+            have a source.
     """
     if not path:
         raise ValueError("parameter model_path is empty: set it to an exported policy.onnx")
     runner = load_runner(str(Path(path).expanduser()), use_gpu)
-    index = inputs.layout(runner.obs_spec.names)
+    groups = getattr(runner, "groups", None) or ObsSpec.flat(runner.obs_spec)
+    reader = PolicyInputs(groups, inputs, store or GroupStore(), sourced)
     names = list(runner.act_spec.names)
     if actions is not None and names != list(actions):
         raise ValueError(f"{path} commands {names}, the running model commands "
                          f"{list(actions)}: same actions needed for a hot swap")
-    action = np.asarray(runner.act(np.zeros(runner.obs_spec.dim, np.float32)))
+    zeros = {n: np.zeros(s, np.float32) for n, s in groups.input_shapes().items()}
+    act = fast_act(runner)
+    action = np.asarray(act(zeros[groups.input_names[0]] if groups.is_flat else zeros))
     if action.shape != (runner.act_spec.dim,):  # also warms the session up before a swap
         raise ValueError(f"{path} returns shape {action.shape}, expected "
                          f"({runner.act_spec.dim},) actions {names}")
     if hasattr(runner, "reset"):
         runner.reset()  # drop the warm-up chunk: the first real tick plans afresh
-    return Policy(runner, index)
+    return Policy(runner, reader, act)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float,

@@ -24,22 +24,28 @@ import math
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
 from distill_ros.runtime.control_loop import LoopStats
-from distill_ros.runtime.observation import ObservationAssembler
+from distill_ros.runtime.observation import GroupStore, ObservationAssembler
 from distill_ros.runtime.safety import SafetyFilter
 
 OK, WARN, ERROR = "OK", "WARN", "ERROR"
 
 
 class Policy(NamedTuple):
-    """What the loop runs: a runner (``act``, ``obs_spec``, ...) and its input order."""
+    """What the loop runs: a runner, how its observation is read, and its ``act``.
+
+    ``inputs`` has ``read() -> (obs, oldest, newest)``, ``non_finite(obs) -> [source]`` and
+    ``never_received() -> [name]`` (see `model_loader.PolicyInputs`); ``act(obs)`` is the
+    runner's, possibly without per-call allocations.
+    """
 
     runner: Any
-    obs_index: np.ndarray
+    inputs: Any
+    act: Callable[[Any], np.ndarray]
 
 
 @dataclass
@@ -64,14 +70,16 @@ class Supervisor:
         warn_clear_s: a WARN clears after this long without a new warning.
         on_status: called with ``(level, message)`` whenever the status changes.
         stats: receives one obs->command latency per policy command.
+        groups: latest whole groups (points, command), beside the named elements.
     """
 
     def __init__(self, inputs: ObservationAssembler, send: Callable[[np.ndarray], None],
                  clock: Callable[[], float] = time.monotonic, watchdog_timeout_s: float = 0.5,
                  warn_clear_s: float = 1.0,
                  on_status: Optional[Callable[[str, str], None]] = None,
-                 stats: Optional[LoopStats] = None) -> None:
+                 stats: Optional[LoopStats] = None, groups: Optional[GroupStore] = None) -> None:
         self.inputs, self.send, self.clock = inputs, send, clock
+        self.groups = groups if groups is not None else GroupStore()
         self.watchdog_timeout_s, self.warn_clear_s = watchdog_timeout_s, warn_clear_s
         self.on_status, self.stats = on_status, stats
         self.period_s = 0.0                     # seconds between commands, for the rate limit
@@ -183,6 +191,17 @@ class Supervisor:
         self.inputs.update_array(labels, data, self.clock())
         return True
 
+    def update_group(self, group: str, parse: Callable[[], Mapping[str, np.ndarray]],
+                     source: str) -> bool:
+        """Store a whole group (``parse`` a cloud or a values+mask pair); report a bad one."""
+        try:
+            arrays = parse()
+        except ValueError as err:
+            self._reject(f"{source}: {err}")
+            return False
+        self.groups.update(group, arrays, self.clock())
+        return True
+
     def _uses_joints(self, names: Sequence[str]) -> bool:
         joints = self.inputs.joint_map.values()
         return any(name in joints for name in names)
@@ -202,12 +221,12 @@ class Supervisor:
             if self.estop:
                 self.hold()
                 return
-            obs, oldest, newest = self.inputs.assemble(policy.obs_index)
+            obs, oldest, newest = policy.inputs.read()
             now = self.clock()
             if not self._fresh(now, oldest, newest) or not self._finite(obs):
                 return
             try:
-                action = policy.runner.act(obs)
+                action = policy.act(obs)
             except Exception as err:  # noqa: BLE001 - a failing model must not stall the robot
                 self.hold()
                 self.counts.policy_errors += 1
@@ -233,7 +252,7 @@ class Supervisor:
         """
         with self._lock:
             if self.policy is not None and not self.estop:
-                _, oldest, newest = self.inputs.assemble(self.policy.obs_index)
+                _, oldest, newest = self.policy.inputs.read()
                 self._fresh(self.clock(), oldest, newest)
 
     def _fresh(self, now: float, oldest: float, newest: float) -> bool:
@@ -241,7 +260,7 @@ class Supervisor:
         if newest == -math.inf or (oldest == -math.inf and not self.stale):
             # nothing is sent until every input arrived once; say which never did
             if now - self._activated_at > self.watchdog_timeout_s:
-                never = self.inputs.never_received(self.policy.runner.obs_spec.names)
+                never = self.policy.inputs.never_received()
                 self.set_status(ERROR, f"no data yet for {never}: check array_topics, "
                                 "joint_states_topic and the publishers", clears_on_run=True)
             return False
@@ -261,18 +280,13 @@ class Supervisor:
 
     def _finite(self, obs: np.ndarray) -> bool:
         """Whether every input is finite; else hold and name the ones that are not."""
-        if np.isfinite(obs).all():
+        bad = self.policy.inputs.non_finite(obs)
+        if not bad:
             return True
         self.hold()
         self.counts.nan_inputs += 1
-        names = self.policy.runner.obs_spec.names
-        bad = [self._source(names[i]) for i in np.flatnonzero(~np.isfinite(obs))]
         self.warn(f"non-finite input {', '.join(bad)}: holding instead of running the policy")
         return False
-
-    def _source(self, name: str) -> str:
-        joint = self.inputs.joint_map.get(name)
-        return f"{name} (joint {joint})" if joint else name
 
     def _ran(self, now: float) -> None:
         """A good policy command: end the errors it ends, and warnings past their time."""

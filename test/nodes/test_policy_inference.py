@@ -8,6 +8,8 @@ import hashlib
 import math
 import time
 
+import pytest
+
 from nodes.conftest import onnx_like, OUTPUT, PARAMS
 
 NODE = "/policy_inference"
@@ -67,6 +69,8 @@ def test_lifecycle_transitions_and_configure_refuses_unsourced_observations(
     sent = [m for _, m in commands.since(first)]
     assert len(sent) >= 15, f"{len(sent)} commands in 1 s at 30 Hz"
     for msg in sent:
+        assert [d.label for d in msg.layout.dim] == ["ee_vx", "ee_vy", "ee_vz",
+                                                     "gripper_opening"]
         assert all(math.isfinite(v) for v in msg.data), msg.data
         assert all(-0.9 <= v <= 0.9 for v in msg.data[:3]) and 0 <= msg.data[3] <= 0.09
 
@@ -90,9 +94,10 @@ def test_input_triggered_mode_computes_per_input_and_its_watchdog_holds(
     commands = tester.record(F64, OUTPUT)
     diags = tester.record(DIAG, "/diagnostics")
     proc = _start(start_node, student_onnx, "trigger:=input", "rate_hz:=500.0",
-                  f"watchdog_timeout_s:={timeout_s}")
-    first, _ = commands.wait_for(lambda m: not _is_hold(m), 0, 20.0,
-                                 f"policy command\n{proc.log()}")
+                  f"watchdog_timeout_s:={timeout_s}", "label_commands:=false")
+    first, msg = commands.wait_for(lambda m: not _is_hold(m), 0, 20.0,
+                                   f"policy command\n{proc.log()}")
+    assert len(msg.data) == 4 and not msg.layout.dim, "label_commands:=false: data only"
     time.sleep(1.0)
     count = len(commands.since(first))
     assert 15 <= count <= 45, f"{count} commands in 1 s from 30 Hz inputs"
@@ -261,3 +266,41 @@ def test_joint_trajectory_output_maps_commands_to_joints(tester, start_node, fak
     assert all(math.isfinite(v) for v in point.velocities)
     period_ns = point.time_from_start.sec * 10**9 + point.time_from_start.nanosec
     assert abs(period_ns - 10**9 / 30) < 1e6, period_ns
+
+
+def test_a_grouped_policy_runs_from_a_point_cloud_and_a_masked_command(
+        tester, start_node, tmp_path):
+    """Issue 9: points from sensor_msgs/PointCloud2, a command from a values+mask pair."""
+    from runtime.tiny_models import cloud_parts, tiny_grouped_onnx
+
+    ros = tester.ros
+    model = tiny_grouped_onnx(tmp_path / "grouped.onnx")
+    commands = tester.record(F64, OUTPUT)
+    proc = start_node("policy_inference", "-p", f"model_path:={model}", "-p",
+                      "autostart:=true", "-p", "joint_obs:=[palm_x:ee_x]", "-p",
+                      "points_groups:=[points:/camera/points]", "-p",
+                      "command_groups:=[cmd:/cmd/values:/cmd/mask]")
+    cloud_pub = tester.publisher("sensor_msgs/msg/PointCloud2", "/camera/points",
+                                 ros.SENSOR_DATA)
+    values_pub = tester.publisher(F64, "/cmd/values", ros.SENSOR_DATA)
+    mask_pub = tester.publisher(F64, "/cmd/mask", ros.SENSOR_DATA)
+    joints_pub = tester.publisher("sensor_msgs/msg/JointState", "joint_states",
+                                  ros.SENSOR_DATA)
+    parts = cloud_parts([[0.1, 0.2, 0.0, 1.0], [0.3, -0.2, 0.5, 0.0]])
+    field = ros.get_interface("sensor_msgs/msg/PointField")
+    cloud = ros.get_interface("sensor_msgs/msg/PointCloud2")(
+        fields=[field(**f) for f in parts.pop("fields")], **parts)
+    array = ros.get_interface(F64)
+    joint_state = ros.get_interface("sensor_msgs/msg/JointState")(
+        name=["ee_x"], position=[0.7])
+    deadline, got = time.monotonic() + 30.0, None
+    while got is None and time.monotonic() < deadline:
+        cloud_pub.publish(cloud)
+        values_pub.publish(array(data=[0.05, 0.03, 9.0]))
+        mask_pub.publish(array(data=[1.0, 1.0, 0.0]))
+        joints_pub.publish(joint_state)
+        time.sleep(0.02)
+        got = next((m for _, m in commands.since(0) if abs(m.data[0]) > 1e-9), None)
+    assert got is not None, f"no policy command\n{proc.log()}"
+    # mean (x, y) of the cloud (0.2, 0.0) + the masked command (0.05, 0.03)
+    assert list(got.data) == [pytest.approx(0.25, abs=1e-6), pytest.approx(0.03, abs=1e-6)]

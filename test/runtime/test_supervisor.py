@@ -123,14 +123,13 @@ def test_emergency_stop_holds_every_tick_until_cleared(rig):
 
 
 def test_a_policy_exception_holds_and_errors_until_the_policy_works_again(rig):
-    runner = rig.policy.runner
-    real_act, failing = runner.act, [True]
+    failing = [True]
 
     def act(obs):
         if failing[0]:
             raise RuntimeError("CUDA error: device lost")
-        return real_act(obs)
-    runner.act = act
+        return rig.policy.act(obs)
+    assert rig.sup.swap(rig.policy._replace(act=act), rig.filter())
     rig.feed()
     assert rig.tick() == HOLD and rig.tick() == HOLD
     assert rig.sup.status[0] == ERROR and "device lost" in rig.sup.status[1]
@@ -188,7 +187,7 @@ def test_malformed_inputs_are_dropped_and_reported_by_source(rig, message, names
     level, text = rig.sup.status
     assert level == WARN and why in text, text
     assert rig.sup.counts.inputs_rejected == 1
-    obs, _, _ = rig.inputs.assemble(rig.policy.obs_index)
+    obs, _, _ = rig.policy.inputs.read()
     assert obs.tolist() == pytest.approx([0.2, 0.1, 0.3]), "a malformed message was stored"
 
 
@@ -245,3 +244,37 @@ def test_input_trigger_honours_its_minimum_period_and_counts_overruns():
         ran.append(trigger())
     assert ran == [True, True, False, True, True]
     assert len(calls) == 4 and stats.overruns == 1 and stats.ticks == 4
+
+
+def test_a_grouped_policy_runs_from_a_cloud_a_masked_command_and_a_joint(tmp_path):
+    """Issue 9: points and command groups arrive whole; vector groups by element name."""
+    from distill_ros.runtime.observation import command_from_arrays, points_from_cloud
+    from runtime.tiny_models import cloud_parts, tiny_grouped_onnx
+
+    rig = Rig(tmp_path)
+    policy = open_policy(str(tiny_grouped_onnx(tmp_path / "g.onnx")), False, rig.inputs,
+                         store=rig.sup.groups, sourced=["points", "cmd"])
+    assert rig.sup.swap(policy, rig.filter())
+    groups = policy.runner.groups
+    rows = [[0.1, 0.2, 0.0, 1.0], [0.3, -0.2, 0.5, 0.0]]          # 2 points, repeated to 8
+    assert rig.sup.update_group("points", lambda: {"points": points_from_cloud(
+        groups.group("points"), **cloud_parts(rows))}, "/camera/points")
+    rig.sup.update_joints(["ee_x"], [0.7], "joint_states")
+    assert rig.tick() is None, "the command group never arrived: nothing is sent"
+    assert rig.sup.update_group("cmd", lambda: command_from_arrays(
+        groups.group("cmd"), [0.05, 0.01, 9.0], [1, 0, 1]), "/cmd/values")
+    # mean (x, y) = (0.2, 0.0); masked command adds (0.05, 0.0)
+    assert rig.tick() == pytest.approx([0.25, 0.0], abs=1e-6)
+
+    bad = rig.sup.update_group("cmd", lambda: command_from_arrays(
+        groups.group("cmd"), [0.05, 0.01], [1, 0]), "/cmd/values")
+    assert not bad and "/cmd/values: group 'cmd': command has 2 values" in rig.sup.status[1]
+
+
+def test_a_grouped_policy_needs_a_source_for_each_whole_group(tmp_path):
+    from runtime.tiny_models import tiny_grouped_onnx
+
+    rig = Rig(tmp_path)
+    with pytest.raises(ValueError, match="'cmd' \\(command\\) has no source"):
+        open_policy(str(tiny_grouped_onnx(tmp_path / "g.onnx")), False, rig.inputs,
+                    store=rig.sup.groups, sourced=["points"])

@@ -163,6 +163,13 @@ def test_limits_apply_live_and_configure_time_parameters_are_refused_with_a_reas
     result = tester.set_param(NODE, "command_high", [0.1, 0.2])
     assert not result.successful and "command_high needs 1 or 4 values" in result.reason
 
+    rate, topic = tester.call("rcl_interfaces/srv/DescribeParameters",
+                              f"{NODE}/describe_parameters",
+                              names=["rate_hz", "output_topic"]).descriptors
+    assert "control rate in Hz" in rate.description and "applies at once" in rate.description
+    assert rate.floating_point_range[0].to_value == 1e4 and not rate.read_only
+    assert topic.read_only and "read-only after start" in topic.description
+
 
 def test_emergency_stop_holds_until_cleared(tester, start_node, fake_robot, student_onnx):
     commands = tester.record(F64, OUTPUT)

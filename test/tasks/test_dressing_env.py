@@ -1,0 +1,115 @@
+"""The dressing env in pybullet: arm kinematics, camera labels, determinism, a solvable task."""
+
+import numpy as np
+import pytest
+
+pb = pytest.importorskip("pybullet")
+pytest.importorskip("open3d", reason="open3d is not installed: pip install "
+                    "'distill_ros[pointcloud]'")
+
+from distill_ros.tasks.dressing import arm as arm_model  # noqa: E402
+from distill_ros.tasks.dressing.camera import ARM_LABEL, GARMENT_LABEL  # noqa: E402
+from distill_ros.tasks.dressing.env import (  # noqa: E402
+    EPISODE_STEPS, STATE_DIM, SUCCESS_RATIO, DressingEnv)
+from distill_ros.tasks.dressing.expert import expert_action  # noqa: E402
+from distill_ros.tasks.dressing.garments import CACHE_ENV  # noqa: E402
+from distill_ros.tasks.dressing.geometry import point_segment_distance  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def garment_cache(tmp_path_factory):
+    """Garment meshes go to a temporary cache, not the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("garments")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def env(garment_cache):
+    e = DressingEnv("f1e0", groups=("state", "proprio", "points"), n_points=256)
+    yield e
+    e.close()
+
+
+def test_arm_kinematics_match_pybullet():
+    cid = pb.connect(pb.DIRECT)
+    try:
+        model = arm_model.ArmModel()
+        body = arm_model.build_arm(pb, cid, model)
+        for q in ([0.0, 0.0, 0.0], [1.2, 0.3, 0.6], [0.7, -0.2, 1.0]):
+            arm_model.set_pose(pb, cid, body, q)
+            tip, wrist, elbow, shoulder = arm_model.polyline(model, np.array(q))
+            pos = [np.array(pb.getLinkState(body, k, physicsClientId=cid)[4]) for k in (2, 3)]
+            assert np.allclose(pos, [elbow, wrist], atol=1e-6), q
+        arm_model.set_pose(pb, cid, body, [np.pi / 2, 0.0, 0.0])   # flexed 90 deg: forward
+        tip, _, elbow, shoulder = arm_model.polyline(model, np.array([np.pi / 2, 0.0, 0.0]))
+        assert np.allclose(elbow - shoulder, [model.upper_arm_length, 0, 0], atol=1e-9)
+        _, _, elbow, _ = arm_model.polyline(model, np.array([0.0, 0.4, 0.0]))  # abducted: out
+        assert elbow[1] < shoulder[1]
+        _, wrist, elbow, _ = arm_model.polyline(model, np.array([0.0, 0.0, 0.5]))  # elbow: up
+        assert wrist[0] > elbow[0] and wrist[2] > elbow[2] - model.forearm_length
+    finally:
+        pb.disconnect(cid)
+
+
+def test_observation_groups_and_camera_labels(env):
+    obs, info = env.reset(seed=0)
+    assert obs["state"].shape == (STATE_DIM,) and obs["proprio"].shape == (7,)
+    assert obs["points"].shape == (256, 4) and obs["points"].dtype == np.float32
+    assert env.observation_space.contains(obs)
+    raw = env.point_cloud()
+    arm_pts, cloth = raw[raw[:, 3] == ARM_LABEL, :3], raw[raw[:, 3] == GARMENT_LABEL, :3]
+    assert len(arm_pts) > 100 and len(cloth) > 50
+    assert set(np.unique(raw[:, 3])) == {ARM_LABEL, GARMENT_LABEL}     # torso, floor dropped
+    # arm points lie on the capsules' surfaces
+    gaps = np.stack([point_segment_distance(arm_pts, a, b) - r
+                     for a, b, r in arm_model.axis_segments(env.model, env.q)])
+    assert np.abs(gaps.min(axis=0)).max() < 0.01
+    # garment points lie near the garment's vertices (its triangles are about 4 cm wide)
+    verts = env.garment_vertices()
+    near = np.linalg.norm(cloth[:, None] - verts[None], axis=2).min(axis=1)
+    assert near.max() < 0.04
+    # and the preprocessed cloud keeps both labels
+    assert set(np.unique(obs["points"][:, 3])) == {ARM_LABEL, GARMENT_LABEL}
+
+
+def test_same_seed_same_episode(env):
+    actions = np.random.default_rng(7).uniform(-1, 1, (4, 6)) * env.action_space.high
+    runs = []
+    for seed in (3, 3, 4):
+        obs, _ = env.reset(seed=seed)
+        frames = [obs]
+        for a in actions:
+            frames.append(env.step(a)[0])
+        runs.append(frames)
+    for a, b in zip(runs[0], runs[1]):
+        for group in a:
+            assert np.array_equal(a[group], b[group]), group
+    assert not np.array_equal(runs[0][0]["state"], runs[2][0]["state"])
+
+
+def test_scripted_expert_dresses_the_arm():
+    env = DressingEnv("f0e1@gown_long")            # the held-out garment, on a training range
+    try:
+        obs, info = env.reset(seed=1)
+        assert info["dressed_ratio"] < 0.05                      # starts at the hand
+        for _ in range(EPISODE_STEPS):
+            obs, reward, terminated, truncated, info = env.step(expert_action(obs))
+            if info["is_success"]:
+                break
+        assert info["dressed_ratio"] >= SUCCESS_RATIO, info
+        # the opening surrounds the upper arm: its centre is near the arm's axis
+        opening = env.key_points()[0]
+        _, _, elbow, shoulder = env.polyline
+        assert point_segment_distance(opening[None], elbow, shoulder)[0] < 0.05
+    finally:
+        env.close()
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="valid choices"):
+        DressingEnv("f7e7")
+    with pytest.raises(ValueError, match="valid choices"):
+        DressingEnv("f0e0@poncho")
+    with pytest.raises(ValueError, match="observation group"):
+        DressingEnv("f0e0", groups=("rgb",))

@@ -19,8 +19,10 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("config_path", description="pipeline YAML"),
         DeclareLaunchArgument("run_dir", default_value="", description="run folder"),
+        # Ctrl-C: the trainer waits for the running stage to save (up to a minute); launch
+        # would otherwise escalate to SIGTERM after 5 s and SIGKILL 5 s later
         Node(package="distill_ros", executable="distill_trainer", name="distill_trainer",
-             output="screen",
+             output="screen", sigterm_timeout="60", sigkill_timeout="10",
              parameters=[os.path.join(config, "distill_trainer_params.yaml"),
                          {"config_path": LaunchConfiguration("config_path"),
                           "run_dir": LaunchConfiguration("run_dir")}]),

@@ -22,6 +22,11 @@ if [ ! -f "$ROS_SETUP" ]; then
   echo "test.sh: $ROS_SETUP missing: the rclpy-backend run is skipped (bash ../shared/ros2/install.sh)"
   exit 0
 fi
+if ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  echo "test.sh: the rclpy-backend run is skipped: ROS 2 Humble's rclpy here is built for" \
+       "CPython 3.11 and .venv has $(.venv/bin/python -V) (PYTHON=python3.11 bash scripts/setup.sh)"
+  exit 0
+fi
 echo "test.sh: test/ros and test/nodes again on the rclpy backend ($ROS_SETUP)"
 set +u  # setup.bash reads unset variables
 # shellcheck disable=SC1090

@@ -175,6 +175,8 @@ class DistillTrainer(ros.Node):
     def shutdown_job(self) -> None:
         """Interrupt a running stage (at node exit)."""
         if self.job is not None and self.job.running:
+            self.get_logger().info(f"stopping stage {self.job.current}: waiting for it to save "
+                                   "(the run stays resumable)")
             self.job.stop(wait=True)  # let the stage save before the node goes
 
 

@@ -15,6 +15,13 @@ The backend is ``rclpy`` whenever it imports (a sourced ROS 2 install), else
 nodes on the network see our topics and call our services.
 ``DISTILL_ROS_BACKEND=dds|rclpy`` forces the choice. Nothing outside this
 package imports rclpy or cyclonedds.
+
+Both backends behave the same where rclpy and our DDS backend could differ (checked by
+``test/ros/test_parity.py`` on each): byte fields are one-byte ``bytes``;
+``Parameter.to_value_msg``/``from_value_msg`` convert parameter values; a client's
+``call`` works whether or not its node is spun; ``declare_parameter(name, value,
+parameter_descriptor(...))`` refuses read-only and out-of-range sets with rclpy's
+reasons; Ctrl-C ends ``spin`` once and leaves the context valid for cleanup.
 """
 
 from typing import Any, Optional, Tuple

@@ -33,8 +33,8 @@ def test_node_files_never_look_at_the_backend(path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("rclpy") is None,
-                    reason="rclpy (ROS 2) is not installable on this machine; every other "
-                           "node test runs the same node code over the Cyclone DDS backend")
+                    reason="rclpy does not import: source /opt/ros/humble/setup.bash "
+                           "(scripts/test.sh reruns test/ros and test/nodes that way)")
 def test_nodes_pick_rclpy_when_it_imports():
     env = {**os.environ}
     env.pop("DISTILL_ROS_BACKEND", None)
@@ -44,3 +44,13 @@ def test_nodes_pick_rclpy_when_it_imports():
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-1] == "rclpy"
+
+
+@pytest.mark.parametrize("bad", ["model_path", "model_path:=[1,"])
+def test_a_malformed_ros_args_parameter_is_a_message_not_a_traceback(bad):
+    out = subprocess.run(
+        [sys.executable, "-m", "distill_ros.nodes.policy_inference", "--ros-args", "-p", bad],
+        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and "error: " in out.stderr, out.stderr
+    assert "model_path" in out.stderr, out.stderr

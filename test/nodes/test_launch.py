@@ -1,4 +1,4 @@
-"""Launch files, checked statically (no launch_ros here), and `distill-ros launch` for real."""
+"""Launch files: checked statically, run by `distill-ros launch` and by the real `ros2 launch`."""
 
 import ast
 import os
@@ -11,8 +11,9 @@ from glob import glob
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, write_config
 from distill_ros.launcher import LAUNCH_ARGUMENTS, LAUNCH_SETS
+from ros.ros2_cli import needs_ros2, package_prefix, ros2_env
 
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 EXTERNAL = {"rviz2": {"rviz2"}}  # packages we start but do not ship
@@ -102,3 +103,79 @@ def test_cli_launch_runs_the_sim_demo_until_interrupted(tester, student_onnx):
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(
             f"/proc/{pid}/status").read(), f"node {pid} outlived the launcher"
+
+
+def _ros2_launch(tmp_path, *args, launch_file="sim_demo.launch.py"):
+    prefix = package_prefix(tmp_path / "install")
+    base = ros2_env()
+    env = ros2_env(AMENT_PREFIX_PATH=f"{prefix}{os.pathsep}{base['AMENT_PREFIX_PATH']}",
+                   OMP_NUM_THREADS="1", ROS_LOG_DIR=str(tmp_path / "log"))
+    # own session: Ctrl-C below reaches ros2 launch AND every node, as a terminal's does
+    return subprocess.Popen(["ros2", "launch", "distill_ros", launch_file, *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+@needs_ros2
+def test_ros2_launch_grasps_and_ctrl_c_ends_every_node_cleanly_with_a_hold(
+        tester, student_onnx, tmp_path):
+    success = tester.record("std_msgs/msg/Bool", "/sim_robot/success")
+    commands = tester.record("std_msgs/msg/Float64MultiArray",
+                             "/forward_command_controller/commands")
+    # no rviz argument: the default is no RViz where rviz2 is not installed
+    proc = _ros2_launch(tmp_path, f"model_path:={student_onnx}")
+    try:
+        success.wait_for(lambda m: m.data, 0, 120.0, "grasp under ros2 launch")
+    finally:
+        interrupted = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+    assert out.count("process has finished cleanly") == 2, out[-4000:]
+    assert "process has died" not in out and "Traceback" not in out, out[-4000:]
+    held = [m for _, m in commands.since(interrupted)]
+    assert held and list(held[-1].data[:3]) == [0.0, 0.0, 0.0], \
+        f"no hold command after Ctrl-C: {held[-3:]}\n{out[-3000:]}"
+
+
+@needs_ros2
+def test_ros2_launch_with_rviz_but_no_rviz2_stops_before_starting_nodes(tmp_path):
+    if os.path.isdir("/opt/ros/humble/share/rviz2"):
+        pytest.skip("rviz2 is installed here")
+    proc = _ros2_launch(tmp_path, "rviz:=true", "model_path:=/nowhere.onnx")
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "rviz2 is not installed" in out, out
+    assert "process started" not in out, f"nodes were started:\n{out}"
+
+
+@needs_ros2
+def test_ros2_launch_training_ctrl_c_waits_for_the_stage_and_the_trainer_exits_0(
+        tester, tmp_path):
+    config = write_config(tmp_path / "c.yaml", tasks=["cube"], held_out=[],
+                          teachers={"timesteps": 200000, "checkpoint_every": 100000})
+    diags = tester.record("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics")
+    proc = _ros2_launch(tmp_path, f"config_path:={config}", f"run_dir:={tmp_path / 'run'}",
+                        launch_file="training.launch.py")
+    try:
+        reply = tester.call("std_srvs/srv/Trigger", "/distill_trainer/start", timeout_s=60.0)
+        assert reply.success, reply.message
+        diags.wait_for(lambda m: any(kv.key == "teachers" and kv.value == "running"
+                                     for s in m.status for kv in s.values), 0, 60.0,
+                       "the teachers stage running")
+        time.sleep(2.0)   # into training: the stage now saves when interrupted
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+    assert "process has finished cleanly" in out, out[-4000:]
+    assert "process has died" not in out and "Traceback" not in out, out[-4000:]

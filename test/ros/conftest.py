@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Iterator, List
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 
@@ -24,12 +24,12 @@ PEER = os.path.join(os.path.dirname(__file__), "ros_peer.py")
 class Peer:
     """A ``ros_peer.py`` child process and its output lines."""
 
-    def __init__(self, role: str, arg: str = "") -> None:
+    def __init__(self, role: str, arg: str = "", env: Optional[Dict[str, str]] = None) -> None:
         self.role = role
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, PEER, role, arg], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._stderr, text=True, env=dict(os.environ))
+            stderr=self._stderr, text=True, env=env or dict(os.environ))
 
     def _errors(self) -> str:
         self._stderr.seek(0)

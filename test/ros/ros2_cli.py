@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,8 +75,9 @@ def package_prefix(root: Path) -> Path:
     index = root / "share" / "ament_index" / "resource_index" / "packages"
     index.mkdir(parents=True)
     (index / "distill_ros").write_text("")
-    for name in ("launch", "config", "rviz", "package.xml"):
-        (share / name).symlink_to(REPO / name)
+    for name in ("launch", "config", "rviz"):   # copies: ros2 launch does not follow links
+        shutil.copytree(REPO / name, share / name)
+    shutil.copy2(REPO / "package.xml", share / "package.xml")
     lib = root / "lib" / "distill_ros"
     lib.mkdir(parents=True)
     for exe in ("sim_robot", "policy_inference", "distill_trainer"):

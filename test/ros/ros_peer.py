@@ -96,6 +96,11 @@ class CliTarget(ros.LifecycleNode):
         self.create_subscription(string, self.get_parameter("input_topic").value,
                                  lambda msg: _say(json.dumps({"heard": msg.data})), 10)
         self.create_service(ros.get_interface("std_srvs/srv/Trigger"), "~/reset", self._reset)
+        diag = ros.get_interface("diagnostic_msgs/msg/DiagnosticArray")
+        status = ros.get_interface("diagnostic_msgs/msg/DiagnosticStatus")
+        self._status_pub = self.create_publisher(diag, "~/status", ros.LATCHED)
+        self._status_pub.publish(diag(status=[status(level=status.WARN, name="cli_target",
+                                                     message="warming up")]))
 
     def _reset(self, request: object, response: object) -> object:
         response.success, response.message = True, f"reset in {self.current_state.label}"

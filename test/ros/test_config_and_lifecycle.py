@@ -111,7 +111,7 @@ def test_lifecycle_transitions_failure_and_error(ros_mod, managed_cls):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("rclpy") is None,
-                    reason="rclpy not installable on this machine")
+                    reason="rclpy does not import: source /opt/ros/humble/setup.bash")
 def test_rclpy_backend_interfaces_and_qos():
     from distill_ros.ros._rclpy import api
     from distill_ros.ros import qos

@@ -8,6 +8,9 @@ import threading
 
 import pytest
 
+from ros.conftest import Peer
+from ros.ros2_cli import needs_ros2, ros2_env
+
 
 def _wait(event, what, timeout_s=10.0):
     assert event.wait(timeout_s), f"no {what} within {timeout_s} s"
@@ -117,3 +120,28 @@ def test_lifecycle_nodes_serve_their_transition_graph(ros_mod, make_node):
     assert (7, "active", "shuttingdown") in edges
     assert (60, "errorprocessing", "unconfigured") in edges
     assert len(edges) == 25, sorted(edges)
+
+
+@needs_ros2
+def test_a_node_of_the_other_backend_answers_the_same(ros_mod, make_node):
+    other = "rclpy" if ros_mod.backend_name() == "dds" else "dds"
+    peer = Peer("cli_target", env=ros2_env(DISTILL_ROS_BACKEND=other))   # a mixed graph
+    try:
+        peer.wait_ready()
+        node = make_node("parity_mixed")
+        srv = ros_mod.get_interface("rcl_interfaces/srv/SetParameters")
+        client = node.create_client(srv, "/cli_target/set_parameters")
+        assert client.wait_for_service(20.0), f"no {other} peer"
+        param = ros_mod.get_interface("rcl_interfaces/msg/Parameter")
+        results = client.call(srv.Request(parameters=[
+            param(name="gain", value=ros_mod.Parameter("gain", value=50.0).to_value_msg()),
+            param(name="input_topic", value=ros_mod.Parameter("t", value="/x").to_value_msg()),
+            param(name="gain", value=ros_mod.Parameter("gain", value=2.0).to_value_msg())]),
+            10.0).results
+        gain = _describe(ros_mod, node, "/cli_target", ["gain"])[0]
+    finally:
+        peer.stop()
+    assert [r.reason for r in results] == [
+        "Parameter gain out of range Min: 0.0, Max: 10.0, value: 50.0",
+        "Trying to set a read-only parameter: input_topic.", ""]
+    assert results[2].successful and gain.description == "feedback gain"

@@ -74,6 +74,13 @@ def test_parameters_get_set_describe_dump_and_load(target, tmp_path):
     assert "Double value is: 2.5" in ros2("param", "get", NODE, "gain")
 
 
+def test_topic_echo_reads_a_byte_field(target):
+    out = ros2("topic", "echo", "--once", "--qos-durability", "transient_local",
+               "--qos-reliability", "reliable", "/cli_target/status",
+               "diagnostic_msgs/msg/DiagnosticArray", timeout_s=60)
+    assert "message: warming up" in out and "level: \"\\x01\"" in out, out
+
+
 def test_service_call_and_topic_pub(target):
     answer = ros2("service", "call", "/cli_target/reset", "std_srvs/srv/Trigger")
     assert "success=True" in answer and "reset in unconfigured" in answer, answer

@@ -136,7 +136,12 @@ def _apply(result: RosArgs, flag: str, value: str) -> None:
     if not sep:
         raise ValueError(f"--ros-args {flag} expects name:=value, got {value!r}")
     if flag in ("-p", "--param"):
-        result.params[name] = yaml.safe_load(raw)
+        try:
+            result.params[name] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ValueError(f"--ros-args {flag} {value!r}: the value is not valid YAML "
+                             f"({problem}); quote strings, close lists: name:=[1, 2]") from None
         return
     node, kind = None, None
     for prefix, which in (("rostopic://", "topic"), ("rosservice://", "service")):
@@ -174,6 +179,8 @@ def load_params_file(path: str, node_fqn: str) -> Dict[str, Any]:
             data = yaml.safe_load(handle) or {}
     except FileNotFoundError:
         raise FileNotFoundError(f"--params-file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"--params-file {path} is not valid YAML: {err}") from None
     found: Dict[str, Any] = {}
     for key, section in data.items():
         pattern = key if key.startswith("/") else "/" + key

@@ -34,7 +34,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate for testing and docs)."""
     parser = argparse.ArgumentParser(
-        prog="distill-ros", description="Distil many robot policies into one ONNX student.")
+        prog="distill-ros", description="Distil many robot policies into one ONNX student.",
+        epilog="exit status: 0 done, 1 filesystem error (read-only, full, not a folder), "
+        "2 bad config or arguments, 3 run folder in use by another process, 130 interrupted. "
+        "Torch uses `threads` of the config (default 1) per process; $DISTILL_ROS_THREADS "
+        "overrides it.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="all stages: teachers, collect, distill, export, eval",
                          description="Run every stage; finished stages are skipped, so a "

@@ -21,7 +21,9 @@ from typing import Callable, Protocol
 import numpy as np
 
 from distill_ros import __version__
-from distill_ros.atomic import atomic_write_json
+from distill_ros.atomic import (  # noqa: F401  (atomic_*: re-exported for older imports)
+    atomic_path, atomic_savez, atomic_torch_save, atomic_write, atomic_write_json,
+    atomic_write_text)
 
 log = logging.getLogger(__name__)
 

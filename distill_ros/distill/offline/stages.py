@@ -35,6 +35,12 @@ def teacher_file(run: RunDir, cfg: PipelineConfig, task: str) -> Path:
     return run_teacher_file(run.root, cfg.teachers.sources, task)
 
 
+def recorded_success(run: RunDir, task: str) -> float | None:
+    """`task`'s teacher success as measured earlier (teachers/<task>/eval.json), else None."""
+    report = run.root / "teachers" / task / "eval.json"
+    return json.loads(report.read_text())["success"] if report.is_file() else None
+
+
 def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Train (or load) one expert per task and record its measured success."""
     from distill_ros.evaluate import success_rate
@@ -44,8 +50,8 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict
     results = {}
     for i, task in enumerate(cfg.tasks):
         report = run.path("teachers", task, "eval.json")
-        if report.is_file():
-            results[task] = json.loads(report.read_text())["success"]
+        if recorded_success(run, task) is not None:
+            results[task] = recorded_success(run, task)
             log.info("teacher %s: already trained (success %.2f), kept", task, results[task])
             continue
         path = teacher_file(run, cfg, task)

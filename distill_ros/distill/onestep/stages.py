@@ -14,7 +14,6 @@ eval      every policy on the same seeds; report/eval.{json,md,png}, success_vs_
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 
@@ -63,9 +62,8 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict
     fam = get_family(cfg.family)
     results = {}
     for i, task in enumerate(cfg.tasks):
-        report = run.path("teachers", task, "eval.json")
-        if report.is_file():
-            results[task] = json.loads(report.read_text())["success"]
+        if offline.recorded_success(run, task) is not None:
+            results[task] = offline.recorded_success(run, task)
             continue
         per = {}
         for name, path in demonstrators(run, cfg, task):
@@ -74,8 +72,9 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict
                                      offline.TEACHER_EVAL_SEED + cfg.seed, i,
                                      f"demonstrator {name} {task}")
         results[task] = float(np.mean(list(per.values())))
-        atomic_write_json(report, {"task": task, "success": results[task],
-                                   "demonstrators": per, "episodes": cfg.teachers.eval_episodes})
+        atomic_write_json(run.path("teachers", task, "eval.json"),
+                          {"task": task, "success": results[task], "demonstrators": per,
+                           "episodes": cfg.teachers.eval_episodes})
         log.info("demonstrators of %s: %s", task, per)
     return {"success": results}
 

@@ -41,19 +41,11 @@ class TimedPolicy:
         return out
 
 
-def run_ours(clip: str, policy, start: float, steps: int, variant: str) -> tuple[list, bool]:
-    """One episode of ours from `start`: per-step rewards and whether it fell."""
-    env = HumanoidImitationEnv(clip, reward_variant=variant)
-    try:
-        return rollout(env, policy.act, start, steps)
-    finally:
-        env.close()
-
-
 def compare_clip(clip: str, seeds: int, steps: int) -> dict:
     """Per-seed rewards, falls and speeds for one clip."""
     teacher = DeepMimicTeacher.for_clip(clip)
     ref = make_reference_env(clip)
+    ours = {v: HumanoidImitationEnv(clip, reward_variant=v) for v in ("pybullet", "deepmimic")}
     rows, ref_t, ours_t, ref_n, ours_n = [], 0.0, 0.0, 0, 0
     for seed in range(seeds):
         ref_policy, ours_policy = TimedPolicy(teacher), TimedPolicy(teacher)
@@ -61,9 +53,9 @@ def compare_clip(clip: str, seeds: int, steps: int) -> dict:
         ref_r, ref_fell = run_reference(ref, ref_policy, seed, steps)
         t1 = time.perf_counter()
         start = reference_start_time(ref, seed)
-        ours_r, fell = run_ours(clip, ours_policy, start, steps, "pybullet")
+        ours_r, fell = rollout(ours["pybullet"], ours_policy.act, start, steps)
         t2 = time.perf_counter()
-        dm_r, dm_fell = run_ours(clip, teacher, start, steps, "deepmimic")
+        dm_r, dm_fell = rollout(ours["deepmimic"], teacher.act, start, steps)
         ref_t += t1 - t0 - ref_policy.seconds
         ours_t += t2 - t1 - ours_policy.seconds
         ref_n, ours_n = ref_n + len(ref_r), ours_n + len(ours_r)
@@ -74,6 +66,8 @@ def compare_clip(clip: str, seeds: int, steps: int) -> dict:
                      "ours_deepmimic_variant": _summary(dm_r, dm_fell),
                      "abs_diff_pybullet_variant": round(diff, 4)})
     ref._pybullet_client.disconnect()
+    for env in ours.values():
+        env.close()
     return {"episodes": rows,
             "max_abs_diff_pybullet_variant": max(r["abs_diff_pybullet_variant"] for r in rows),
             "env_steps_per_s_without_policy": {"reference": round(ref_n / ref_t, 1),

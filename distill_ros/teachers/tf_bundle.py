@@ -4,7 +4,8 @@ A bundle is `<prefix>.index` plus `<prefix>.data-SSSSS-of-NNNNN` shards. The ind
 LevelDB-format table (an SSTable: data blocks, an index block, a 48-byte footer) that maps each
 tensor name to a serialised `BundleEntryProto` (dtype, shape, shard, offset, size); the shards
 hold the raw little-endian tensor bytes. References: LevelDB's `doc/table_format.md` and
-TensorFlow's `tensorflow/core/protobuf/tensor_bundle.proto`.
+TensorFlow's `tensorflow/core/protobuf/tensor_bundle.proto`. Sizes are checked against shapes;
+checksums are not (a pure-Python crc32c over a 6 MB shard would take seconds).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from distill_ros.tasks.humanoid.pybullet_reference import (make_reference_env,
                                                            reference_start_time, run_reference)
 from distill_ros.tasks.humanoid.env import HumanoidImitationEnv, action_to_targets, rollout
 from distill_ros.tasks.humanoid.motion import MotionClip
+from distill_ros.tasks.humanoid.skeleton import JOINTS, LINK_NAMES, action_names, state_names
 from distill_ros.teachers.deepmimic import DeepMimicTeacher
 
 
@@ -17,7 +18,7 @@ def _run_ours(clip, teacher, start_time, steps, variant):
     return out
 
 
-def _compare(clip, seeds, steps):
+def _compare(clip, seeds, steps, default_variant=True):
     """Mean imitation reward per seed: pybullet's env, ours (pybullet variant), ours default."""
     teacher = DeepMimicTeacher.for_clip(clip)
     ref = make_reference_env(clip)
@@ -26,7 +27,8 @@ def _compare(clip, seeds, steps):
         ref_rewards, ref_fell = run_reference(ref, teacher, seed, steps)
         start = reference_start_time(ref, seed)
         ours, fell = _run_ours(clip, teacher, start, steps, "pybullet")
-        ours_dm, _ = _run_ours(clip, teacher, start, steps, "deepmimic")
+        ours_dm = (_run_ours(clip, teacher, start, steps, "deepmimic")[0] if default_variant
+                   else [np.nan])
         rows.append((seed, np.mean(ref_rewards), np.mean(ours), np.mean(ours_dm),
                      len(ref_rewards), len(ours), ref_fell, fell))
     ref._pybullet_client.disconnect()
@@ -55,7 +57,7 @@ def test_walk_matches_pybullets_deepmimic_env():
 @pytest.mark.parametrize("clip", ["walk", "jump"])
 def test_long_episodes_match_pybullets_deepmimic_env(clip):
     for seed, ref_mean, ours, _, n_ref, n_ours, ref_fell, fell in _compare(
-            clip, seeds=(0, 1, 2), steps=300):
+            clip, seeds=(0, 1, 2), steps=300, default_variant=False):
         assert (n_ref, ref_fell) == (n_ours, fell), seed
         assert abs(ours - ref_mean) < 0.02, (seed, ref_mean, ours)
 
@@ -142,3 +144,21 @@ def test_clip_timing_and_bad_arguments():
         HumanoidImitationEnv("walk", control_hz=70)
     with pytest.raises(ValueError, match="reward_variant"):
         HumanoidImitationEnv("walk", reward_variant="paper")
+
+
+def test_layouts_are_named_after_the_urdf():
+    env = HumanoidImitationEnv("walk")
+    pb, body = env.sim.pb, env.sim.body
+    links = tuple(pb.getJointInfo(body, j)[12].decode() for j in range(pb.getNumJoints(body)))
+    assert links == LINK_NAMES
+    for joint in JOINTS:
+        info = pb.getJointInfo(body, joint.index)
+        assert info[1].decode() == joint.name
+        assert info[2] == (pb.JOINT_SPHERICAL if joint.dof == 3 else pb.JOINT_REVOLUTE)
+    obs, _ = env.reset(options={"start_time": 0.5})
+    names = state_names()
+    assert len(names) == len(set(names)) == obs.shape[0] == 197
+    assert names[:5] == ["phase", "root_height", "root/pos_x", "root/pos_y", "root/pos_z"]
+    assert len(action_names()) == env.action_space.shape[0] == 36
+    assert action_names()[12] == "right_knee/angle"
+    env.close()

@@ -2,9 +2,9 @@
 
 One control step holds 36 PD targets for `sim_hz / control_hz` physics steps (240 Hz / 30 Hz),
 then returns the 197-value state and the imitation reward at the new time. Episodes start in a
-random state of the clip (reference-state initialisation), end on a fall (a link other than the
-feet and wrists-free links listed in `FALL_CONTACT_LINKS` touches the ground) and are truncated
-after `max_seconds` of simulated time.
+random state of the clip (reference-state initialisation), end on a fall (a link of
+`FALL_CONTACT_LINKS`, every link but the feet, touches the ground) and are truncated after
+`max_seconds` of simulated time. Actions are not clipped to the action space, as in DeepMimic.
 
 `reward_variant="deepmimic"` (default) compares joint velocities with the clip's, as DeepMimic
 does; `"pybullet"` compares them with zero, as pybullet's port does in effect.
@@ -47,7 +47,7 @@ class HumanoidImitationEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, clip: str = "walk", control_hz: int = 30, sim_hz: int = 240,
+    def __init__(self, clip: str | MotionClip = "walk", control_hz: int = 30, sim_hz: int = 240,
                  max_seconds: float = 20.0, com_reward: bool = False,
                  random_start: bool = True, reward_variant: str = "deepmimic") -> None:
         if reward_variant not in REWARD_VARIANTS:

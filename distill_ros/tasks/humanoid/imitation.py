@@ -57,14 +57,18 @@ def imitation_reward(sim: BodyState, ref: Pose, ref_link_pos: np.ndarray,
     root_rot_err = float(quat.angle(quat.mul(ref.root_rot, quat.conj(sim.base_rot)))) ** 2
     root_ang_err = _sq(sim.base_ang_vel - ref.root_ang_vel)
     pose_err, vel_err = root_w * root_rot_err, root_w * root_ang_err
-    for joint, sp, sv, rp, rv in zip(JOINTS, sim.joint_pos, sim.joint_vel, ref.joint_pos,
-                                     ref.joint_vel):
-        w = JOINT_WEIGHTS[joint.index]
-        if joint.dof == 3:
-            pose_err += w * float(quat.angle(quat.mul(rp, quat.conj(sp)))) ** 2
-        else:
-            pose_err += w * float(sp[0] - rp[0]) ** 2
-        vel_err += w * _sq(sv - rv)
+    weights = np.array([JOINT_WEIGHTS[j.index] for j in JOINTS])
+    spherical = np.array([j.dof == 3 for j in JOINTS])
+    sph = np.flatnonzero(spherical)
+    sim_q = np.array([sim.joint_pos[k] for k in sph])
+    ref_q = np.array([ref.joint_pos[k] for k in sph])
+    angle_err = np.zeros(len(JOINTS))
+    angle_err[sph] = quat.angle(quat.mul(ref_q, quat.conj(sim_q))) ** 2
+    for k in np.flatnonzero(~spherical):
+        angle_err[k] = float(sim.joint_pos[k][0] - ref.joint_pos[k][0]) ** 2
+    vel_sq = np.array([_sq(sv - rv) for sv, rv in zip(sim.joint_vel, ref.joint_vel)])
+    pose_err += float(weights @ angle_err)
+    vel_err += float(weights @ vel_sq)
     ee = list(END_EFFECTORS)
     end_eff_err = float(np.mean(np.sum((sim.link_pos[ee] - ref_link_pos[ee]) ** 2, axis=1)))
     root_err = (_sq(sim.base_pos - ref.root_pos) + 0.1 * root_rot_err

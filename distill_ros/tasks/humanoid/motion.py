@@ -77,6 +77,9 @@ class MotionClip:
             block = frames[:, col:col + width]
             self.joint_pos.append(_wxyz_to_xyzw(block) if width == 4 else block)
             col += width
+        # The same, stacked by kind, to interpolate all joints at once.
+        self._spherical = np.stack([p for p in self.joint_pos if p.shape[1] == 4], axis=1)
+        self._revolute = np.concatenate([p for p in self.joint_pos if p.shape[1] == 1], axis=1)
         self.cycle_offset = self.root_pos[-1] - self.root_pos[0]
 
     @classmethod
@@ -118,14 +121,20 @@ class MotionClip:
         root_rot = quat.slerp(self.root_rot[i], self.root_rot[j], frac)
         # World angular velocity of the root; local (child-frame) velocity of the joints.
         root_ang = quat.to_rotvec(quat.mul(self.root_rot[j], quat.conj(self.root_rot[i]))) / dt
-        joint_pos, joint_vel = [], []
-        for block in self.joint_pos:
-            a, b = block[i], block[j]
-            if block.shape[1] == 4:
-                joint_pos.append(quat.slerp(a, b, frac))
-                joint_vel.append(quat.to_rotvec(quat.mul(quat.conj(a), b)) / dt)
+        sa, sb = self._spherical[i], self._spherical[j]
+        sph_pos = quat.slerp(sa, sb, frac)
+        sph_vel = quat.to_rotvec(quat.mul(quat.conj(sa), sb)) / dt
+        ra, rb = self._revolute[i], self._revolute[j]
+        rev_pos, rev_vel = ra + frac * (rb - ra), (rb - ra) / dt
+        joint_pos, joint_vel, k_s, k_r = [], [], 0, 0
+        for joint in JOINTS:
+            if joint.dof == 3:
+                joint_pos.append(sph_pos[k_s])
+                joint_vel.append(sph_vel[k_s])
+                k_s += 1
             else:
-                joint_pos.append(a + frac * (b - a))
-                joint_vel.append((b - a) / dt)
+                joint_pos.append(rev_pos[k_r:k_r + 1])
+                joint_vel.append(rev_vel[k_r:k_r + 1])
+                k_r += 1
         return Pose(root_pos, root_rot, (self.root_pos[j] - self.root_pos[i]) / dt, root_ang,
                     joint_pos, joint_vel)

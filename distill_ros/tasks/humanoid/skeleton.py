@@ -64,3 +64,26 @@ ACTION_HIGH = (4.8, 1, 1, 1, 4, 1, 1, 1, 8.78, 1, 1, 1, 4.71, 6.28, 1, 1, 1, 12.
 # Imitation reward (DeepMimic's cSceneImitate::CalcRewardImitate, published-code constants).
 REWARD_WEIGHTS = {"pose": 0.5, "vel": 0.05, "end_eff": 0.15, "root": 0.2, "com": 0.1}
 REWARD_SCALES = {"pose": 2.0, "vel": 0.1, "end_eff": 40.0, "root": 5.0, "com": 10.0}
+
+LINK_NAMES = ("root", "chest", "neck", "right_hip", "right_knee", "right_ankle", "right_shoulder",
+              "right_elbow", "right_wrist", "left_hip", "left_knee", "left_ankle",
+              "left_shoulder", "left_elbow", "left_wrist")  # pybullet link order (URDF)
+
+
+def state_names() -> list[str]:
+    """Names of the 197 state values, in order (positions and velocities in the heading frame)."""
+    names = ["phase", "root_height"]
+    for link in LINK_NAMES:
+        names += [f"{link}/pos_{a}" for a in "xyz"] + [f"{link}/rot_{a}" for a in "wxyz"]
+    for link in LINK_NAMES:
+        names += [f"{link}/lin_vel_{a}" for a in "xyz"] + [f"{link}/ang_vel_{a}" for a in "xyz"]
+    return names
+
+
+def action_names() -> list[str]:
+    """Names of the 36 action values: (angle, axis) per spherical joint, angle per revolute."""
+    names = []
+    for joint in JOINTS:
+        names += ([f"{joint.name}/angle"] + [f"{joint.name}/axis_{a}" for a in "xyz"]
+                  if joint.dof == 3 else [f"{joint.name}/angle"])
+    return names

@@ -21,6 +21,7 @@ StageTable = Mapping[str, Callable[..., dict]]
 ALGORITHMS: dict[str, str] = {  # built-in name -> the package that defines ALGORITHM
     "offline": "distill_ros.distill.offline",
     "onestep": "distill_ros.distill.onestep",
+    "dagger": "distill_ros.distill.dagger",
 }
 
 

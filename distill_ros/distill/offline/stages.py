@@ -112,18 +112,23 @@ def load_student(run: RunDir, cfg: PipelineConfig, which: str = "best"):
 
 def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Best student -> export/policy.onnx, parity-checked on random and real observations."""
+    fam = get_family(cfg.family)
+    obs, _, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
+    return export_policy(run, cfg, load_student(run, cfg), obs)
+
+
+def export_policy(run: RunDir, cfg: PipelineConfig, student, real_obs) -> dict:
+    """`student` -> export/policy.onnx with its metadata, parity-checked (also on `real_obs`)."""
     from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student, parity_check
 
     fam = get_family(cfg.family)
-    student = load_student(run, cfg)
     path = run.path("export", "policy.onnx")
     meta = PolicyMetadata(student.obs_spec, student.act_spec, fam.control_rate_hz, cfg.family,
                           Provenance(config_hash=cfg.digest(), tasks=tuple(cfg.tasks),
                                      student_arch=cfg.student.arch))
     export_student(student, path, meta, cfg.export.opset)
-    obs, _, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
-    parity = parity_check(student, path, obs, cfg.export.parity_tol, seed=cfg.seed)
+    parity = parity_check(student, path, real_obs, cfg.export.parity_tol, seed=cfg.seed)
     log.info("export: %s parity max abs diff random=%.2e real=%.2e (tolerance %g)", path,
              parity["max_abs_diff_random"], parity.get("max_abs_diff_real", float("nan")),
              cfg.export.parity_tol)

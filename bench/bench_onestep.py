@@ -21,9 +21,9 @@ from typing import Optional
 import numpy as np
 import torch
 
-from distill_ros.distill.chunk_policy import ChunkScaler, GeneratorPolicy
-from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
-from distill_ros.distill.onestep_eval import median_seconds
+from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
+from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
+from distill_ros.distill.onestep.eval import median_seconds
 from distill_ros.runtime.chunked import ChunkedPolicy
 from distill_ros.spec import Spec
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy

@@ -16,7 +16,8 @@ Runtime ``run`` calls on the same model. Prints one JSON object with, per rate:
   includes the wait for the next tick);
 * ``robot_round_trip``: this process's measure: trigger published to command received
   (two hops plus the node), against a floor of two one-way hops plus one ONNX run;
-* ``compute_*``: the node's work per compute (phase-free), ``overruns`` and the rates;
+* ``compute_*``: the node's work per compute (phase-free), ``policy_*``: the policy call
+  inside it (the same ONNX run, but in the node's conditions), ``overruns``, the rates;
 * ``ratios`` and ``targets`` (issue 14: obs->command p50 <= 3x floor, p99 <= 0.5 ms at
   500 Hz, no overruns, compute p50 <= 5x one ONNX Runtime run).
 
@@ -212,7 +213,7 @@ def node_run(ros, model: str, rate: float, seconds: float, trigger: str,
     gaps = np.diff(window)
     trips = robot.round_trips[len(robot.round_trips) // 20:]  # drop the first 5%: warm-up
     return {**{f"{kind}_{q}_ms": float(values[f"{kind}_{q}_ms"])
-               for kind in ("latency", "compute") for q in ("p50", "p99", "max")},
+               for kind in ("latency", "compute", "policy") for q in ("p50", "p99", "max")},
             "robot_round_trip": _pct(trips),
             "node_rate_hz": float(values["rate_hz"]),
             "overruns": int(float(values["overruns"])),
@@ -228,7 +229,8 @@ def judge(rate: float, run: dict, floor: dict) -> dict:
     ratios = {"obs_to_command_p50_vs_floor": run["latency_p50_ms"] / floor_p50,
               "robot_round_trip_p50_vs_floor": run["robot_round_trip"]["p50_ms"]
               / (2 * dds["p50_ms"] + ort["p50_ms"]),
-              "compute_p50_vs_ort_run": run["compute_p50_ms"] / ort["p50_ms"]}
+              "compute_p50_vs_ort_run": run["compute_p50_ms"] / ort["p50_ms"],
+              "compute_p50_vs_policy_in_node": run["compute_p50_ms"] / run["policy_p50_ms"]}
     targets = {"obs_to_command_p50_le_3x_floor": ratios["obs_to_command_p50_vs_floor"] <= 3,
                "no_overruns": run["overruns"] == 0,
                "compute_p50_le_5x_ort_run": ratios["compute_p50_vs_ort_run"] <= 5}

@@ -25,13 +25,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="run folder (default: runs/<config name>)")
     p.add_argument("--force", action="store_true",
                    help="redo stages that are already complete")
+    p.add_argument("--processes", type=int, default=0, metavar="N",
+                   help="spread jobs (collection shards) over N worker processes; the "
+                   "artefacts are the same as with the default 0 (all in this process)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate for testing and docs)."""
     parser = argparse.ArgumentParser(
-        prog="distill-ros", description="Distil many robot policies into one ONNX student.")
+        prog="distill-ros", description="Distil many robot policies into one ONNX student.",
+        epilog="exit status: 0 done, 1 filesystem error (read-only, full, not a folder), "
+        "2 bad config or arguments, 3 run folder in use by another process, 130 interrupted. "
+        "Torch uses `threads` of the config (default 1) per process; $DISTILL_ROS_THREADS "
+        "overrides it.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="all stages: teachers, collect, distill, export, eval",
                          description="Run every stage; finished stages are skipped, so a "
@@ -59,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("distill_ros").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from distill_ros.config import load_config
+    from distill_ros.executor import make_executor
     from distill_ros.pipeline import run_stages
     from distill_ros.rundir import STAGES, RunFolderBusy
 
@@ -66,12 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg.name
         stages = list(STAGES) if args.command == "run" else [args.command]
+        executor = make_executor(args.processes)
         if args.command == "eval" and (args.held_out or args.episodes):
             report = _evaluate_again(cfg, run_dir, args)
         elif "eval" in stages:
-            report = run_stages(cfg, run_dir, stages, force=args.force).root / "report"
+            report = run_stages(cfg, run_dir, stages, force=args.force,
+                                executor=executor).root / "report"
         else:
-            run_stages(cfg, run_dir, stages, force=args.force)
+            run_stages(cfg, run_dir, stages, force=args.force, executor=executor)
             report = None
         if report is not None:
             print((report / "eval.md").read_text(), end="")

@@ -26,13 +26,14 @@ class LoopStats:
     The obs->command latency is the age of the newest input when the command leaves: it
     includes the wait for the next tick (up to one period, set by the phase between the
     robot's clock and ours). The compute time is tick start to tick end: what the node
-    itself costs.
+    itself costs; the policy time is the policy call alone, in the same conditions.
     """
 
     def __init__(self, window: int) -> None:
         self._ticks: collections.deque = collections.deque(maxlen=window)
         self._compute: collections.deque = collections.deque(maxlen=window)
         self._latency: collections.deque = collections.deque(maxlen=window)
+        self._policy: collections.deque = collections.deque(maxlen=window)
         self.overruns = 0
         self.ticks = 0
         self._lock = threading.Lock()
@@ -53,15 +54,21 @@ class LoopStats:
         with self._lock:
             self._latency.append(seconds)
 
+    def policy(self, seconds: float) -> None:
+        """Record how long one policy call took."""
+        with self._lock:
+            self._policy.append(seconds)
+
     def summary(self) -> dict[str, float]:
-        """Achieved rate (Hz), latency and compute p50/p99/max (ms) over the window."""
+        """Achieved rate (Hz); latency, compute and policy p50/p99/max (ms) over the window."""
         with self._lock:
             ticks = np.array(self._ticks)
-            lat = np.array(self._latency) * 1e3
-            compute = np.array(self._compute) * 1e3
+            series = {name: np.array(values) * 1e3 for name, values in (
+                ("latency", self._latency), ("compute", self._compute),
+                ("policy", self._policy))}
         rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 else 0.0
         out = {"rate_hz": float(rate)}
-        for name, values in (("latency", lat), ("compute", compute)):
+        for name, values in series.items():
             pct = (np.percentile(values, [50, 99]).tolist() + [float(values.max())]
                    if values.size else [float("nan")] * 3)
             out.update({f"{name}_p50_ms": pct[0], f"{name}_p99_ms": pct[1],

@@ -20,6 +20,7 @@ against the policy's `Group` and return the ONNX input arrays, with errors namin
 from __future__ import annotations
 
 import threading
+from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -60,6 +61,7 @@ class ObservationAssembler:
         self._values = np.zeros(len(self.names))
         self._times = np.full(len(self.names), -np.inf)  # monotonic s; -inf: never received
         self._joint_positions: dict[str, float] = {}
+        self._positions_view = MappingProxyType(self._joint_positions)
         self._lock = threading.Lock()
 
     def missing(self, obs_names: Sequence[str]) -> list[str]:
@@ -107,10 +109,9 @@ class ObservationAssembler:
         with self._lock:
             return [n for n in obs_names if self._times[self._slot[n]] == -np.inf]
 
-    def joint_positions(self) -> dict[str, float]:
-        """Latest position of every joint seen (for position limits)."""
-        with self._lock:
-            return dict(self._joint_positions)
+    def joint_positions(self) -> Mapping[str, float]:
+        """Latest position of every joint seen (for position limits): a live read-only view."""
+        return self._positions_view  # no copy per control tick
 
     def clear(self) -> None:
         """Forget every value (after a reconfigure)."""

@@ -159,9 +159,9 @@ class Supervisor:
         """Let the policy drive again; return whether an e-stop was engaged."""
         with self._lock:
             was, self.estop = self.estop, False
-            if was:
+            if was:  # else the status is another condition's: leave it
                 self._reset_runner()
-            self.set_status(OK, "emergency stop cleared")
+                self.set_status(OK, "emergency stop cleared")
             return was
 
     def warn(self, message: str) -> None:
@@ -227,6 +227,8 @@ class Supervisor:
                 return
             try:
                 action = policy.act(obs)
+                if self.stats is not None:
+                    self.stats.policy(self.clock() - now)
             except Exception as err:  # noqa: BLE001 - a failing model must not stall the robot
                 self.hold()
                 self.counts.policy_errors += 1

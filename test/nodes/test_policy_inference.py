@@ -154,6 +154,12 @@ def test_limits_apply_live_and_configure_time_parameters_are_refused_with_a_reas
     after = [m for _, m in commands.since(changed + 0.05)]
     assert after and all(max(m.data) <= 0.01 for m in after), [list(m.data) for m in after]
 
+    assert tester.set_param(NODE, "rate_hz", 90.0).successful   # from the model's 30 Hz
+    faster = time.monotonic()
+    time.sleep(1.0)
+    count = len(commands.since(faster + 0.1))
+    assert count >= 60, f"{count} commands in 0.9 s after rate_hz:=90"
+
     for name, value in (("joint_obs", ["palm_x:ee_x"]), ("trigger", "input")):
         result = tester.set_param(NODE, name, value)
         assert not result.successful, f"{name} accepted while configured"
@@ -162,6 +168,13 @@ def test_limits_apply_live_and_configure_time_parameters_are_refused_with_a_reas
     assert not result.successful and "output_topic" in result.reason, result.reason
     result = tester.set_param(NODE, "command_high", [0.1, 0.2])
     assert not result.successful and "command_high needs 1 or 4 values" in result.reason
+
+    rate, topic = tester.call("rcl_interfaces/srv/DescribeParameters",
+                              f"{NODE}/describe_parameters",
+                              names=["rate_hz", "output_topic"]).descriptors
+    assert "control rate in Hz" in rate.description and "applies at once" in rate.description
+    assert rate.floating_point_range[0].to_value == 1e4 and not rate.read_only
+    assert topic.read_only and "read-only after start" in topic.description
 
 
 def test_emergency_stop_holds_until_cleared(tester, start_node, fake_robot, student_onnx):

@@ -216,6 +216,14 @@ def test_a_swap_keeps_the_rate_limit_and_a_swap_after_free_is_dropped(rig, tmp_p
     assert rig.tick() is None
 
 
+def test_clearing_an_e_stop_that_was_not_engaged_keeps_another_error(rig):
+    rig.feed(array=False)
+    rig.clock.advance(WATCHDOG_S)
+    rig.tick()
+    assert rig.sup.status[0] == ERROR
+    assert not rig.sup.clear_estop() and rig.sup.status[0] == ERROR
+
+
 def test_a_warning_never_hides_an_error(rig):
     rig.sup.engage_estop()
     rig.sup.warn("model_path /m/bad.onnx rejected")

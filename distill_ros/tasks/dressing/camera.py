@@ -1,10 +1,11 @@
 """The depth camera the student sees through: pybullet renders depth and segmentation.
 
-The camera is fixed in the world, in front of and to the right of the seated person, looking
-at the arm. Pixels of the arm's capsules are labelled `ARM_LABEL`, pixels of the garment
-`GARMENT_LABEL`; the torso, the floor and the background are dropped. The labelled pixels
-become world points with the runtime's `labelled_points`, then `preprocess` makes the fixed-N
-cloud, so the node and the training run the same code.
+The camera is fixed in the world at the person's right side, looking across the arm, wide
+enough for every pose range's arm (160 x 120 pixels, about 1.7 cm each at the arm). Pixels
+of the arm's capsules are labelled `ARM_LABEL`, pixels of the garment `GARMENT_LABEL`; the
+torso, the floor and the background are dropped. The labelled pixels become world points
+with the runtime's `labelled_points`, then `preprocess` makes the fixed-N cloud, so the
+node and the training run the same code.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from distill_ros.tasks.dressing.arm import ARM_LINKS
 
 ARM_LABEL, GARMENT_LABEL = 0, 1
 #: the cloud the student reads: crop to the space around the arm (m, world frame)
-CLOUD = CloudConfig(n_points=512, voxel_size=0.015, crop_low=(-0.3, -0.9, 0.2),
-                    crop_high=(1.2, 0.3, 1.6))
+CLOUD = CloudConfig(n_points=512, voxel_size=0.01, crop_low=(-0.2, -1.0, 0.0),
+                    crop_high=(1.3, 0.0, 1.9))
 
 
 @dataclass(frozen=True)
 class Camera:
     """A pinhole camera (OpenGL conventions): pose (m, world frame) and image size."""
 
-    eye: tuple[float, float, float] = (1.1, -1.3, 1.3)
-    target: tuple[float, float, float] = (0.3, -0.3, 0.8)
-    width: int = 96
-    height: int = 72
+    eye: tuple[float, float, float] = (0.55, -1.75, 1.05)
+    target: tuple[float, float, float] = (0.45, -0.35, 0.85)
+    width: int = 160
+    height: int = 120
     fov_deg: float = 60.0
     near: float = 0.1        # m
     far: float = 3.0         # m

@@ -1,0 +1,92 @@
+"""Dressing family figures: physics speed, point-cloud cost, and the scripted expert's ratio.
+
+- ``physics_steps_per_s`` (wall) and ``physics_steps_per_cpu_s`` (this process's CPU time,
+  steadier on a shared machine): pybullet steps per second of the dressing world (a
+  132-vertex garment anchored to the gripper, arm contacts read every step), from control
+  steps with the state observation only;
+- ``points_ms``: camera render + preprocessing per control step (p50, p99), and
+  ``preprocess_ms`` the preprocessing alone at N points;
+- ``expert``: the scripted expert's final dressed ratio and success per pose range (training
+  and held out), garments drawn per seed, and on the held-out garment.
+
+    flock /work/bench.lock python bench/bench_dressing.py [--seeds 2 --points 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from distill_ros.runtime.pointcloud import preprocess
+from distill_ros.tasks.dressing.env import EPISODE_STEPS, SUBSTEPS, DressingEnv
+from distill_ros.tasks.dressing.expert import expert_action
+from distill_ros.tasks.dressing.family import TASKS
+
+
+def run_expert(task: str, seed: int) -> dict:
+    """One full episode of the expert (no early stop): final ratio, success, peak force, time."""
+    env = DressingEnv(task)
+    try:
+        obs, _ = env.reset(seed=seed)
+        t0, cpu0, peak = time.perf_counter(), time.process_time(), 0.0
+        for _ in range(EPISODE_STEPS):
+            obs, _, _, _, info = env.step(expert_action(obs))
+            peak = max(peak, info["arm_force"])
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        return {"task": task, "seed": seed, "garment": env.garment.name,
+                "ratio": round(info["dressed_ratio"], 3), "success": bool(info["is_success"]),
+                "peak_arm_force_n": round(peak, 2),
+                "physics_steps_per_s": round(EPISODE_STEPS * SUBSTEPS / wall, 1),
+                "physics_steps_per_cpu_s": round(EPISODE_STEPS * SUBSTEPS / cpu, 1)}
+    finally:
+        env.close()
+
+
+def points_cost(n_points: int, steps: int = 30) -> dict:
+    """Per-step time of render + preprocess, and of preprocess alone (ms)."""
+    env = DressingEnv("f1e0", groups=("state",), n_points=n_points)
+    try:
+        obs, _ = env.reset(seed=0)
+        preprocess(env.point_cloud(), env.cloud)       # imports open3d: not part of a tick
+        both, alone = [], []
+        for _ in range(steps):
+            obs, *_ = env.step(expert_action(obs["state"]))
+            t0 = time.perf_counter()
+            raw = env.point_cloud()
+            t1 = time.perf_counter()
+            preprocess(raw, env.cloud)
+            t2 = time.perf_counter()
+            both.append((t2 - t0) * 1e3)
+            alone.append((t2 - t1) * 1e3)
+        pct = (lambda xs: {"p50": round(float(np.percentile(xs, 50)), 2),
+                           "p99": round(float(np.percentile(xs, 99)), 2)})
+        return {"n_points": n_points, "raw_points": int(len(raw)), "points_ms": pct(both),
+                "preprocess_ms": pct(alone)}
+    finally:
+        env.close()
+
+
+def main() -> None:
+    """Print the figures as one JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--points", type=int, default=512)
+    args = parser.parse_args()
+    rows = [run_expert(t, s) for t in TASKS if "@" not in t or t.startswith("f0e1")
+            for s in range(args.seeds)]
+    ratios = [r["ratio"] for r in rows]
+    print(json.dumps({
+        **{k: float(np.median([r[k] for r in rows]))
+           for k in ("physics_steps_per_s", "physics_steps_per_cpu_s")},
+        **points_cost(args.points),
+        "expert_mean_ratio": round(float(np.mean(ratios)), 3),
+        "expert_success_rate": float(np.mean([r["success"] for r in rows])),
+        "expert": rows,
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()

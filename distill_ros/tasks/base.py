@@ -19,6 +19,7 @@ from distill_ros.spec import Spec
 FAMILIES: dict[str, str] = {  # the built-in families, by name
     "grasp": "distill_ros.tasks.grasp:FAMILY",
     "toy": "distill_ros.tasks.toy:FAMILY",
+    "dressing": "distill_ros.tasks.dressing:FAMILY",
 }
 
 

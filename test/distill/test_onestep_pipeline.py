@@ -13,7 +13,7 @@ from distill_ros.config import load_config
 from distill_ros.distill.onestep.chunk_data import episode_windows
 from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
 from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
-from distill_ros.export.chunk_export import export_generator, generator_parity_check
+from distill_ros.distill.onestep.export import export_generator, generator_parity_check
 from distill_ros.export.metadata import PolicyMetadata
 from distill_ros.pipeline import run_stages
 from distill_ros.runtime.chunked import ChunkedPolicy, OnnxChunkPlanner

@@ -58,8 +58,8 @@ def test_teachers_command_trains_an_expert_that_beats_random(tmp_path):
     ledger["stages"]["teachers"]["status"] = "running"
     (run.root / "run.json").write_text(json.dumps(ledger))
     run_stages(cfg, tmp_path / "run", ["teachers"])
-    assert sorted(p.name for p in folder.iterdir()) == ["eval.json", "obs_norm.npz",
-                                                         "teacher.zip"]
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == ["eval.json", "obs_norm.npz", "teacher.zip"], left
 
 
 def test_user_teacher_with_wrong_observation_size_is_refused(tmp_path):

@@ -134,7 +134,7 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
 def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Each generator (and the deployable one as policy.onnx) and the BC MLP to ONNX."""
     from distill_ros.distill.onestep.train import load_diffusion_teacher, load_generator
-    from distill_ros.export.chunk_export import export_generator, generator_parity_check
+    from distill_ros.distill.onestep.export import export_generator, generator_parity_check
     from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student, parity_check
     from distill_ros.spec import ObsSpec

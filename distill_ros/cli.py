@@ -25,6 +25,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", help="run folder (default: runs/<config name>)")
     p.add_argument("--force", action="store_true",
                    help="redo stages that are already complete")
+    p.add_argument("--processes", type=int, default=0, metavar="N",
+                   help="spread jobs (collection shards) over N worker processes; the "
+                   "artefacts are the same as with the default 0 (all in this process)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("distill_ros").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     from distill_ros.config import load_config
+    from distill_ros.executor import make_executor
     from distill_ros.pipeline import run_stages
     from distill_ros.rundir import STAGES, RunFolderBusy
 
@@ -70,12 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg.name
         stages = list(STAGES) if args.command == "run" else [args.command]
+        executor = make_executor(args.processes)
         if args.command == "eval" and (args.held_out or args.episodes):
             report = _evaluate_again(cfg, run_dir, args)
         elif "eval" in stages:
-            report = run_stages(cfg, run_dir, stages, force=args.force).root / "report"
+            report = run_stages(cfg, run_dir, stages, force=args.force,
+                                executor=executor).root / "report"
         else:
-            run_stages(cfg, run_dir, stages, force=args.force)
+            run_stages(cfg, run_dir, stages, force=args.force, executor=executor)
             report = None
         if report is not None:
             print((report / "eval.md").read_text(), end="")

@@ -1,7 +1,9 @@
-"""Pipeline configuration: one dataclass per component, loaded strictly from YAML.
+"""Pipeline configuration: YAML onto the components' own dataclasses, checked at load.
 
-Unknown keys, missing required keys and wrong types stop with a message naming the file,
-the dotted key, the bad value and the valid choices.
+Each section's dataclass lives with its component and checks its own values (ranges,
+choices); the chosen algorithm's section comes from the algorithm registry. Unknown keys,
+missing required keys, wrong types and out-of-range values stop before any work starts,
+with a message naming the file, the dotted key, the bad value and the valid choices.
 """
 
 from __future__ import annotations
@@ -12,193 +14,25 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from distill_ros.checks import in_range
+from distill_ros.collect import CollectConfig
+from distill_ros.distill import ALGORITHMS, Algorithm, get_algorithm
+from distill_ros.distill.offline.config import DistillConfig
+from distill_ros.evaluate import EvalConfig
+from distill_ros.export.config import ExportConfig
+from distill_ros.students.config import StudentConfig
+from distill_ros.tasks.base import add_user_tasks, check_tasks
+from distill_ros.teachers.config import TeacherConfig
 
-def _choice(owner: str, name: str, value: object, choices: typing.Iterable[str]) -> None:
-    choices = list(choices)
-    if value not in choices:
-        raise ValueError(f"{owner}.{name} must be one of {choices}, got {value!r}")
-
-
-def _positive(owner: str, **values: float) -> None:
-    for name, value in values.items():
-        if value <= 0:
-            raise ValueError(f"{owner}.{name} must be > 0, got {value!r}")
-
-
-@dataclass
-class TeacherConfig:
-    """Where experts come from: trained here with SB3, or the user's files per task."""
-
-    algo: str = "sac"
-    timesteps: int = 60_000
-    n_envs: int = 4
-    n_steps: int = 256          # PPO only: rollout length per env
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    gamma: float = 0.98
-    net_arch: list[int] = field(default_factory=lambda: [128, 128])
-    checkpoint_every: int = 10_000
-    eval_episodes: int = 20
-    sources: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        _choice("teachers", "algo", self.algo, ("ppo", "sac"))
-        _positive("teachers", timesteps=self.timesteps, n_envs=self.n_envs,
-                  n_steps=self.n_steps, batch_size=self.batch_size,
-                  learning_rate=self.learning_rate, checkpoint_every=self.checkpoint_every,
-                  eval_episodes=self.eval_episodes)
+__all__ = ["PipelineConfig", "StudentConfig", "TeacherConfig", "load_config"]
 
 
-@dataclass
-class CollectConfig:
-    """Teacher rollouts that become the distillation dataset."""
-
-    episodes_per_task: int = 200
-    keep: str = "success"
-    shard_episodes: int = 50
-
-    def __post_init__(self) -> None:
-        _choice("collect", "keep", self.keep, ("success", "all"))
-        _positive("collect", episodes_per_task=self.episodes_per_task,
-                  shard_episodes=self.shard_episodes)
-
-
-@dataclass
-class StudentConfig:
-    """The one student network."""
-
-    arch: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [256, 256])
-    d_model: int = 64
-    n_heads: int = 4
-    n_layers: int = 2
-
-    def __post_init__(self) -> None:
-        from distill_ros.students import ARCHITECTURES
-
-        _choice("student", "arch", self.arch, ARCHITECTURES)
-        _positive("student", d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers)
-        if self.d_model % self.n_heads:
-            raise ValueError(f"student.d_model must be a multiple of student.n_heads "
-                             f"({self.n_heads}), got {self.d_model}")
-
-
-@dataclass
-class DistillConfig:
-    """Training the student from teacher data."""
-
-    algorithm: str = "offline"
-    epochs: int = 60
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    val_fraction: float = 0.1
-
-    def __post_init__(self) -> None:
-        from distill_ros.distill import ALGORITHMS
-
-        _choice("distill", "algorithm", self.algorithm, ALGORITHMS)
-        _positive("distill", epochs=self.epochs, batch_size=self.batch_size,
-                  learning_rate=self.learning_rate)
-        if not 0.0 < self.val_fraction < 0.5:
-            raise ValueError(f"distill.val_fraction must be in (0, 0.5), got {self.val_fraction}")
-
-
-@dataclass
-class ExportConfig:
-    """ONNX export and its parity check."""
-
-    parity_tol: float = 1e-4
-    opset: int = 17
-
-    def __post_init__(self) -> None:
-        _positive("export", parity_tol=self.parity_tol)
-
-
-@dataclass
-class EvalConfig:
-    """Per-task success of teachers and student on the same seeds."""
-
-    episodes: int = 50
-    seed: int = 100_000
-
-    def __post_init__(self) -> None:
-        _positive("eval", episodes=self.episodes)
-
-
-@dataclass
-class OneStepPipelineConfig:
-    """Diffusion-policy teacher, OneDP generators and the BC baseline (distill.algorithm onestep).
-
-    `demonstrators` lists who produces the data for every task: built-in scripted experts
-    by name (see `distill_ros.teachers.scripted_styles`) or teacher files, where `{task}`
-    in a path becomes the task name; empty means the pipeline's own teachers. Episodes of a
-    task alternate between the demonstrators, so several of them make the data multimodal.
-    `dataset` instead names the user's own demonstrations, one `.npz` of episodes per task
-    (`{task}` in the path becomes the task name; fields in `distill.dataset.read_episodes`).
-    """
-
-    demonstrators: list[str] = field(default_factory=list)
-    dataset: str = ""
-    horizon: int = 8               # H, steps per predicted action chunk
-    n_exec: int = 4                # steps of each chunk executed before re-planning
-    obs_history: int = 2           # observation frames the policy sees, oldest first
-    hidden_dim: int = 256
-    n_blocks: int = 3
-    diffusion_steps: int = 100     # T of the DDPM teacher
-    schedule: str = "cosine"       # noise schedule: cosine or linear
-    prediction: str = "sample"     # teacher's target: sample (x_0) or epsilon (see onestep.py)
-    ddim_steps: int = 10           # the DDIM setting evaluated beside the 100-step DDPM
-    teacher_updates: int = 4000
-    teacher_batch_size: int = 256
-    teacher_lr: float = 1e-3
-    variants: list[str] = field(default_factory=lambda: ["stochastic", "deterministic"])
-    deploy: str = "stochastic"     # variant exported as export/policy.onnx
-    distill_updates: int = 200     # OneDP generator updates per variant
-    distill_batch_size: int = 128
-    lr_generator: float = 1e-4
-    lr_score: float = 1e-3         # OneDP-S: the score network must track the generator
-    weighting: str = "sigma2"      # w(k) of the KL gradient: sigma2 (OneDP) or dmd
-    checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
-    latency_repeats: int = 30      # timed batch-1 calls per policy in the report
-
-    def __post_init__(self) -> None:
-        from distill_ros.distill.onestep import VARIANTS, WEIGHTINGS
-        from distill_ros.teachers.diffusion import PREDICTIONS
-        from distill_ros.teachers.diffusion_schedule import SCHEDULES
-
-        _positive("onestep", horizon=self.horizon, n_exec=self.n_exec,
-                  obs_history=self.obs_history, hidden_dim=self.hidden_dim,
-                  n_blocks=self.n_blocks, ddim_steps=self.ddim_steps,
-                  teacher_updates=self.teacher_updates,
-                  teacher_batch_size=self.teacher_batch_size, teacher_lr=self.teacher_lr,
-                  distill_updates=self.distill_updates,
-                  distill_batch_size=self.distill_batch_size, lr_generator=self.lr_generator,
-                  lr_score=self.lr_score, checkpoint_every=self.checkpoint_every,
-                  latency_repeats=self.latency_repeats)
-        if self.n_exec > self.horizon:
-            raise ValueError(f"onestep.n_exec must be <= onestep.horizon ({self.horizon}), "
-                             f"got {self.n_exec}")
-        if self.diffusion_steps < 2:
-            raise ValueError(f"onestep.diffusion_steps must be >= 2, got {self.diffusion_steps}")
-        if self.ddim_steps > self.diffusion_steps:
-            raise ValueError(f"onestep.ddim_steps must be <= onestep.diffusion_steps "
-                             f"({self.diffusion_steps}), got {self.ddim_steps}")
-        if not self.variants or len(set(self.variants)) != len(self.variants):
-            raise ValueError(f"onestep.variants must list distinct variants from "
-                             f"{list(VARIANTS)}, got {self.variants}")
-        for variant in self.variants:
-            _choice("onestep", "variants[]", variant, VARIANTS)
-        _choice("onestep", "deploy", self.deploy, self.variants)
-        _choice("onestep", "schedule", self.schedule, SCHEDULES)
-        _choice("onestep", "prediction", self.prediction, PREDICTIONS)
-        _choice("onestep", "weighting", self.weighting, WEIGHTINGS)
-        if self.dataset and self.demonstrators:
-            raise ValueError("onestep.dataset and onestep.demonstrators both set: the data "
-                             "comes from one of them; remove the other")
+MAX_SEED = 2**32 - 1          # numpy, gymnasium and SB3 seeds are 32-bit
+TEACHER_SEED_STRIDE = 1000    # task i's teacher trains with seed * 1000 + i
 
 
 @dataclass
@@ -215,10 +49,14 @@ class ObjectConfig:
 
 @dataclass
 class PipelineConfig:
-    """A whole run: which tasks, which held out, and every stage's settings."""
+    """A whole run: which tasks, which held out, and every stage's settings.
+
+    Each section's dataclass belongs to its component, which validates it. The settings of
+    the chosen algorithm (e.g. `onestep`) live in `sections` and read as `cfg.onestep`.
+    """
 
     name: str
-    family: str
+    family: str                 # a built-in family, or my_pkg.my_module:FAMILY
     tasks: list[str]
     held_out: list[str] = field(default_factory=list)
     seed: int = 0
@@ -229,12 +67,10 @@ class PipelineConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    onestep: OneStepPipelineConfig = field(default_factory=OneStepPipelineConfig)
+    sections: dict[str, Any] = field(default_factory=dict, metadata={"yaml": False})
     objects: dict[str, ObjectConfig] = field(default_factory=dict)  # the user's own tasks
 
     def __post_init__(self) -> None:
-        from distill_ros.tasks.base import add_user_tasks, check_tasks
-
         fam = add_user_tasks(self.family, self.objects, "objects")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1 (torch threads per process), "
@@ -247,17 +83,32 @@ class PipelineConfig:
         if both:
             raise ValueError(f"held_out tasks must not be in tasks, got {both} in both")
         check_tasks(fam, list(self.teachers.sources), "teachers.sources")
+        in_range("seed", self.seed, 0, MAX_SEED)
+        top = self.seed * TEACHER_SEED_STRIDE + len(self.tasks) - 1
+        if top > MAX_SEED and set(self.tasks) - set(self.teachers.sources):
+            highest = (MAX_SEED - len(self.tasks) + 1) // TEACHER_SEED_STRIDE
+            raise ValueError(f"seed must be <= {highest} "
+                             f"when teachers are trained here (task i's teacher uses seed * "
+                             f"{TEACHER_SEED_STRIDE} + i, which must stay below 2**32), "
+                             f"got {self.seed}")
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:  # an algorithm's own settings, e.g. cfg.onestep
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or section {name!r}")
 
     def to_dict(self) -> dict:
-        """Plain dict, as written to run.json (sections of unused algorithms left out)."""
-        d = dataclasses.asdict(self)
+        """Plain dict, as written to run.json (only the chosen algorithm's section)."""
+        d = {f.name: dataclasses.asdict(self)[f.name] for f in dataclasses.fields(self)
+             if f.metadata.get("yaml", True)}
         d.pop("threads")  # how fast, not what: a resumed run may use another thread count
         if not self.objects:
             d.pop("objects")  # so adding the key does not orphan older runs
-        if self.distill.algorithm != "onestep":
-            d.pop("onestep", None)  # so adding a section does not orphan older runs
-        elif not self.onestep.dataset:
-            d["onestep"].pop("dataset")  # likewise for a key added later
+        for name, section in self.sections.items():
+            if name == get_algorithm(self.distill.algorithm).name:
+                d[name] = (section.ledger_dict() if hasattr(section, "ledger_dict")
+                           else dataclasses.asdict(section))
         return d
 
     def digest(self) -> str:
@@ -272,7 +123,7 @@ def _build(cls: type, data: object, where: str, source: str):
         raise ValueError(f"{source}: {where or 'top level'} must be a mapping, "
                          f"got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("yaml", True)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ValueError(f"{source}: unknown key(s) {[_dot(where, k) for k in unknown]}; "
@@ -332,4 +183,32 @@ def load_config(path: str | Path) -> PipelineConfig:
             data = yaml.safe_load(handle)
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML: {err}") from None
-    return _build(PipelineConfig, data, "", str(path))
+    if not isinstance(data, dict):
+        return _build(PipelineConfig, data, "", str(path))  # refuses it, naming the file
+    algo = _algorithm(data, str(path))
+    names = {*ALGORITHMS, algo.name}  # sections of other algorithms are checked, not kept
+    sections = {k: data[k] for k in names if k in data}
+    cfg = _build(PipelineConfig, {k: v for k, v in data.items() if k not in names}, "",
+                 str(path))
+    for name, section in sections.items():
+        other = algo if name == algo.name else get_algorithm(name)
+        if other.config_cls is None:
+            raise ValueError(f"{path}: algorithm {name!r} has no settings; remove the "
+                             f"{name!r} section")
+        built = _build(other.config_cls, section, name, str(path))
+        if other is algo:
+            cfg.sections[name] = built
+    if algo.config_cls is not None and algo.name not in cfg.sections:
+        cfg.sections[algo.name] = _build(algo.config_cls, {}, algo.name, str(path))
+    return cfg
+
+
+def _algorithm(data: dict, source: str) -> Algorithm:
+    """The algorithm `distill.algorithm` names (default offline), its errors naming the file."""
+    distill = data.get("distill") or {}
+    name = distill.get("algorithm", DistillConfig.algorithm) if isinstance(distill, dict) \
+        else DistillConfig.algorithm
+    try:
+        return get_algorithm(str(name))
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None

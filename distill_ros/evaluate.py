@@ -5,16 +5,31 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
+from distill_ros.checks import in_range, positive
 from distill_ros.rollout import Policy, episode_seed, run_episode
-from distill_ros.rundir import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.tasks.base import make_env
 
 log = logging.getLogger(__name__)
+MAX_SEED = 2**32 - 1
+
+
+@dataclass
+class EvalConfig:
+    """Settings of the `eval` section: per-task success of teachers and student, same seeds."""
+
+    episodes: int = 50
+    seed: int = 100_000         # base of the episode seeds, apart from the data's
+
+    def __post_init__(self) -> None:
+        positive("eval", episodes=self.episodes)
+        in_range("eval.seed", self.seed, 0, MAX_SEED)
 
 
 def success_rate(family: str, task: str, policy: Policy, episodes: int, seed: int,
@@ -46,10 +61,9 @@ def evaluate_rows(run, cfg, tasks: list[str], episodes: int) -> list[dict]:
     A task's seeds depend on its place in the config (`tasks` then `held_out`), so a task
     evaluated again later gets the same episodes as in the run's own report.
     """
-    from distill_ros.pipeline import teacher_file
     from distill_ros.runtime.onnx_policy import OnnxPolicy
     from distill_ros.tasks.base import get_family
-    from distill_ros.teachers import load_teacher
+    from distill_ros.teachers import load_teacher, teacher_file
 
     fam = get_family(cfg.family)
     student = OnnxPolicy(run.root / "export" / "policy.onnx")
@@ -60,7 +74,8 @@ def evaluate_rows(run, cfg, tasks: list[str], episodes: int) -> list[dict]:
         row = {"task": task, "split": "seen" if task in cfg.tasks else "held-out",
                "episodes": episodes, "teacher": None, "teacher_ci": None}
         if task in cfg.tasks:
-            t = load_teacher(teacher_file(run, cfg, task), fam.obs_spec, fam.act_spec)
+            t = load_teacher(teacher_file(run.root, cfg.teachers.sources, task), fam.obs_spec,
+                             fam.act_spec)
             row["teacher"] = success_rate(cfg.family, task, t.act, episodes, cfg.eval.seed, i,
                                           f"eval teacher {task}")
             row["teacher_ci"] = wilson_interval(round(row["teacher"] * episodes), episodes)

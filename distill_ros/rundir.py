@@ -1,30 +1,29 @@
-"""The run directory: every artefact is written atomically and every stage records its status.
+"""The run directory and its ledger: every stage records its status in run.json.
 
 Layout (DESIGN.md): run.json, teachers/<task>/, data/, student/, export/policy.onnx, report/.
-A killed run leaves either the old file or the new one, never half a file, so a rerun
-resumes from what is on disk.
+Artefacts are written atomically (`distill_ros.atomic`), so a rerun resumes from what is on
+disk. The folder is locked while a process works in it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import io
 import json
 import logging
 import os
 import platform
 import shutil
-import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Protocol
 
 import numpy as np
 
 from distill_ros import __version__
-from distill_ros.config import PipelineConfig
+from distill_ros.atomic import (  # noqa: F401  (atomic_*: re-exported for older imports)
+    atomic_path, atomic_savez, atomic_torch_save, atomic_write, atomic_write_json,
+    atomic_write_text)
 
 log = logging.getLogger(__name__)
 
@@ -32,69 +31,26 @@ STAGES = ("teachers", "collect", "distill", "export", "eval")
 LOCK_FILE = ".lock"
 
 
+class RunConfig(Protocol):
+    """What the ledger needs of a run's config (`config.PipelineConfig` is one)."""
+
+    seed: int
+
+    def to_dict(self) -> dict:
+        """The settings as run.json records them."""
+
+    def digest(self) -> str:
+        """A short hash of `to_dict()`."""
+
+
 class RunFolderBusy(RuntimeError):
     """Another process holds the run folder's lock."""
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside `path` for the block to write; renamed over `path` after it.
-
-    The file gets the mode a plain ``open`` would give (0666 & ~umask, not ``mkstemp``'s
-    0600): exported policies are read by other accounts (the robot's, a container's). If
-    the block raises, the temporary file is removed and `path` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.filename is None:  # a write to an open file
-            raise OSError(err.errno, err.strerror, str(path)) from err
-        raise
-
-
-def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call `write(f)` on a temporary file beside `path`, fsync it, then rename over `path`."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Atomically write a text file."""
-    atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def atomic_write_json(path: str | Path, data: object) -> None:
-    """Atomically write JSON (indented, keys sorted, for diffable reports)."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def atomic_savez(path: str | Path, **arrays: np.ndarray) -> None:
-    """Atomically write a compressed npz."""
-    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
-
-
-def atomic_torch_save(path: str | Path, obj: object) -> None:
-    """Atomically write a torch checkpoint."""
-    import torch
-
-    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class RunDir:
     """A run's folder and its `run.json` ledger of stage status."""
 
-    def __init__(self, root: str | Path, config: PipelineConfig,
+    def __init__(self, root: str | Path, config: RunConfig,
                  view: Callable[[dict], dict] | None = None) -> None:
         """Lock and open the run folder `root` (a new one gets a new run.json).
 

@@ -1,5 +1,8 @@
 """Config loading refuses bad input with the file, the key and the fix."""
 
+import dataclasses
+import typing
+
 import pytest
 
 from conftest import write_config
@@ -58,3 +61,60 @@ def test_exponent_without_a_dot_is_a_number_and_yaml_errors_name_the_file(tmp_pa
     path.write_text("name: t\nfamily: grasp\ntasks: [cube\n")
     with pytest.raises(ValueError, match="c.yaml"):
         load_config(path)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"seed": -1}, r"seed must be in \[0, 4294967295\], got -1"),
+    ({"seed": 2**32}, r"seed must be in \[0, 4294967295\], got 4294967296"),
+    ({"seed": 5_000_000}, r"seed must be <= 4294967 when teachers are trained here"),
+    ({"student": {"hidden": [256, -3]}}, r"student.hidden must list values > 0, got \[256, -3\]"),
+    ({"teachers": {"gamma": 7}}, r"teachers.gamma must be in \(0, 1\], got 7"),
+    ({"teachers": {"gamma": 0}}, r"teachers.gamma must be in \(0, 1\], got 0"),
+])
+def test_out_of_range_values_stop_at_load_naming_key_and_file(tmp_path, overrides, message):
+    path = write_config(tmp_path / "bad.yaml", **overrides)
+    with pytest.raises(ValueError, match=message) as err:
+        load_config(path)
+    assert str(path) in str(err.value), "the message must name the file"
+
+
+def test_a_range_error_stops_the_cli_before_any_work(tmp_path, capsys):
+    from distill_ros.cli import main
+
+    path = write_config(tmp_path / "bad.yaml", student={"hidden": [256, -3]})
+    code = main(["run", str(path), "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{path}: student.hidden must list values > 0" in err, err
+    assert not (tmp_path / "run").exists(), "nothing may be written before the config is valid"
+
+
+def _numeric_keys(cls, prefix):
+    """Dotted keys of every number or list-of-numbers field of a settings dataclass."""
+    hints = typing.get_type_hints(cls)
+    numbers = (int, float, list[int], list[float])
+    return [(f"{prefix}.{f.name}", hints[f.name]) for f in dataclasses.fields(cls)
+            if hints[f.name] in numbers]
+
+
+def test_every_number_of_every_section_is_range_checked(tmp_path):
+    """A negative value anywhere is refused at load, naming the dotted key and the file."""
+    from distill_ros.config import PipelineConfig
+    from distill_ros.distill import get_algorithm
+
+    hints = typing.get_type_hints(PipelineConfig)
+    keys = [("seed", int), ("threads", int)]
+    for name in ("teachers", "collect", "student", "distill", "export", "eval"):
+        keys += _numeric_keys(hints[name], name)
+    keys += _numeric_keys(get_algorithm("onestep").config_cls, "onestep")
+    assert len(keys) > 40, keys
+    for key, hint in keys:
+        section, _, name = key.partition(".")
+        bad = -1 if hint in (int, float) else [-1]
+        overrides = {section: {name: bad}} if name else {section: bad}
+        if section == "onestep":
+            overrides["distill"] = {"algorithm": "onestep"}
+        path = write_config(tmp_path / "bad.yaml", **overrides)
+        with pytest.raises(ValueError) as err:
+            load_config(path)
+        assert str(path) in str(err.value) and key in str(err.value), f"{key}: {err.value}"

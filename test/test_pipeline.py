@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+import pytest
 
 from conftest import REPO, write_config
 from distill_ros.config import load_config
@@ -121,7 +121,7 @@ def test_node_command_line_errors_exit_without_a_traceback(tmp_path):
 
 
 def test_artefacts_get_the_usual_file_mode(tmp_path):
-    from distill_ros.rundir import atomic_write_text
+    from distill_ros.atomic import atomic_write_text
 
     umask = os.umask(0o022)
     try:
@@ -131,10 +131,23 @@ def test_artefacts_get_the_usual_file_mode(tmp_path):
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644, "others cannot read it"
 
 
-def test_every_subcommand_has_help():
-    from distill_ros.cli import build_parser
+def test_every_subcommand_has_help(capsys):
+    from distill_ros.cli import STAGE_HELP, build_parser
+    from distill_ros.rundir import STAGES
 
     parser = build_parser()
-    for cmd in ("run", "teachers", "collect", "distill", "export", "eval"):
-        with np.testing.assert_raises(SystemExit):
+    assert tuple(STAGE_HELP) == STAGES, "every stage has its own subcommand"
+    for cmd in ("run", *STAGES):
+        with pytest.raises(SystemExit) as exit_:
             parser.parse_args([cmd, "--help"])
+        out = capsys.readouterr().out
+        assert exit_.value.code == 0, (cmd, out)
+        assert out.startswith(f"usage: distill-ros {cmd} "), out
+        for option in ("--run-dir", "--force", "--processes"):
+            assert option in out, (cmd, option, out)
+        if cmd in STAGE_HELP:
+            assert " ".join(STAGE_HELP[cmd].split()[:4]) in " ".join(out.split()), out
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["distil", "--help"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "invalid choice: 'distil'" in err, err

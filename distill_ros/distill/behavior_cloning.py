@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill_ros.rundir import atomic_torch_save
+from distill_ros.atomic import atomic_torch_save
 from distill_ros.spec import ObsSpec, Spec
 from distill_ros.students.base import StudentPolicy
 

@@ -8,7 +8,7 @@ from typing import Union
 
 import numpy as np
 
-from distill_ros.rundir import atomic_savez
+from distill_ros.atomic import atomic_savez
 from distill_ros.spec import ObsSpec, Spec
 
 SHARD_FIELDS = ("act", "episode", "seeds", "successes", "obs_spec", "act_spec", "task")

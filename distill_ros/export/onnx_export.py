@@ -10,8 +10,8 @@ import numpy as np
 import onnx
 import torch
 
+from distill_ros.atomic import atomic_path
 from distill_ros.export.metadata import PolicyMetadata
-from distill_ros.rundir import atomic_path
 from distill_ros.spec import ObsSpec
 from distill_ros.students.base import StudentPolicy
 

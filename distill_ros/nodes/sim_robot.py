@@ -1,6 +1,8 @@
-"""sim_robot: the pybullet grasp scene as a ROS 2 robot that looks like ros2_control.
+"""sim_robot: a task family's scene (pybullet grasp) as a ROS 2 robot, ros2_control style.
 
-Each control period (the task's 30 Hz unless ``rate_hz`` says otherwise) it applies the
+The scene comes from the family named by ``family`` (``TaskFamily.make_scene``); the grasp
+family offers one. Each control period (the task's 30 Hz unless ``rate_hz`` says otherwise)
+it applies the
 last forward-controller command and steps the physics, then publishes:
 
 * ``joint_states`` (``sensor_msgs/JointState``: ee_x, ee_y, ee_z, finger_left, finger_right)
@@ -23,15 +25,15 @@ from typing import Any, Optional
 
 from distill_ros import ros
 from distill_ros.nodes.command_output import array_labels, diagnostic_array, labelled_array
-from distill_ros.nodes.grasp_scene import GraspScene
-from distill_ros.tasks.grasp import ACT_SPEC, CONTROL_RATE_HZ
+from distill_ros.tasks.base import get_family
 
 PARAMETERS = {
-    "task": "cube",            # grasp object (distill_ros.tasks.grasp.OBJECTS)
+    "family": "grasp",         # task family that offers the scene (or my_pkg.module:FAMILY)
+    "task": "cube",            # a task of the family (grasp: an object of tasks.grasp.OBJECTS)
     "seed": 0,                 # seed of the first episode; ~/reset takes the next
     "rate_hz": 0.0,            # control periods per second; 0: the task's rate (30 Hz)
     "command_topic": "/forward_command_controller/commands",
-    "command_names": list(ACT_SPEC.names),  # controller order of unlabelled commands
+    "command_names": None,     # controller order of unlabelled commands; the family's
     "frame_id": "world",
     "point_cloud_hz": 5.0,     # depth-camera point cloud on ~/points; 0: off
 }
@@ -42,10 +44,17 @@ class SimRobot(ros.Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("sim_robot", **kwargs)
+        self.declare_parameter("family", PARAMETERS["family"])
+        self.family = get_family(self._p("family"), "sim_robot parameter family")
+        if self.family.make_scene is None:
+            raise ValueError(f"task family {self.family.name!r} offers no scene for sim_robot "
+                             "(TaskFamily.make_scene); choose a family that does, e.g. grasp")
+        self.act_names = list(self.family.act_spec.names)
         for name, default in PARAMETERS.items():
-            self.declare_parameter(name, default)
+            if name != "family":
+                self.declare_parameter(name, self.act_names if default is None else default)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.scene = GraspScene(self._p("task"), self._p("seed"))
+        self.scene = self.family.make_scene(self._p("task"), self._p("seed"))
         self._types = {n: ros.get_interface(t) for n, t in (
             ("joint_state", "sensor_msgs/msg/JointState"),
             ("array", "std_msgs/msg/Float64MultiArray"),
@@ -69,7 +78,7 @@ class SimRobot(ros.Node):
         self.create_subscription(t["array"], self._p("command_topic"), self._on_command,
                                  ros.DEFAULT)
         self.create_service(ros.get_interface("std_srvs/srv/Trigger"), "~/reset", self._on_reset)
-        rate = self._p("rate_hz") or CONTROL_RATE_HZ
+        rate = self._p("rate_hz") or self.family.control_rate_hz
         self.create_timer(1.0 / rate, self._step)
         self.create_timer(1.0, self._publish_diagnostics)
         if self._p("point_cloud_hz") > 0:
@@ -83,12 +92,12 @@ class SimRobot(ros.Node):
 
     def _on_set_parameters(self, params: list) -> Any:
         for param in params:
-            if param.name in ("task", "command_topic", "rate_hz", "point_cloud_hz"):
+            if param.name in ("family", "task", "command_topic", "rate_hz", "point_cloud_hz"):
                 return ros.set_parameters_result(
                     False, f"{param.name} is fixed while running: restart sim_robot to change it")
-            if param.name == "command_names" and not set(param.value) <= set(ACT_SPEC.names):
+            if param.name == "command_names" and not set(param.value) <= set(self.act_names):
                 return ros.set_parameters_result(
-                    False, f"command_names must be elements of {list(ACT_SPEC.names)}, "
+                    False, f"command_names must be elements of {self.act_names}, "
                     f"got {param.value}")
         return ros.set_parameters_result(True)
 
@@ -187,7 +196,8 @@ class SimRobot(ros.Node):
         scene = self.scene
         message = "object grasped and held" if scene.success else "grasping"
         self._pubs["diagnostics"].publish(diagnostic_array(
-            self, "sim_robot: grasp scene", "OK", message, self.get_fully_qualified_name(),
+            self, f"sim_robot: {self.family.name} scene", "OK", message,
+            self.get_fully_qualified_name(),
             {"task": scene.task, "seed": scene.seed, "steps": scene.steps,
              "success": scene.success, "lift_m": scene.lift, "commands": self.commands}))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Union
 
-from distill_ros.config import StudentConfig
 from distill_ros.spec import ObsSpec, Spec
 from distill_ros.students.base import StudentPolicy
+from distill_ros.students.config import StudentConfig
 from distill_ros.students.encoders import POINT_FEATURES, GroupEncoder
 from distill_ros.students.mlp import make_mlp
 from distill_ros.students.transformer import ObsTokenTransformer

@@ -1,22 +1,40 @@
-"""Task-family registry: a family is a set of named tasks sharing one observation/action layout.
+"""Task families, found by name: a family is a set of named tasks sharing one layout.
 
-A new family is one module that calls `register_family`; nothing else is edited.
+Built-in families are the entries of `FAMILIES` (name -> `module:FAMILY`), imported only
+when asked for. A user's family needs no edit here: the config names it by import path,
+`family: my_pkg.my_module:FAMILY`, where `FAMILY` is a `TaskFamily`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import gymnasium as gym
 
+from distill_ros.plugins import is_import_path, load_object
 from distill_ros.spec import Spec
+
+FAMILIES: dict[str, str] = {  # the built-in families, by name
+    "grasp": "distill_ros.tasks.grasp:FAMILY",
+    "toy": "distill_ros.tasks.toy:FAMILY",
+    "dressing": "distill_ros.tasks.dressing:FAMILY",
+}
+
+
+#: families as a config extended them with its own tasks (`objects:`), by config name
+_WITH_USER_TASKS: dict[str, "TaskFamily"] = {}
 
 
 @dataclass(frozen=True)
 class TaskFamily:
-    """A family of tasks (e.g. one per object) that one student must serve."""
+    """A family of tasks (e.g. one per object) that one student must serve.
+
+    `make(task, **kwargs)` builds a gymnasium env. `make_scene(task, seed)`, when given,
+    builds the scene the `sim_robot` node drives (see `tasks.grasp_scene.GraspScene` for
+    the methods it calls); a family without one runs in the pipeline only.
+    """
 
     name: str
     tasks: tuple[str, ...]
@@ -25,26 +43,25 @@ class TaskFamily:
     act_spec: Spec
     control_rate_hz: float
     max_episode_steps: int
+    make_scene: Optional[Callable[[str, int], Any]] = None
     #: checks and registers a config's own task: (name, spec, config key); None: no such tasks
     add_task: Callable[[str, object, str], None] | None = None
 
 
-_FAMILIES: dict[str, TaskFamily] = {}
-
-
-def register_family(family: TaskFamily) -> None:
-    """Add a task family; its name must be new."""
-    if family.name in _FAMILIES:
-        raise ValueError(f"task family {family.name!r} is already registered")
-    _FAMILIES[family.name] = family
-
-
-def get_family(name: str) -> TaskFamily:
-    """Look a family up by name, with the valid choices in the error."""
-    _load_builtin()
-    if name not in _FAMILIES:
-        raise ValueError(f"unknown task family {name!r}; choose one of {sorted(_FAMILIES)}")
-    return _FAMILIES[name]
+def get_family(name: str, key: str = "family") -> TaskFamily:
+    """A built-in family by name, or a user's `module:FAMILY`; errors name `key` and the fix."""
+    if name in _WITH_USER_TASKS:
+        return _WITH_USER_TASKS[name]
+    if name in FAMILIES:
+        return load_object(FAMILIES[name], key, "task family")
+    if not is_import_path(name):
+        raise ValueError(f"unknown task family {name!r}; choose one of {sorted(FAMILIES)} "
+                         "or name your own as my_pkg.my_module:FAMILY")
+    family = load_object(name, key, "task family")
+    if not isinstance(family, TaskFamily):
+        raise ValueError(f"{key}: {name!r} is a {type(family).__name__}, not a "
+                         "distill_ros.tasks.base.TaskFamily")
+    return family
 
 
 def add_user_tasks(family: str, specs: dict[str, object], field: str) -> TaskFamily:
@@ -57,7 +74,7 @@ def add_user_tasks(family: str, specs: dict[str, object], field: str) -> TaskFam
     for name, spec in specs.items():
         fam.add_task(name, spec, f"{field}.{name}")
     fam = dataclasses.replace(fam, tasks=tuple(dict.fromkeys([*fam.tasks, *specs])))
-    _FAMILIES[family] = fam
+    _WITH_USER_TASKS[family] = fam
     return fam
 
 
@@ -76,8 +93,3 @@ def make_env(family: str, task: str, **kwargs) -> gym.Env:
     fam = get_family(family)
     check_tasks(fam, [task], "task")
     return fam.make(task, **kwargs)
-
-
-def _load_builtin() -> None:
-    # Importing a family module registers it; kept lazy so `import distill_ros` stays fast.
-    from distill_ros.tasks import grasp  # noqa: F401

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from distill_ros.spec import Spec
-from distill_ros.tasks.base import TaskFamily, register_family
+from distill_ros.tasks.base import TaskFamily
 from distill_ros.tasks.grasp_objects import (  # noqa: F401  (GraspObject: part of this API)
     MAX_OPENING, OBJECTS, USER_OBJECTS, GraspObject, add_user_object, load_object)
 
@@ -200,7 +200,15 @@ class GraspEnv(gym.Env):
         return -2.0 * reach + 0.5 * both + 10.0 * float(np.clip(lift, 0.0, 0.15))
 
 
-register_family(TaskFamily(
+def make_scene(task: str, seed: int = 0):
+    """The grasp scene `sim_robot` drives: one endless episode per reset."""
+    from distill_ros.tasks.grasp_scene import GraspScene
+
+    env = GraspEnv(task, max_episode_steps=2**31)  # a robot has no episode end
+    return GraspScene(env, OBS_SPEC, ACT_SPEC, seed)
+
+
+FAMILY = TaskFamily(
     name="grasp",
     tasks=tuple(OBJECTS),
     add_task=add_user_object,
@@ -209,4 +217,5 @@ register_family(TaskFamily(
     act_spec=ACT_SPEC,
     control_rate_hz=CONTROL_RATE_HZ,
     max_episode_steps=EPISODE_STEPS,
-))
+    make_scene=make_scene,
+)

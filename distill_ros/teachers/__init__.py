@@ -7,18 +7,12 @@ action out, deterministic. A new source is one loader added to `LOADERS` by file
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Protocol
-
-import numpy as np
+from typing import Callable
 
 from distill_ros.spec import Spec
+from distill_ros.teachers.base import Teacher, check_obs_dim
 
-
-class Teacher(Protocol):
-    """An expert for one task."""
-
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """(B, obs_dim) physical observation -> (B, act_dim) physical action."""
+__all__ = ["LOADERS", "Teacher", "check_obs_dim", "load_teacher", "teacher_file"]
 
 
 def _load_sb3(path: Path, obs_spec: Spec, act_spec: Spec) -> Teacher:
@@ -59,10 +53,8 @@ def load_teacher(path: str | Path, obs_spec: Spec, act_spec: Spec) -> Teacher:
     return LOADERS[path.suffix](path, obs_spec, act_spec)
 
 
-def check_obs_dim(path: Path, got: int | None, obs_spec: Spec) -> None:
-    """Refuse a teacher whose input size is not the task's observation size."""
-    if got is not None and got != obs_spec.dim:
-        raise ValueError(
-            f"teacher file {path} expects observations of {got} elements, but the task "
-            f"provides {obs_spec.dim} ({', '.join(obs_spec.names)}); train or export the "
-            "teacher for this task's observation layout")
+def teacher_file(run_root: Path, sources: dict[str, str], task: str) -> Path:
+    """The user's file for `task` if `teachers.sources` names one, else the run's own."""
+    if task in sources:
+        return Path(sources[task]).expanduser()
+    return Path(run_root) / "teachers" / task / "teacher.zip"

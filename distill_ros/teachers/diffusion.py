@@ -55,7 +55,7 @@ class DiffusionConfig:
         num_train_steps: T, diffusion steps.
         schedule: noise schedule, "cosine" or "linear".
         prediction: network target, "sample" (x_0) or "epsilon" (ε). x_0 is the default
-            because the one-step generator (distill/onestep.py) then starts as the
+            because the one-step generator (distill/onestep/distiller.py) then starts as the
             teacher's x_0 head at k* = T - 1 with no division by sqrt(ᾱ); on our bimodal
             toy ε-teachers sample as well but distil unstably.
         hidden_dim: width of the denoiser MLP.

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from distill_ros.spec import Spec
-from distill_ros.teachers import check_obs_dim
+from distill_ros.teachers.base import check_obs_dim
 
 
 class OnnxTeacher:

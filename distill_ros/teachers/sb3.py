@@ -18,11 +18,11 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 
-from distill_ros.config import TeacherConfig
-from distill_ros.rundir import atomic_savez, atomic_write
+from distill_ros.atomic import atomic_savez, atomic_write
 from distill_ros.spec import Spec
 from distill_ros.tasks.base import make_env
-from distill_ros.teachers import check_obs_dim
+from distill_ros.teachers.base import check_obs_dim
+from distill_ros.teachers.config import TeacherConfig
 
 log = logging.getLogger(__name__)
 CLIP_OBS = 10.0

@@ -1,4 +1,4 @@
-"""A hand-written top-down grasp for the grasp family, as a TorchScript-able module.
+"""Hand-written experts (grasp: a top-down grasp; toy: straight to the goal) as TorchScript.
 
 It reads only the observation (no memory), so it can be saved with `torch.jit.script` and
 used as a user-supplied teacher file: the example for `teachers.sources`, and the fast
@@ -44,3 +44,21 @@ class ScriptedGraspExpert(nn.Module):
 def save_scripted_expert(path: str) -> None:
     """Write the expert as a TorchScript file usable in `teachers.sources`."""
     torch.jit.save(torch.jit.script(ScriptedGraspExpert()), path)
+
+
+class ScriptedToyExpert(nn.Module):
+    """The toy family's analytic expert (`tasks.toy.expert_action`) as a TorchScript module."""
+
+    def __init__(self, gain: float = 8.0, max_speed: float = 1.0) -> None:
+        super().__init__()
+        self.gain = gain
+        self.max_speed = max_speed
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B, 9) toy state (mass, goal, goal - mass) -> (B, 3) velocity in m/s."""
+        return torch.clamp(self.gain * obs[:, 6:9], -self.max_speed, self.max_speed)
+
+
+def save_toy_expert(path: str) -> None:
+    """Write the toy expert as a TorchScript file usable in `teachers.sources`."""
+    torch.jit.save(torch.jit.script(ScriptedToyExpert()), path)

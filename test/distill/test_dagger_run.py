@@ -16,7 +16,7 @@ import torch
 from distill_ros.config import StudentConfig
 from distill_ros.distill.dagger.config import BetaConfig, DaggerConfig
 from distill_ros.distill.dagger.routing import TeacherRouter, assign_tasks
-from distill_ros.distill.dagger.runner import DaggerJob, train_dagger
+from distill_ros.distill.dagger.runner import DaggerJob, train_dagger, trained_student
 from distill_ros.spec import Spec
 from distill_ros.students.factory import build_student
 
@@ -196,8 +196,8 @@ def test_resume_after_sigkill_ends_with_the_same_numbers(tmp_path):
 
 def _success(out_dir, perturbed, episodes=30):
     """Success of the student saved in `out_dir`, in calm or perturbed episodes."""
-    student = build_student(StudentConfig(hidden=[64, 64]), OBS, ACT)
-    student.load_state_dict(torch.load(out_dir / "latest.pt", weights_only=False)["student"])
+    student = trained_student(out_dir, lambda shapes: build_student(
+        StudentConfig(hidden=[64, 64]), OBS, ACT))
     wins = 0
     for task in GOALS:
         env = PointEnv(task, perturbed)

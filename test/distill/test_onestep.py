@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
+from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy, fit_diffusion
 from toy_bimodal import (ACT_DIM, H, OBS_DIM, bimodal_data, conditional_data, follows_obs,
                          mode_fractions)

@@ -1,6 +1,7 @@
 """The onestep algorithm in the pipeline: teacher -> OneDP generators -> ONNX -> chunked eval."""
 
 import json
+import time
 
 import numpy as np
 import onnx
@@ -9,10 +10,10 @@ import torch
 
 from conftest import write_config
 from distill_ros.config import load_config
-from distill_ros.distill.chunk_data import episode_windows
-from distill_ros.distill.chunk_policy import ChunkScaler, GeneratorPolicy
-from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
-from distill_ros.export.chunk_export import export_generator, generator_parity_check
+from distill_ros.distill.onestep.chunk_data import episode_windows
+from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
+from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
+from distill_ros.distill.onestep.export import export_generator, generator_parity_check
 from distill_ros.export.metadata import PolicyMetadata
 from distill_ros.pipeline import run_stages
 from distill_ros.runtime.chunked import ChunkedPolicy, OnnxChunkPlanner
@@ -33,9 +34,15 @@ def test_onestep_run_trains_exports_and_reports_every_policy(tmp_path):
     ledger = json.loads((run.root / "run.json").read_text())
     assert all(s["status"] == "complete" for s in ledger["stages"].values()), ledger["stages"]
     distill = ledger["stages"]["distill"]
+    teacher_wall = distill["teacher_train_wall_s"]
+    spent = teacher_wall + sum(distill[v]["distill_wall_s"] for v in ("stochastic",
+                                                                      "deterministic"))
+    assert 0 < teacher_wall and spent <= distill["wall_s"], \
+        f"the timed parts must fit inside the stage's own wall time: {distill}"
     for variant in ("stochastic", "deterministic"):
         assert distill[variant]["updates"] == 30
-        assert distill[f"{variant}_over_teacher_wall"] > 0
+        ratio = distill[variant]["distill_wall_s"] / teacher_wall
+        assert distill[f"{variant}_over_teacher_wall"] == pytest.approx(ratio, abs=1e-3)
         curves = json.loads((run.root / "student" / f"onestep_{variant}" / "curves.json")
                             .read_text())
         assert {"loss_generator", "teacher_gap"} <= set(curves[-1]), curves[-1]
@@ -138,7 +145,7 @@ def test_onestep_config_is_validated(tmp_path):
 
 def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):
     """A kill after the first checkpoint, then a rerun, gives the uninterrupted weights."""
-    from distill_ros.distill import onestep_train
+    from distill_ros.distill.onestep import train as onestep_train
     from distill_ros.rundir import RunDir
 
     cfg = load_config(write_config(
@@ -152,6 +159,7 @@ def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path,
 
     def train(root, crash: bool):
         run = RunDir(root, cfg)
+        started, spent_before = time.monotonic(), 0.0
         if crash:
             real_save, calls = onestep_train.atomic_torch_save, []
 
@@ -164,9 +172,13 @@ def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path,
             with pytest.raises(KeyboardInterrupt):
                 onestep_train.train_teacher(run, cfg, hist, chunks, frames)
             monkeypatch.undo()
+            latest = run.root / "teachers" / "diffusion" / "latest.pt"
+            spent_before = torch.load(latest, weights_only=False)["state"]["wall_s"]
+            assert spent_before > 0, "the checkpoint records the time spent so far"
         onestep_train.train_teacher(run, cfg, hist, chunks, frames)
         teacher, scaler, wall = onestep_train.load_diffusion_teacher(run, cfg)
-        assert wall > 0
+        # summed over the interrupted and the resumed session, never more than both took
+        assert spent_before < wall <= time.monotonic() - started, (spent_before, wall)
         x = scaler.norm_obs(torch.from_numpy(hist))
         if crash:   # generator: stop after its first checkpoint by asking for fewer updates
             cfg.onestep.distill_updates = 10

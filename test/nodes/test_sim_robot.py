@@ -21,6 +21,7 @@ def test_sim_robot_publishes_state_obeys_commands_and_resets(tester, start_node)
     reply = tester.call("std_srvs/srv/Trigger", "/sim_robot/reset")
     assert reply.success and "seed 1" in reply.message, reply.message
     start, _ = joint_states.wait_for(lambda m: True, 0, 10.0, f"joint_states\n{sim.log()}")
+    features.wait_for(lambda m: True, 0, 10.0, f"features\n{sim.log()}")  # same tick, own topic
     labels = [d.label for d in features.items[-1][1].layout.dim]
     assert labels[0] == "finger_opening" and "contact_right" in labels, labels
     assert pose.items, "no object pose"

@@ -7,6 +7,7 @@ pb = pytest.importorskip("pybullet")
 pytest.importorskip("open3d", reason="open3d is not installed: pip install "
                     "'distill_ros[pointcloud]'")
 
+from distill_ros.tasks.base import get_family, make_env  # noqa: E402
 from distill_ros.tasks.dressing import arm as arm_model  # noqa: E402
 from distill_ros.tasks.dressing.camera import ARM_LABEL, GARMENT_LABEL  # noqa: E402
 from distill_ros.tasks.dressing.env import (  # noqa: E402
@@ -115,7 +116,8 @@ def test_family_record_matches_the_env():
     assert names[expert._OPENING] == ("opening_x", "opening_y", "opening_z")
     assert names[expert._QUAT] == ("gripper_qx", "gripper_qy", "gripper_qz", "gripper_qw")
     assert names[expert._POLYLINE][::11] == ("hand_tip_x", "shoulder_z")
-    env = FAMILY.make("f2e1@gown_long")
+    assert get_family("dressing") is FAMILY                      # a built-in family
+    env = make_env("dressing", "f2e1@gown_long")
     try:
         assert env.observation_space.shape == (OBS_SPEC.dim,)
         assert np.array_equal(env.action_space.high, np.float32(ACT_SPEC.high))

@@ -6,3 +6,15 @@ capped replay buffer; the student trains on it with MSE, Huber or a Gaussian KL.
 `config` (settings), `beta` (who acts), `buffer`, `losses`, `routing` (teachers per env),
 `envs` and `collect` (rollouts), `algorithm` (the learner's verbs), `runner` (the loop).
 """
+
+from distill_ros.distill import Algorithm, StageTable
+from distill_ros.distill.dagger.config import DaggerConfig
+
+
+def _stages() -> StageTable:
+    from distill_ros.distill.dagger.stages import STAGES
+
+    return STAGES
+
+
+ALGORITHM = Algorithm(name="dagger", stages=_stages, config_cls=DaggerConfig)

@@ -17,7 +17,7 @@ import torch
 from distill_ros.distill.dagger.buffer import ReplayBuffer
 from distill_ros.distill.dagger.config import DaggerConfig
 from distill_ros.distill.dagger.losses import GAUSSIAN_LOSSES, GaussianHead, make_loss
-from distill_ros.rundir import atomic_torch_save
+from distill_ros.atomic import atomic_torch_save
 
 Groups = dict[str, np.ndarray]
 

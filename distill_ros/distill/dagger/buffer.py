@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from distill_ros.distill.dagger.config import BUFFER_MODES
-from distill_ros.rundir import atomic_torch_save
+from distill_ros.atomic import atomic_torch_save
 
 GroupSpec = dict[str, tuple[tuple[int, ...], np.dtype]]  # name -> (shape per item, dtype)
 
@@ -98,14 +98,22 @@ class ReplayBuffer:
 
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """The held transitions, counters and RNG state (only the filled part of the arrays)."""
+        """The held transitions (as tensors), counters and RNG state.
+
+        A full buffer's arrays are shared, not copied: torch writes tensor storage straight
+        to the file, so a checkpoint costs no second copy of the buffer in memory.
+        """
         n = self.size
+
+        def held(a: np.ndarray):
+            import torch
+
+            return torch.from_numpy(a if n == self.capacity else a[:n].copy())
         state = {"capacity": self.capacity, "mode": self.mode, "size": n, "seen": self.seen,
-                 "rng": self.rng.bit_generator.state, "mean": self.mean[:n].copy(),
-                 "task": self.task[:n].copy(),
-                 "obs": {k: v[:n].copy() for k, v in self.obs.items()}}
+                 "rng": self.rng.bit_generator.state, "mean": held(self.mean),
+                 "task": held(self.task), "obs": {k: held(v) for k, v in self.obs.items()}}
         if self.std is not None:
-            state["std"] = self.std[:n].copy()
+            state["std"] = held(self.std)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -119,11 +127,11 @@ class ReplayBuffer:
                              f"run's {sorted(self.obs)}")
         n = int(state["size"])
         for k, v in state["obs"].items():
-            self.obs[k][:n] = v
-        self.mean[:n] = state["mean"]
-        self.task[:n] = state["task"]
+            self.obs[k][:n] = np.asarray(v)
+        self.mean[:n] = np.asarray(state["mean"])
+        self.task[:n] = np.asarray(state["task"])
         if self.std is not None:
-            self.std[:n] = state["std"]
+            self.std[:n] = np.asarray(state["std"])
         self.size, self.seen = n, int(state["seen"])
         self.rng.bit_generator.state = state["rng"]
 

@@ -49,10 +49,16 @@ def make_vector_env(make: MakeEnv, env_tasks: Sequence[str], vector: str = "auto
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
 
 
-def family_maker(family: str) -> MakeEnv:
-    """A picklable `task -> env` for a registered family."""
+def family_maker(family: str, groups: Sequence[str] = ()) -> MakeEnv:
+    """A picklable `task -> env` for a family; `groups` asks it for those observation groups.
+
+    A family that offers groups takes them as the `groups` keyword (as `tasks.toy` does);
+    without groups the family's flat observation is used.
+    """
     from distill_ros.tasks.base import make_env
 
+    if groups:
+        return functools.partial(make_env, family, groups=tuple(groups))
     return functools.partial(make_env, family)
 
 
@@ -64,7 +70,11 @@ def to_groups(obs: object) -> dict[str, np.ndarray]:
 
 
 def select(groups: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The inputs of the named groups (a command group brings its `<name>_mask`); all if empty."""
+    """The inputs of the named groups, in `names` order (a command brings `<name>_mask`).
+
+    Empty `names`: every input, in the env's order. The order matters: it is the order of
+    the student's groups (gymnasium's `Dict` spaces sort their keys; the config does not).
+    """
     if not names:
         return dict(groups)
     missing = [n for n in names if n not in groups]
@@ -72,16 +82,13 @@ def select(groups: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.
         raise ValueError(f"observation group(s) {missing} are not in the family's "
                          f"observation {sorted(groups)}; fix dagger.teacher_groups or "
                          "dagger.student_groups")
-    return {k: v for k, v in groups.items()
-            if k in names or (k.endswith("_mask") and k[:-5] in names)}
+    return {k: groups[k] for n in names for k in (n, f"{n}_mask") if k in groups}
 
 
 def flatten(groups: dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
     """(B, D) concatenation of the named groups' inputs, in `names` order (a teacher's input)."""
-    parts = select(groups, names)
-    order = list(names) if names else list(parts)
-    arrays = [parts[k] for n in order for k in (n, f"{n}_mask") if k in parts]
-    return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1)
+    return np.concatenate([a.reshape(len(a), -1) for a in select(groups, names).values()],
+                          axis=1)
 
 
 def episode_outcomes(terminated: np.ndarray, truncated: np.ndarray, info: dict
@@ -93,3 +100,28 @@ def episode_outcomes(terminated: np.ndarray, truncated: np.ndarray, info: dict
         success = np.asarray(info["is_success"], bool) & np.asarray(
             info.get("_is_success", np.ones_like(done)), bool)
     return done, success
+
+
+def group_spec(shapes: dict[str, tuple[int, ...]], flat: object = None) -> object:
+    """The `ObsSpec` of observation inputs by per-sample shape, as a student reads them.
+
+    The one input `obs` is the family's flat spec `flat` (if given). Otherwise each input
+    becomes a group: `<name>` with `<name>_mask` beside it is a command, a (N, C) array is
+    points, a vector is a vector; channels are named `<name>_<i>` when the family names none.
+    """
+    from distill_ros.spec import Group, ObsSpec, Spec
+
+    if list(shapes) == [FLAT_GROUP] and flat is not None:
+        return ObsSpec.of(flat)
+    groups = []
+    for name, shape in shapes.items():
+        if name.endswith("_mask") and name[:-5] in shapes:
+            continue
+        channels = Spec(tuple(f"{name}_{i}" for i in range(shape[-1])))
+        if f"{name}_mask" in shapes:
+            groups.append(Group(name, "command", channels))
+        elif len(shape) == 2:
+            groups.append(Group(name, "points", channels, shape[0]))
+        else:
+            groups.append(Group(name, "vector", channels))
+    return ObsSpec(tuple(groups))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill_ros.rundir import atomic_write, atomic_write_json
+from distill_ros.atomic import atomic_write, atomic_write_json
 
 
 def write_curves(curves: list[dict], report_dir: Path) -> None:

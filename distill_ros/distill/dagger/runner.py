@@ -64,6 +64,7 @@ def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
     try:
         algo, mixer, router = _setup(cfg, job, envs, env_tasks)
         state = _resume_or_start(cfg, job, algo, mixer, router)
+        state["student_inputs"] = {k: tuple(v.shape[1:]) for k, v in algo.buffer.obs.items()}
         _loop(cfg, job, envs, algo, mixer, router, state, env_tasks, task_index)
     finally:
         envs.close()
@@ -72,7 +73,7 @@ def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
     last = state["curves"][-1] if state["curves"] else {}
     return {"rounds": state["round"], "teacher_queries": router.queries,
             "env_steps": state["env_steps"], "buffer": len(algo.buffer),
-            "buffer_bytes": algo.buffer.nbytes, "wall_s": round(state["wall_s"], 2),
+            "buffer_bytes": algo.buffer.nbytes, "dagger_wall_s": round(state["wall_s"], 2),
             "success": last.get("success"), "success_per_task": last.get("per_task"),
             "stopped_by_budget": state["budget_hit"], **mixer.stats()}
 
@@ -175,3 +176,12 @@ def _tensorboard(out_dir: Path):
         log.warning("tensorboard not installed: DAgger curves go to latest.pt/curves.json only")
         return None
     return SummaryWriter(str(out_dir / "tb"))
+
+
+def trained_student(out_dir: Path, build_student: Callable[[dict], torch.nn.Module]
+                    ) -> torch.nn.Module:
+    """The student of the DAgger run in `out_dir`, rebuilt over the inputs it was trained on."""
+    state = torch.load(Path(out_dir) / "latest.pt", map_location="cpu", weights_only=False)
+    student = build_student(dict(state["student_inputs"]))
+    student.load_state_dict(state["student"])
+    return student.eval()

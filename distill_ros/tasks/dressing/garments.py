@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill_ros.rundir import atomic_write_text
+from distill_ros.atomic import atomic_write_text
 
 AROUND = 12      # vertices per ring
 RINGS = 11       # rings from the opening to the cuff -> 132 vertices

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from distill_ros.distill.onestep import OneStepGenerator
+from distill_ros.distill.onestep.distiller import OneStepGenerator
 from distill_ros.spec import Spec
 from distill_ros.students.base import trace_to_onnx
 from distill_ros.teachers.diffusion import DiffusionPolicy

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.config import PipelineConfig
 from distill_ros.evaluate import wilson_interval
 from distill_ros.rollout import episode_seed, run_episode
-from distill_ros.rundir import RunDir, atomic_write, atomic_write_json, atomic_write_text
+from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family, make_env
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,9 @@ def _chunked(name: str, kind: str, planner, cfg: PipelineConfig, row: np.ndarray
 def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
                    frame: np.ndarray) -> list[EvalPolicy]:
     """Demonstrators, DDPM and DDIM teacher, the generators (ONNX) and BC (ONNX)."""
-    from distill_ros.distill.chunk_policy import DiffusionPlanner
-    from distill_ros.distill.onestep_stages import demonstrators
-    from distill_ros.distill.onestep_train import load_diffusion_teacher
+    from distill_ros.distill.onestep.chunk_policy import DiffusionPlanner
+    from distill_ros.distill.onestep.data import demonstrators
+    from distill_ros.distill.onestep.train import load_diffusion_teacher
     from distill_ros.runtime.chunked import OnnxChunkPlanner
     from distill_ros.runtime.onnx_policy import OnnxPolicy
     from distill_ros.teachers import load_teacher
@@ -126,7 +127,7 @@ def _success(cfg: PipelineConfig, policy: EvalPolicy, task: str, index: int) -> 
 
 def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
     """Success per task and latency per call of every policy; writes report/."""
-    from distill_ros.distill.onestep_stages import windows
+    from distill_ros.distill.onestep.data import windows
 
     hist, _, frames = windows(run, cfg)
     policies = build_policies(run, cfg, hist[:1], frames[:1])

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from distill_ros.atomic import atomic_torch_save, atomic_write_json
 from distill_ros.config import PipelineConfig
-from distill_ros.distill.chunk_policy import ChunkScaler, GeneratorPolicy
-from distill_ros.distill.onestep import OneStepConfig, OneStepDistiller
-from distill_ros.rundir import RunDir, atomic_torch_save, atomic_write_json
+from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
+from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
+from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
 
@@ -30,12 +31,8 @@ LOG_EVERY = 50  # updates per curve row
 
 def diffusion_config(cfg: PipelineConfig) -> DiffusionConfig:
     """The teacher's settings from the pipeline config."""
-    fam, o = get_family(cfg.family), cfg.onestep
-    return DiffusionConfig(
-        obs_dim=fam.obs_spec.dim, act_dim=fam.act_spec.dim, horizon=o.horizon, n_exec=o.n_exec,
-        obs_history=o.obs_history, num_train_steps=o.diffusion_steps, schedule=o.schedule,
-        prediction=o.prediction, hidden_dim=o.hidden_dim, n_blocks=o.n_blocks,
-        ddim_steps=o.ddim_steps, seed=cfg.seed)
+    fam = get_family(cfg.family)
+    return cfg.onestep.diffusion_config(fam.obs_spec.dim, fam.act_spec.dim, cfg.seed)
 
 
 def _fresh(cfg: PipelineConfig, frames: np.ndarray | None = None):
@@ -140,9 +137,7 @@ def load_diffusion_teacher(run: RunDir, cfg: PipelineConfig):
 
 def onestep_config(cfg: PipelineConfig, variant: str) -> OneStepConfig:
     """The distiller's settings for `variant`."""
-    o = cfg.onestep
-    return OneStepConfig(variant=variant, lr_generator=o.lr_generator, lr_score=o.lr_score,
-                         weighting=o.weighting, seed=cfg.seed)
+    return cfg.onestep.distiller_config(variant, cfg.seed)
 
 
 def distill_generator(run: RunDir, cfg: PipelineConfig, variant: str, teacher: DiffusionPolicy,
@@ -211,7 +206,7 @@ def plot_curves(curves: list[dict], keys: list[str], path: Path, title: str) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from distill_ros.rundir import atomic_write
+    from distill_ros.atomic import atomic_write
 
     fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4 * max(1, len(keys)), 3.2),
                              squeeze=False)

@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from distill_ros.atomic import atomic_write_json
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.behavior_cloning import Distillation
 from distill_ros.distill.dataset import load_dataset
-from distill_ros.rundir import RunDir, atomic_write_json
+from distill_ros.rundir import RunDir
 from distill_ros.students.factory import build_student
 from distill_ros.tasks.base import get_family
 
@@ -91,7 +92,7 @@ def plot_curves(curves: list[dict], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from distill_ros.rundir import atomic_write
+    from distill_ros.atomic import atomic_write
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     epochs = [c["epoch"] for c in curves]

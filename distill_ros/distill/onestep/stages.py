@@ -1,4 +1,4 @@
-"""Stage overrides for `distill.algorithm: onestep` (OneDP, Wang et al. 2024).
+"""The stages of `distill.algorithm: onestep` (OneDP, Wang et al. 2024).
 
 teachers  the demonstrators (built-in scripted styles or teacher files; else the default
           stage's own teachers), each measured on its own seeds
@@ -14,41 +14,24 @@ eval      every policy on the same seeds; report/eval.{json,md,png}, success_vs_
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from distill_ros import pipeline
+from distill_ros.atomic import atomic_write_json
+from distill_ros.collect import collect_all
 from distill_ros.config import PipelineConfig
-from distill_ros.distill.chunk_data import load_windows
 from distill_ros.distill.dataset import load_dataset, read_episodes, write_shard
-from distill_ros.rollout import episode_seed, run_episode
-from distill_ros.rundir import RunDir, atomic_write_json
-from distill_ros.tasks.base import get_family, make_env
+from distill_ros.distill.offline import stages as offline
+from distill_ros.distill.onestep.data import dataset_file, demonstrators, windows
+from distill_ros.executor import Executor
+from distill_ros.rundir import RunDir
+from distill_ros.tasks.base import get_family
 from distill_ros.teachers import load_teacher
 
 log = logging.getLogger(__name__)
-
-
-def demonstrators(run: RunDir, cfg: PipelineConfig, task: str) -> list[tuple[str, Path]]:
-    """(name, teacher file) of every demonstrator of `task`."""
-    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS
-
-    if not cfg.onestep.demonstrators:
-        return [("teacher", pipeline.teacher_file(run, cfg, task))]
-    out = []
-    for entry in cfg.onestep.demonstrators:
-        if entry in SCRIPTED_EXPERTS:
-            out.append((entry, run.root / "teachers" / "demonstrators" / f"{entry}.pt"))
-        else:
-            path = Path(entry.replace("{task}", task)).expanduser()
-            out.append((path.stem, path))
-    return out
 
 
 def _write_builtin_demonstrators(run: RunDir, cfg: PipelineConfig) -> None:
@@ -64,7 +47,7 @@ def _write_builtin_demonstrators(run: RunDir, cfg: PipelineConfig) -> None:
             save_named_expert(name, path)
 
 
-def stage_teachers(run: RunDir, cfg: PipelineConfig) -> dict:
+def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Measure every demonstrator per task (the default stage when none are listed)."""
     from distill_ros.evaluate import success_rate
 
@@ -72,65 +55,37 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig) -> dict:
         log.info("onestep.dataset given: no demonstrators to train or measure")
         return {"success": {}, "dataset": cfg.onestep.dataset}
     if not cfg.onestep.demonstrators:
-        return pipeline.stage_teachers(run, cfg)
+        return offline.stage_teachers(run, cfg, executor)
     if cfg.teachers.sources:
         log.info("teachers.sources is not used: onestep.demonstrators names the experts")
     _write_builtin_demonstrators(run, cfg)
     fam = get_family(cfg.family)
     results = {}
     for i, task in enumerate(cfg.tasks):
-        report = run.path("teachers", task, "eval.json")
-        if report.is_file():
-            results[task] = json.loads(report.read_text())["success"]
+        if offline.recorded_success(run, task) is not None:
+            results[task] = offline.recorded_success(run, task)
             continue
         per = {}
         for name, path in demonstrators(run, cfg, task):
             t = load_teacher(path, fam.obs_spec, fam.act_spec)
             per[name] = success_rate(cfg.family, task, t.act, cfg.teachers.eval_episodes,
-                                     pipeline.TEACHER_EVAL_SEED + cfg.seed, i,
+                                     offline.TEACHER_EVAL_SEED + cfg.seed, i,
                                      f"demonstrator {name} {task}")
         results[task] = float(np.mean(list(per.values())))
-        atomic_write_json(report, {"task": task, "success": results[task],
-                                   "demonstrators": per, "episodes": cfg.teachers.eval_episodes})
+        atomic_write_json(run.path("teachers", task, "eval.json"),
+                          {"task": task, "success": results[task], "demonstrators": per,
+                           "episodes": cfg.teachers.eval_episodes})
         log.info("demonstrators of %s: %s", task, per)
     return {"success": results}
 
 
-def stage_collect(run: RunDir, cfg: PipelineConfig) -> dict:
+def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Like the default stage, but episode e of a task uses demonstrator e mod count."""
-    fam = get_family(cfg.family)
     if cfg.onestep.dataset:
         return _import_dataset(run, cfg)
-    per_shard = cfg.collect.shard_episodes
-    n_shards = -(-cfg.collect.episodes_per_task // per_shard)
-    with tqdm(total=n_shards * len(cfg.tasks), desc="collect", unit="shard") as bar:
-        for i, task in enumerate(cfg.tasks):
-            demos = demonstrators(run, cfg, task)
-            loaded: dict[int, object] = {}
-            env = make_env(cfg.family, task)
-            for k in range(n_shards):
-                shard = run.path("data", task, f"shard_{k:04d}.npz")
-                bar.update(1)
-                if shard.is_file():
-                    continue
-                episodes = []
-                last = min((k + 1) * per_shard, cfg.collect.episodes_per_task)
-                for e in range(k * per_shard, last):
-                    d = e % len(demos)
-                    if d not in loaded:
-                        loaded[d] = load_teacher(demos[d][1], fam.obs_spec, fam.act_spec)
-                    episodes.append(run_episode(env, loaded[d].act,
-                                                episode_seed(cfg.seed, i, e)))
-                write_shard(shard, episodes, task, fam.obs_spec, fam.act_spec, cfg.collect.keep)
-            env.close()
-    obs, _, idx = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
-    return {"steps": {t: int(np.sum(idx == i)) for i, t in enumerate(cfg.tasks)},
-            "total_steps": int(len(obs))}
-
-
-def dataset_file(cfg: PipelineConfig, task: str) -> Path:
-    """The user's episodes file of `task` (`onestep.dataset` with `{task}` filled in)."""
-    return Path(cfg.onestep.dataset.replace("{task}", task)).expanduser()
+    files = {task: tuple(path for _, path in demonstrators(run, cfg, task))
+             for task in cfg.tasks}
+    return collect_all(offline.collect_plan(run, cfg, files), executor)
 
 
 def _import_dataset(run: RunDir, cfg: PipelineConfig) -> dict:
@@ -152,17 +107,10 @@ def _import_dataset(run: RunDir, cfg: PipelineConfig) -> dict:
             "total_steps": int(len(obs)), "dataset": cfg.onestep.dataset}
 
 
-def windows(run: RunDir, cfg: PipelineConfig):
-    """(obs history, action chunks, frames) of the run's dataset."""
-    fam = get_family(cfg.family)
-    return load_windows(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec,
-                        cfg.onestep.obs_history, cfg.onestep.horizon)
-
-
-def stage_distill(run: RunDir, cfg: PipelineConfig) -> dict:
+def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Diffusion teacher, then OneDP per variant, then the BC baseline; all resumable."""
-    from distill_ros.distill.offline import train_offline
-    from distill_ros.distill.onestep_train import (distill_generator, load_diffusion_teacher,
+    from distill_ros.distill.offline.train import train_offline
+    from distill_ros.distill.onestep.train import (distill_generator, load_diffusion_teacher,
                                                    train_teacher)
 
     torch.manual_seed(cfg.seed)
@@ -183,10 +131,10 @@ def stage_distill(run: RunDir, cfg: PipelineConfig) -> dict:
     return info
 
 
-def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
+def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Each generator (and the deployable one as policy.onnx) and the BC MLP to ONNX."""
-    from distill_ros.distill.onestep_train import load_diffusion_teacher, load_generator
-    from distill_ros.export.chunk_export import export_generator, generator_parity_check
+    from distill_ros.distill.onestep.train import load_diffusion_teacher, load_generator
+    from distill_ros.distill.onestep.export import export_generator, generator_parity_check
     from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student, parity_check
     from distill_ros.spec import ObsSpec
@@ -207,7 +155,7 @@ def stage_export(run: RunDir, cfg: PipelineConfig) -> dict:
                              _arch(meta, f"onedp_{variant}"), cfg.export.opset)
             info[name] = generator_parity_check(policy, path, hist, cfg.export.parity_tol,
                                                 seed=cfg.seed)
-    student = pipeline.load_student(run, cfg)
+    student = offline.load_student(run, cfg)
     path = run.path("export", "bc.onnx")
     export_student(student, path, _arch(meta, f"bc_{cfg.student.arch}"), cfg.export.opset)
     info["bc.onnx"] = parity_check(student, path, frames, cfg.export.parity_tol, seed=cfg.seed)
@@ -220,9 +168,9 @@ def _arch(meta, arch: str):
                                                                     student_arch=arch))
 
 
-def stage_eval(run: RunDir, cfg: PipelineConfig) -> dict:
+def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Every policy on the same seeds; the report with table and success-vs-latency plot."""
-    from distill_ros.distill.onestep_eval import evaluate_all
+    from distill_ros.distill.onestep.eval import evaluate_all
 
     return evaluate_all(run, cfg)
 
@@ -231,3 +179,7 @@ def stage_outputs(cfg: PipelineConfig, stage: str) -> list[str]:
     """What `--force` deletes here: distill also trains the diffusion teacher."""
     return {"teachers": ["teachers/demonstrators", *(f"teachers/{t}" for t in cfg.tasks)],
             "collect": ["data"], "distill": ["teachers/diffusion", "student"]}.get(stage, [])
+
+
+STAGES = {"teachers": stage_teachers, "collect": stage_collect, "distill": stage_distill,
+          "export": stage_export, "eval": stage_eval}

@@ -51,7 +51,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from distill_ros.rundir import atomic_path, atomic_torch_save
+from distill_ros.atomic import atomic_path, atomic_torch_save
 from distill_ros.teachers.diffusion import DiffusionPolicy
 
 logger = logging.getLogger(__name__)

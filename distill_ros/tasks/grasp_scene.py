@@ -3,16 +3,17 @@
 ``sim_robot`` reuses the task's physics unchanged: each control period it applies the
 last command with ``GraspEnv.step``. This module is the one place that reads the env's
 pybullet handles, to report joint states and the object pose as a robot driver would.
-No ROS inside.
+The grasp family builds it (``tasks.grasp.make_scene``) and hands it the env and layouts,
+so this module imports nothing of the family. No ROS inside.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from distill_ros.tasks.grasp import ACT_SPEC, GraspEnv, OBS_SPEC
+from distill_ros.spec import Spec
 
 JOINTS = ("ee_x", "ee_y", "ee_z", "finger_left", "finger_right")  # URDF order, prismatic, m
 JOINT_OBS = ("palm_x", "palm_y", "palm_z")  # observation elements that are joint positions
@@ -27,35 +28,36 @@ class GraspScene:
     """One pybullet grasp episode driven by velocity/opening commands.
 
     Args:
-        task: grasp object, e.g. ``"cube"``.
+        env: the grasp env (``tasks.grasp.GraspEnv``) of one object, e.g. ``"cube"``.
+        obs_spec: its observation layout; act_spec: its command layout.
         seed: seed of the first episode; each reset uses the next one.
     """
 
-    def __init__(self, task: str, seed: int = 0) -> None:
-        self.env = GraspEnv(task, max_episode_steps=2**31)  # a robot has no episode end
-        self.task = task
+    def __init__(self, env: Any, obs_spec: Spec, act_spec: Spec, seed: int = 0) -> None:
+        self.env, self.obs_spec, self.act_spec = env, obs_spec, act_spec
+        self.task = env.task
         self.seed = seed - 1
-        self.command = np.zeros(ACT_SPEC.dim)
+        self.command = np.zeros(act_spec.dim)
         self.reset()
 
     def reset(self) -> int:
         """Start the next episode (next seed); return its seed."""
         self.seed += 1
         self.obs, _ = self.env.reset(seed=self.seed)
-        self.command = np.array([0.0, 0.0, 0.0, ACT_SPEC.high[-1]])  # still, gripper open
+        self.command = np.array([0.0, 0.0, 0.0, self.act_spec.high[-1]])  # still, gripper open
         self.steps, self.success, self.lift = 0, False, 0.0
         return self.seed
 
     def set_command(self, names: Sequence[str], values: Sequence[float]) -> None:
         """Set the command elements by name (``ee_vx`` ... ``gripper_opening``)."""
         values = np.asarray(values, dtype=np.float64)
-        if len(names) != len(values) or not set(names) <= set(ACT_SPEC.names):
+        if len(names) != len(values) or not set(names) <= set(self.act_spec.names):
             raise ValueError(f"command names {list(names)} (for {len(values)} values) must be "
-                             f"elements of {list(ACT_SPEC.names)}")
+                             f"elements of {list(self.act_spec.names)}")
         if not np.all(np.isfinite(values)):
             raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
         for name, value in zip(names, values):
-            self.command[ACT_SPEC.names.index(name)] = value
+            self.command[self.act_spec.names.index(name)] = value
 
     def step(self) -> None:
         """Advance one control period with the current command."""
@@ -72,14 +74,15 @@ class GraspScene:
 
     def features(self) -> tuple[list[str], list[float]]:
         """Observation elements that are not joint positions, by name (finger, object)."""
-        pairs = [(n, float(v)) for n, v in zip(OBS_SPEC.names, self.obs) if n not in JOINT_OBS]
+        pairs = [(n, float(v)) for n, v in zip(self.obs_spec.names, self.obs)
+                 if n not in JOINT_OBS]
         return [n for n, _ in pairs], [v for _, v in pairs]
 
     def object_pose(self) -> tuple[list[float], list[float], list[float]]:
         """Object ``(position, quaternion xyzw, half extents)`` in the world frame (m)."""
         env = self.env
         pos, quat = env._pb.getBasePositionAndOrientation(env._obj, physicsClientId=env._cid)
-        named = dict(zip(OBS_SPEC.names, self.obs))
+        named = dict(zip(self.obs_spec.names, self.obs))
         return list(pos), list(quat), [float(named[f"obj_half_{a}"]) for a in "xyz"]
 
     def point_cloud(self, width: int = 96, height: int = 72) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill_ros.distill.chunk_policy import GeneratorPolicy
+from distill_ros.distill.onestep.chunk_policy import GeneratorPolicy
 from distill_ros.export.metadata import Chunking, PolicyMetadata
 from distill_ros.export.onnx_export import export_student
 

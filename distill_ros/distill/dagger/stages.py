@@ -1,0 +1,107 @@
+"""The DAgger algorithm's stages; teachers and eval are offline's.
+
+teachers  offline's: train (SB3) or load one expert per task
+collect   offline's when `dagger.init: offline` (the warm start trains on it); otherwise
+          nothing: DAgger labels its own states
+distill   the offline student first when warm-starting, then DAgger's rounds; the student
+          goes to student/best.pt in the offline format, so export and eval read it unchanged
+export    student -> export/policy.onnx, parity-checked on random states and the buffer's
+eval      offline's: teachers and the exported student on the same seeds
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from distill_ros.config import PipelineConfig
+from distill_ros.distill.dagger.envs import FLAT_GROUP, family_maker, group_spec
+from distill_ros.distill.dagger.runner import DaggerJob, train_dagger, trained_student
+from distill_ros.distill.offline import stages as offline
+from distill_ros.executor import Executor
+from distill_ros.rundir import RunDir
+from distill_ros.tasks.base import get_family
+
+log = logging.getLogger(__name__)
+
+
+def _student_builder(cfg: PipelineConfig):
+    """Students over the family's flat layout, or over the groups DAgger hands over."""
+    from distill_ros.students.factory import build_student
+
+    fam = get_family(cfg.family)
+
+    def build(shapes: dict[str, tuple[int, ...]]) -> torch.nn.Module:
+        return build_student(cfg.student, group_spec(shapes, fam.obs_spec), fam.act_spec)
+    return build
+
+
+def dagger_job(run: RunDir, cfg: PipelineConfig) -> DaggerJob:
+    """This run's DAgger: family envs, the run's teachers, its student, its folders."""
+    from distill_ros.teachers import load_teacher
+
+    fam = get_family(cfg.family)
+    best = run.root / "student" / "best.pt"
+    groups = list(dict.fromkeys([*cfg.dagger.teacher_groups, *cfg.dagger.student_groups]))
+
+    def teacher(task: str):
+        return load_teacher(offline.teacher_file(run, cfg, task), fam.obs_spec, fam.act_spec)
+
+    def warm_start(student: torch.nn.Module) -> None:
+        student.load_state_dict(torch.load(best, map_location="cpu",
+                                           weights_only=False)["student"])
+        log.info("dagger: warm start from the offline student %s", best)
+
+    return DaggerJob(make_env=family_maker(cfg.family, groups), tasks=list(cfg.tasks),
+                     build_student=_student_builder(cfg), load_teacher=teacher,
+                     out_dir=run.root / "student" / "dagger", seed=cfg.seed,
+                     init_student=warm_start if cfg.dagger.init == "offline" else None,
+                     report_dir=run.root / "report")
+
+
+def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
+    """Offline collection only for the warm start; DAgger labels its own states."""
+    if cfg.dagger.init == "offline":
+        return offline.stage_collect(run, cfg, executor)
+    log.info("collect: nothing to collect, DAgger labels its own states (dagger.init: "
+             "scratch)")
+    return {"skipped": "dagger.init is scratch"}
+
+
+def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
+    """Warm start (offline student) if asked, then DAgger; the student is student/best.pt."""
+    from distill_ros.distill.behavior_cloning import Distillation
+
+    figures = {}
+    job = dagger_job(run, cfg)
+    if cfg.dagger.init == "offline" and not (job.out_dir / "latest.pt").is_file():
+        if cfg.dagger.student_groups:
+            raise ValueError("dagger.init offline warm-starts from the offline student, which "
+                             "reads the family's flat observation: leave "
+                             "dagger.student_groups empty or set dagger.init: scratch")
+        from distill_ros.distill.offline.train import train_offline
+
+        figures["offline"] = train_offline(run, cfg)
+    figures.update(train_dagger(cfg.dagger, job))
+    student = trained_student(job.out_dir, job.build_student)
+    # the offline checkpoint format, so export/eval (offline.load_student) read it unchanged
+    Distillation(student, cfg.dagger.learning_rate).save(run.path("student", "best.pt"),
+                                                         source="dagger")
+    return figures
+
+
+def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
+    """The DAgger student to ONNX, parity-checked on random states and the buffer's states."""
+    job = dagger_job(run, cfg)
+    student = trained_student(job.out_dir, job.build_student)
+    state = torch.load(Path(job.out_dir) / "latest.pt", map_location="cpu",
+                       weights_only=False)
+    real = state["buffer"]["obs"]
+    return offline.export_policy(run, cfg, student,
+                                 real[FLAT_GROUP] if list(real) == [FLAT_GROUP] else real)
+
+
+STAGES = {"teachers": offline.stage_teachers, "collect": stage_collect,
+          "distill": stage_distill, "export": stage_export, "eval": offline.stage_eval}

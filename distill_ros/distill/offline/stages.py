@@ -1,0 +1,149 @@
+"""The offline algorithm's stages; other algorithms reuse the ones they do not change.
+
+teachers  train (SB3) or load one expert per task and measure it on its own seeds
+collect   roll the experts out into shards (`collect.collect_shard`, one job per shard)
+distill   train the one student on the shards (`train.train_offline`)
+export    best student -> export/policy.onnx, parity-checked
+eval      teachers and exported student on the same seeds -> report/eval.*
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from distill_ros.atomic import atomic_write_json
+from distill_ros.collect import CollectPlan, collect_all
+from distill_ros.config import TEACHER_SEED_STRIDE, PipelineConfig
+from distill_ros.distill.dataset import load_dataset
+from distill_ros.executor import Executor
+from distill_ros.rundir import RunDir
+from distill_ros.tasks.base import get_family
+from distill_ros.teachers import load_teacher
+from distill_ros.teachers import teacher_file as run_teacher_file
+
+log = logging.getLogger(__name__)
+TEACHER_EVAL_SEED = 7_000  # teacher self-evaluation seeds, apart from data and final eval
+
+
+def teacher_file(run: RunDir, cfg: PipelineConfig, task: str) -> Path:
+    """The user's file for `task` if the config names one, else the one trained here."""
+    return run_teacher_file(run.root, cfg.teachers.sources, task)
+
+
+def recorded_success(run: RunDir, task: str) -> float | None:
+    """`task`'s teacher success as measured earlier (teachers/<task>/eval.json), else None."""
+    report = run.root / "teachers" / task / "eval.json"
+    return json.loads(report.read_text())["success"] if report.is_file() else None
+
+
+def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
+    """Train (or load) one expert per task and record its measured success."""
+    from distill_ros.evaluate import success_rate
+    from distill_ros.teachers.sb3 import train_teacher
+
+    fam = get_family(cfg.family)
+    results = {}
+    for i, task in enumerate(cfg.tasks):
+        report = run.path("teachers", task, "eval.json")
+        if recorded_success(run, task) is not None:
+            results[task] = recorded_success(run, task)
+            log.info("teacher %s: already trained (success %.2f), kept", task, results[task])
+            continue
+        path = teacher_file(run, cfg, task)
+        started = time.monotonic()
+        train_here = task not in cfg.teachers.sources
+        if train_here and path.is_file():  # killed between training and its evaluation
+            log.info("teacher %s: trained earlier, measuring its success", task)
+        elif train_here:
+            with tqdm(total=cfg.teachers.timesteps, desc=f"teacher {task}", unit="step",
+                      unit_scale=True) as bar:
+                train_teacher(cfg.family, task, cfg.teachers, path.parent,
+                              cfg.seed * TEACHER_SEED_STRIDE + i, bar)
+        teacher = load_teacher(path, fam.obs_spec, fam.act_spec)
+        results[task] = success_rate(cfg.family, task, teacher.act, cfg.teachers.eval_episodes,
+                                     TEACHER_EVAL_SEED + cfg.seed, i, f"teacher {task} eval")
+        atomic_write_json(report, {"task": task, "success": results[task], "source": str(path),
+                                   "episodes": cfg.teachers.eval_episodes,
+                                   "wall_s": time.monotonic() - started})
+        log.info("teacher %s: success %.2f over %d check episodes (the eval stage measures "
+                 "again on its own seeds, so the report may differ)", task, results[task],
+                 cfg.teachers.eval_episodes)
+    return {"success": results}
+
+
+def collect_plan(run: RunDir, cfg: PipelineConfig,
+                 demonstrators: dict[str, tuple[Path, ...]]) -> CollectPlan:
+    """The run's collection plan with the given demonstrator files per task."""
+    return CollectPlan(cfg.family, tuple(cfg.tasks), cfg.seed, cfg.collect, run.root / "data",
+                       demonstrators, dict(cfg.objects))
+
+
+def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
+    """Roll every teacher out into npz shards; existing shards are kept, never rewritten."""
+    files = {task: (teacher_file(run, cfg, task),) for task in cfg.tasks}
+    return collect_all(collect_plan(run, cfg, files), executor)
+
+
+def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
+    """Train the one student."""
+    from distill_ros.distill.offline.train import train_offline
+
+    return train_offline(run, cfg)
+
+
+def load_student(run: RunDir, cfg: PipelineConfig, which: str = "best"):
+    """The student from `student/<which>.pt`."""
+    from distill_ros.distill.behavior_cloning import Distillation
+    from distill_ros.students.factory import build_student
+
+    fam = get_family(cfg.family)
+    ckpt = run.root / "student" / f"{which}.pt"
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"{ckpt} does not exist; run `distill-ros distill CONFIG` first")
+    algo = Distillation(build_student(cfg.student, fam.obs_spec, fam.act_spec), 1e-3)
+    algo.load(ckpt)
+    return algo.get_policy().eval()
+
+
+def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
+    """Best student -> export/policy.onnx, parity-checked on random and real observations."""
+    fam = get_family(cfg.family)
+    obs, _, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
+    return export_policy(run, cfg, load_student(run, cfg), obs)
+
+
+def export_policy(run: RunDir, cfg: PipelineConfig, student, real_obs) -> dict:
+    """`student` -> export/policy.onnx with its metadata, parity-checked (also on `real_obs`)."""
+    from distill_ros.export.metadata import PolicyMetadata, Provenance
+    from distill_ros.export.onnx_export import export_student, parity_check
+
+    fam = get_family(cfg.family)
+    path = run.path("export", "policy.onnx")
+    meta = PolicyMetadata(student.obs_spec, student.act_spec, fam.control_rate_hz, cfg.family,
+                          Provenance(config_hash=cfg.digest(), tasks=tuple(cfg.tasks),
+                                     student_arch=cfg.student.arch))
+    export_student(student, path, meta, cfg.export.opset)
+    parity = parity_check(student, path, real_obs, cfg.export.parity_tol, seed=cfg.seed)
+    log.info("export: %s parity max abs diff random=%.2e real=%.2e (tolerance %g)", path,
+             parity["max_abs_diff_random"], parity.get("max_abs_diff_real", float("nan")),
+             cfg.export.parity_tol)
+    return {"path": str(path), **parity}
+
+
+def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
+    """Teachers and the exported student on the same seeds; writes report/eval.*."""
+    from distill_ros.evaluate import evaluate_rows, summarize, write_report
+
+    rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes)
+    summary = summarize(rows, cfg.eval.episodes)
+    write_report(run.root / "report", rows, summary)
+    return summary
+
+
+STAGES = {"teachers": stage_teachers, "collect": stage_collect, "distill": stage_distill,
+          "export": stage_export, "eval": stage_eval}

@@ -1,0 +1,129 @@
+"""Settings of the `onestep` section (OneDP), declared once.
+
+The diffusion teacher's settings belong to `teachers.diffusion.DiffusionConfig` and the
+distiller's to `distiller.OneStepConfig`: this section takes its defaults from them and
+validates by building them, so each range and choice is written in one place. Only what
+the pipeline adds (data sources, update counts, batch sizes, checkpoints) is declared here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+
+from distill_ros.checks import choice, positive
+from distill_ros.distill.onestep.distiller import VARIANTS, OneStepConfig
+from distill_ros.teachers.diffusion import DiffusionConfig
+
+#: section key -> DiffusionConfig field, for the teacher's settings
+TEACHER_KEYS = {"horizon": "horizon", "n_exec": "n_exec", "obs_history": "obs_history",
+                "hidden_dim": "hidden_dim", "n_blocks": "n_blocks",
+                "diffusion_steps": "num_train_steps", "schedule": "schedule",
+                "prediction": "prediction", "ddim_steps": "ddim_steps"}
+#: section key -> OneStepConfig field, for the distiller's settings
+DISTILLER_KEYS = {"lr_generator": "lr_generator", "lr_score": "lr_score",
+                  "weighting": "weighting"}
+
+
+def _default(cls: type, name: str) -> object:
+    return {f.name: f.default for f in dataclasses.fields(cls)}[name]
+
+
+def _diffusion(name: str) -> object:
+    return _default(DiffusionConfig, name)
+
+
+def _distiller(name: str) -> object:
+    return _default(OneStepConfig, name)
+
+
+@dataclass
+class OneStepPipelineConfig:
+    """Diffusion-policy teacher, OneDP generators and the BC baseline (distill.algorithm onestep).
+
+    `demonstrators` lists who produces the data for every task: built-in scripted experts
+    by name (see `distill_ros.teachers.scripted_styles`) or teacher files, where `{task}`
+    in a path becomes the task name; empty means the pipeline's own teachers. Episodes of a
+    task alternate between the demonstrators, so several of them make the data multimodal.
+    `dataset` instead names the user's own demonstrations, one `.npz` of episodes per task
+    (`{task}` in the path becomes the task name; fields in `distill.dataset.read_episodes`).
+    """
+
+    demonstrators: list[str] = field(default_factory=list)
+    dataset: str = ""
+    horizon: int = _diffusion("horizon")
+    n_exec: int = _diffusion("n_exec")
+    obs_history: int = 2           # the pipeline conditions on two frames by default
+    hidden_dim: int = _diffusion("hidden_dim")
+    n_blocks: int = _diffusion("n_blocks")
+    diffusion_steps: int = _diffusion("num_train_steps")
+    schedule: str = _diffusion("schedule")
+    prediction: str = _diffusion("prediction")
+    ddim_steps: int = _diffusion("ddim_steps")
+    teacher_updates: int = 4000
+    teacher_batch_size: int = 256
+    teacher_lr: float = 1e-3
+    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
+    deploy: str = "stochastic"     # variant exported as export/policy.onnx
+    distill_updates: int = 200     # OneDP generator updates per variant
+    distill_batch_size: int = 128
+    lr_generator: float = _distiller("lr_generator")
+    lr_score: float = _distiller("lr_score")
+    weighting: str = _distiller("weighting")
+    checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
+    latency_repeats: int = 30      # timed batch-1 calls per policy in the report
+
+    def __post_init__(self) -> None:
+        positive("onestep", teacher_updates=self.teacher_updates,
+                 teacher_batch_size=self.teacher_batch_size, teacher_lr=self.teacher_lr,
+                 distill_updates=self.distill_updates,
+                 distill_batch_size=self.distill_batch_size,
+                 checkpoint_every=self.checkpoint_every, latency_repeats=self.latency_repeats)
+        self.diffusion_config(obs_dim=1, act_dim=1, seed=0)
+        if not self.variants or len(set(self.variants)) != len(self.variants):
+            raise ValueError(f"onestep.variants must list distinct variants from "
+                             f"{list(VARIANTS)}, got {self.variants}")
+        for i, variant in enumerate(self.variants):
+            self.distiller_config(variant, seed=0, key=f"onestep.variants[{i}]")
+        choice("onestep.deploy", self.deploy, self.variants)
+        if self.dataset and self.demonstrators:
+            raise ValueError("onestep.dataset and onestep.demonstrators both set: the data "
+                             "comes from one of them; remove the other")
+
+    def diffusion_config(self, obs_dim: int, act_dim: int, seed: int) -> DiffusionConfig:
+        """The DDPM teacher's settings; its errors name this section's keys."""
+        kwargs = {f: getattr(self, k) for k, f in TEACHER_KEYS.items()}
+        with _renamed({f: f"onestep.{k}" for k, f in TEACHER_KEYS.items()}):
+            return DiffusionConfig(obs_dim=obs_dim, act_dim=act_dim, seed=seed, **kwargs)
+
+    def distiller_config(self, variant: str, seed: int, key: str = "variant") -> OneStepConfig:
+        """The OneDP distiller's settings for `variant`; its errors name this section's keys."""
+        kwargs = {f: getattr(self, k) for k, f in DISTILLER_KEYS.items()}
+        with _renamed({**{f: f"onestep.{k}" for k, f in DISTILLER_KEYS.items()},
+                       "variant": key}):
+            return OneStepConfig(variant=variant, seed=seed, **kwargs)
+
+    def ledger_dict(self) -> dict:
+        """The section as run.json records it; `dataset` only when set (added later)."""
+        d = dataclasses.asdict(self)
+        if not self.dataset:
+            d.pop("dataset")
+        return d
+
+
+class _renamed:
+    """Rewrite a component's field names into this section's dotted keys in its errors."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+        self.names = names
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, err, tb) -> bool:
+        if isinstance(err, ValueError):
+            text = self.pattern.sub(lambda m: self.names[m.group(1)], str(err))
+            raise ValueError(text) from None
+        return False

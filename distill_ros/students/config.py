@@ -1,0 +1,27 @@
+"""Settings of the `student` section: the one student network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from distill_ros.checks import choice, positive, positive_entries
+from distill_ros.students import ARCHITECTURES
+
+
+@dataclass
+class StudentConfig:
+    """The one student network."""
+
+    arch: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [256, 256])  # MLP layer widths
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+
+    def __post_init__(self) -> None:
+        choice("student.arch", self.arch, ARCHITECTURES)
+        positive_entries("student.hidden", self.hidden)
+        positive("student", d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"student.d_model must be a multiple of student.n_heads "
+                             f"({self.n_heads}), got {self.d_model}")

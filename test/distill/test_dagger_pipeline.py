@@ -1,0 +1,80 @@
+"""`distill.algorithm: dagger` through the pipeline on the toy family (seconds), as a plug-in."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from distill_ros.config import load_config
+from distill_ros.pipeline import STAGES, run_stages
+from distill_ros.teachers.scripted import save_toy_expert
+
+
+@pytest.fixture(scope="module")
+def toy_expert(tmp_path_factory):
+    """The toy family's analytic expert as a TorchScript teacher file."""
+    save_toy_expert(str(path := tmp_path_factory.mktemp("toy") / "toy_expert.pt"))
+    return path
+
+
+def _config(tmp_path, expert, **dagger):
+    cfg = {"name": "dag", "family": "toy", "tasks": ["goal_0", "goal_1"],
+           "held_out": ["goal_2"], "seed": 1,
+           "teachers": {"sources": {"goal_0": str(expert), "goal_1": str(expert)},
+                        "eval_episodes": 4},
+           "collect": {"episodes_per_task": 8, "shard_episodes": 8},
+           "distill": {"algorithm": "dagger", "epochs": 5}, "eval": {"episodes": 8},
+           "student": {"hidden": [64, 64]},
+           "dagger": {"n_envs": 2, "vector": "sync", "rounds": 6, "steps_per_round": 40,
+                      "updates_per_round": 100, "batch_size": 128, "eval_every": 3,
+                      "eval_episodes": 2, "max_teacher_queries": 400, **dagger}}
+    path = tmp_path / "dag.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return load_config(path)
+
+
+def test_dagger_runs_every_stage_within_its_query_budget(tmp_path, toy_expert):
+    cfg = _config(tmp_path, toy_expert)
+    assert cfg.dagger.max_teacher_queries == 400 and cfg.to_dict()["dagger"]["rounds"] == 6
+    run = run_stages(cfg, tmp_path / "run", list(STAGES))
+    stages = json.loads((run.root / "run.json").read_text())["stages"]
+    assert all(s["status"] == "complete" for s in stages.values()), stages
+    assert stages["collect"]["skipped"] and not (run.root / "data").exists()
+    assert stages["distill"]["stopped_by_budget"] and stages["distill"]["teacher_queries"] == 400
+    assert stages["export"]["max_abs_diff_real"] <= 1e-4, "parity not checked on DAgger states"
+    curves = json.loads((run.root / "report" / "dagger_curves.json").read_text())
+    assert curves[-1]["queries"] == 400 and curves[-1]["success"] >= 0.75
+    summary = json.loads((run.root / "report" / "eval.json").read_text())["summary"]
+    assert summary["student_mean_seen"] >= 0.75, summary
+
+
+def test_warm_start_trains_the_offline_student_first(tmp_path, toy_expert):
+    cfg = _config(tmp_path, toy_expert, init="offline", rounds=1, max_teacher_queries=0)
+    run = run_stages(cfg, tmp_path / "run", ["teachers", "collect", "distill"])
+    stages = json.loads((run.root / "run.json").read_text())["stages"]
+    assert stages["collect"]["total_steps"] > 0, "the warm start needs the offline data"
+    assert stages["distill"]["offline"]["epochs"] == 5
+    assert torch.load(run.root / "student" / "best.pt", weights_only=False)["source"] == "dagger"
+
+
+def test_a_typo_in_the_dagger_section_names_the_key(tmp_path, toy_expert):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['dagger.round'\]"):
+        _config(tmp_path, toy_expert, round=3)
+    with pytest.raises(ValueError, match=r"dagger.beta.schedule must be one of"):
+        _config(tmp_path, toy_expert, beta={"schedule": "cosine"})
+
+
+def test_grasp_dagger_config_loads_and_budgets_half_of_offline_collection():
+    from conftest import REPO
+
+    dag = load_config(REPO / "config" / "grasp_dagger.yaml")
+    full = load_config(REPO / "config" / "grasp_full.yaml")
+    assert dag.distill.algorithm == "dagger" and dag.tasks == full.tasks
+    assert dag.held_out == full.held_out
+    from distill_ros.tasks.base import get_family
+
+    steps = get_family("grasp").max_episode_steps   # an offline episode labels at most these
+    offline_labels = full.collect.episodes_per_task * len(full.tasks) * steps
+    assert 0 < dag.dagger.max_teacher_queries <= offline_labels // 2
+    assert dag.dagger.n_envs >= len(dag.tasks), "each env holds one task"

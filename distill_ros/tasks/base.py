@@ -20,6 +20,7 @@ FAMILIES: dict[str, str] = {  # the built-in families, by name
     "grasp": "distill_ros.tasks.grasp:FAMILY",
     "toy": "distill_ros.tasks.toy:FAMILY",
     "dressing": "distill_ros.tasks.dressing:FAMILY",
+    "humanoid": "distill_ros.tasks.humanoid.family:FAMILY",
 }
 
 

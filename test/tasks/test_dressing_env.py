@@ -111,6 +111,23 @@ def test_scripted_expert_dresses_the_arm():
         env.close()
 
 
+def test_pushing_into_the_arm_is_felt_and_costs_reward(env):
+    obs, _ = env.reset(seed=0)
+    for _ in range(8):                                   # the expert slides onto the forearm
+        obs, _, _, _, info = env.step(expert_action(obs["state"]))
+    assert 0.15 < info["dressed_ratio"] < 0.6 and info["arm_force"] < 1.0, info
+    _, wrist, elbow, _ = env.polyline
+    side = np.cross(elbow - wrist, [0.0, 0.0, 1.0])
+    push = np.r_[0.25 * side / np.linalg.norm(side), 0.0, 0.0, 0.0]
+    forces, rewards = [], []
+    for _ in range(5):                                   # shove the opening sideways
+        obs, reward, _, _, info = env.step(push)
+        forces.append(info["arm_force"])
+        rewards.append(reward)
+    assert max(forces) > 3.0, forces                     # pybullet's soft contacts report it
+    assert sum(rewards) < -0.3, rewards
+
+
 def test_family_record_matches_the_env():
     names = OBS_SPEC.names
     assert names[expert._OPENING] == ("opening_x", "opening_y", "opening_z")

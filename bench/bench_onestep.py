@@ -35,7 +35,7 @@ def deployable_times(gen, cfg: DiffusionConfig, repeats: int) -> dict[str, float
     act_spec = Spec(names=tuple(f"a{i}" for i in range(cfg.act_dim)),
                     low=(-1.0,) * cfg.act_dim, high=(1.0,) * cfg.act_dim)
     policy = GeneratorPolicy(gen, ChunkScaler(obs_spec, act_spec, 1)).eval()
-    from distill_ros.export.chunk_export import export_generator
+    from distill_ros.distill.onestep.export import export_generator
     from distill_ros.export.metadata import PolicyMetadata
     from distill_ros.spec import ObsSpec
 

@@ -199,7 +199,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         if other is algo:
             cfg.sections[name] = built
     if algo.config_cls is not None and algo.name not in cfg.sections:
-        cfg.sections[algo.name] = algo.config_cls()
+        cfg.sections[algo.name] = _build(algo.config_cls, {}, algo.name, str(path))
     return cfg
 
 

@@ -37,9 +37,9 @@ def load_runner(path: str, use_gpu: bool) -> Any:
     """
     from distill_ros.runtime.chunked import ChunkedPolicy
     from distill_ros.runtime.onnx_policy import OnnxPolicy
-    from distill_ros.runtime.session import read_metadata
+    from distill_ros.export.metadata import PolicyMetadata
 
-    if read_metadata(path).get("policy_kind") == "action_chunk":
+    if PolicyMetadata.read(path).chunking is not None:
         return ChunkedPolicy.from_onnx(path, want_gpu=use_gpu, asynchronous=True)
     return OnnxPolicy(path, want_gpu=use_gpu)
 

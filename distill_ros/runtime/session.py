@@ -36,10 +36,3 @@ def open_session(path: str | Path, want_gpu: bool = True, threads: int = 1):
                          "an ONNX model: export it again") from None
     log.info("loaded %s with %s", path, session.get_providers())
     return session
-
-
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The raw string metadata of an ONNX file (parse it with `PolicyMetadata.read`)."""
-    from distill_ros.export.metadata import read_props
-
-    return read_props(path)

@@ -19,6 +19,8 @@ from distill_ros.spec import Spec
 FAMILIES: dict[str, str] = {  # the built-in families, by name
     "grasp": "distill_ros.tasks.grasp:FAMILY",
     "toy": "distill_ros.tasks.toy:FAMILY",
+    "dressing": "distill_ros.tasks.dressing:FAMILY",
+    "detour": "distill_ros.tasks.detour:FAMILY",
 }
 
 
@@ -45,6 +47,8 @@ class TaskFamily:
     make_scene: Optional[Callable[[str, int], Any]] = None
     #: checks and registers a config's own task: (name, spec, config key); None: no such tasks
     add_task: Callable[[str, object, str], None] | None = None
+    #: built-in demonstrators by name (name -> nn.Module factory) for `onestep.demonstrators`
+    scripted_experts: Optional[dict[str, Callable[[], Any]]] = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

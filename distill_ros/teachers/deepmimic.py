@@ -21,6 +21,7 @@ ACTION_DIM = 36
 _ACTOR = "agent/main/actor"
 LAYERS = (f"{_ACTOR}/0/dense", f"{_ACTOR}/1/dense", f"{_ACTOR}/dense")
 NORMS = ("agent/resource/s_norm", "agent/resource/a_norm")
+SMALL_BATCH = 16  # up to this many states per call, the forward pass avoids BLAS
 
 
 def policies_dir() -> Path:
@@ -91,11 +92,13 @@ class DeepMimicTeacher:
         if obs.shape[-1] != self.obs_dim:
             raise ValueError(f"{self.name} takes states of {self.obs_dim} values, got shape "
                              f"{obs.shape}")
-        # Always 2-D: OpenBLAS's threaded matrix-vector path is ~100x slower than (1, n) GEMM
-        # on a busy machine.
         h = (np.atleast_2d(obs) - self.s_mean) / self.s_std
+        # A few states: numpy's own loop, not BLAS, whose threads on a busy machine made one
+        # call in ten take 50 ms instead of 0.05 ms. Batches: BLAS (on a shared machine, run
+        # with OPENBLAS_NUM_THREADS=1: 256 states took 400 ms threaded, 35 ms on one thread).
+        small = h.shape[0] <= SMALL_BATCH
         for i, (w, b) in enumerate(self.weights):
-            h = h @ w + b
+            h = (np.einsum("bi,io->bo", h, w, optimize=False) if small else h @ w) + b
             if i < len(self.weights) - 1:
                 h = np.maximum(h, 0.0)
         out = h * self.a_std + self.a_mean

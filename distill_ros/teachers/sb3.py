@@ -26,6 +26,9 @@ from distill_ros.teachers.config import TeacherConfig
 
 log = logging.getLogger(__name__)
 CLIP_OBS = 10.0
+#: resume files beside a teacher in training (checkpoint_norm.npz: older versions)
+CHECKPOINT_FILES = ("checkpoint.zip", "checkpoint_state.pkl", "checkpoint_replay.pkl",
+                    "checkpoint_norm.npz")
 
 
 class SB3Teacher:
@@ -135,10 +138,15 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
     final = out_dir / "teacher.zip"
     _save_norm(venv, out_dir / "obs_norm.npz")
     _save_model(model, final)
-    for stale in (ckpt, ckpt_state, ckpt_buffer, out_dir / "checkpoint_norm.npz"):
-        stale.unlink(missing_ok=True)
+    remove_checkpoints(out_dir)
     venv.close()
     return final
+
+
+def remove_checkpoints(out_dir: Path) -> None:
+    """Delete the resume files of a finished teacher (the replay buffer is large)."""
+    for name in CHECKPOINT_FILES:
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def _normalized(venv, cfg: TeacherConfig):

@@ -13,7 +13,7 @@ from distill_ros.config import load_config
 from distill_ros.distill.onestep.chunk_data import episode_windows
 from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
 from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
-from distill_ros.export.chunk_export import export_generator, generator_parity_check
+from distill_ros.distill.onestep.export import export_generator, generator_parity_check
 from distill_ros.export.metadata import PolicyMetadata
 from distill_ros.pipeline import run_stages
 from distill_ros.runtime.chunked import ChunkedPolicy, OnnxChunkPlanner
@@ -62,11 +62,17 @@ def test_onestep_run_trains_exports_and_reports_every_policy(tmp_path):
     assert all(r["latency_ms"] > 0 and set(r["success"]) == {"cube", "lego"}
                for r in report["policies"])
     assert report["policies"][0]["mean"] == 1.0, "the scripted demonstrators always grasp"
+    for r in report["policies"]:   # 95% Wilson intervals: 3 episodes per task, 6 per mean
+        assert r["episodes"] == 6 and r["mean_ci"][0] <= r["mean"] <= r["mean_ci"][1], r
+        assert all(lo <= r["success"][t] <= hi for t, (lo, hi) in r["success_ci"].items()), r
+    assert report["policies"][0]["mean_ci"][0] == pytest.approx(0.61, abs=0.01), "6/6"
     summary = report["summary"]
     assert set(summary["variants"]) == {"stochastic", "deterministic"}
     assert summary["variants"]["stochastic"]["speedup_vs_ddpm"] > 3
     table = (run.root / "report" / "eval.md").read_text()
     assert "| OneDP-S (stochastic, ONNX) |" in table and "latency ms/call" in table
+    assert "| demo side_pos_y | 1.00 [0.44, 1.00] | 1.00 [0.44, 1.00] | 1.000 [0.61, 1.00] |" \
+        in table, table
     for png in ("success_vs_latency.png", "eval.png"):
         assert (run.root / "report" / png).stat().st_size > 1000, png
 

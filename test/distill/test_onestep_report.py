@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from distill_ros.distill.onestep_eval import draw_success_vs_latency  # noqa: E402
+from distill_ros.distill.onestep.eval import draw_success_vs_latency  # noqa: E402
 from distill_ros.evaluate import wilson_interval  # noqa: E402
 
 # As config/onestep.yaml reports them: two demonstrators and two one-step variants coincide.

@@ -7,6 +7,7 @@ from distill_ros.config import StudentConfig
 from distill_ros.export.metadata import (SCHEMA_VERSION, VERSION_KEY, Chunking, PolicyMetadata,
                                          Provenance)
 from distill_ros.export.onnx_export import export_student
+from distill_ros.runtime.model_loader import load_runner
 from distill_ros.runtime.onnx_policy import OnnxPolicy
 from distill_ros.spec import Group, ObsSpec, Spec
 from distill_ros.students.factory import build_student
@@ -56,6 +57,8 @@ def test_newer_schema_is_refused_with_version_and_fix(tmp_path):
         OnnxPolicy(path)
     with pytest.raises(ValueError, match="upgrade distill_ros"):
         PolicyMetadata.read(path)
+    with pytest.raises(ValueError, match="upgrade distill_ros"):
+        load_runner(str(path), use_gpu=False)       # the node's loader reads it the same way
 
 
 @pytest.mark.parametrize("key, value, text", [

@@ -50,11 +50,11 @@ def _chunk_values(msg):
 def test_inference_node_runs_a_chunked_policy_and_replans_on_schedule(
         tester, start_node, chunk_onnx):
     """A OneDP generator (action chunks) drives the sim; re-plans follow n_exec, few are late."""
-    from distill_ros.runtime.session import read_metadata
+    from distill_ros.export.metadata import PolicyMetadata
 
-    meta = read_metadata(chunk_onnx)
-    assert meta["policy_kind"] == "action_chunk"
-    n_exec = int(meta["n_exec"])
+    meta = PolicyMetadata.read(chunk_onnx)
+    assert meta.policy_kind == "action_chunk"
+    n_exec = meta.chunking.n_exec
     diags = tester.record("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics")
     sim = start_node("sim_robot", "--params-file", str(SIM_PARAMS))
     policy = start_node("policy_inference", "--params-file", str(PARAMS),

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -42,6 +43,7 @@ def ros2_env(**extra: str) -> Dict[str, str]:
             env[key] = os.pathsep.join(v for v in (value, os.environ.get(key, "")) if v)
         elif key.startswith("ROS_") and key != "ROS_DOMAIN_ID":
             env[key] = value
+    env.setdefault("ROS_LOG_DIR", os.path.join(tempfile.gettempdir(), "distill_ros_test_ros_log"))
     env.update(RMW_IMPLEMENTATION="rmw_cyclonedds_cpp", PYTHONUNBUFFERED="1", **extra)
     return env
 

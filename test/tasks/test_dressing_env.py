@@ -1,12 +1,16 @@
 """The dressing env in pybullet: arm kinematics, camera labels, determinism, a solvable task."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 pb = pytest.importorskip("pybullet")
-pytest.importorskip("open3d", reason="open3d is not installed: pip install "
-                    "'distill_ros[pointcloud]'")
+needs_open3d = pytest.mark.skipif(
+    importlib.util.find_spec("open3d") is None,
+    reason="open3d is not installed: pip install 'distill_ros[pointcloud]'")
 
+from distill_ros.tasks.base import get_family, make_env  # noqa: E402
 from distill_ros.tasks.dressing import arm as arm_model  # noqa: E402
 from distill_ros.tasks.dressing.camera import ARM_LABEL, GARMENT_LABEL  # noqa: E402
 from distill_ros.tasks.dressing.env import (  # noqa: E402
@@ -54,6 +58,7 @@ def test_arm_kinematics_match_pybullet():
         pb.disconnect(cid)
 
 
+@needs_open3d
 def test_observation_groups_and_camera_labels(env):
     obs, info = env.reset(seed=0)
     assert obs["state"].shape == (STATE_DIM,) and obs["proprio"].shape == (7,)
@@ -77,6 +82,7 @@ def test_observation_groups_and_camera_labels(env):
     assert set(np.unique(obs["points"][:, 3])) == {ARM_LABEL, GARMENT_LABEL}
 
 
+@needs_open3d
 def test_same_seed_same_episode(env):
     actions = np.random.default_rng(7).uniform(-1, 1, (4, 6)) * env.action_space.high
     runs = []
@@ -110,12 +116,34 @@ def test_scripted_expert_dresses_the_arm():
         env.close()
 
 
+def test_pushing_into_the_arm_is_felt_and_costs_reward(garment_cache):
+    env = DressingEnv("f1e0")
+    try:
+        obs, _ = env.reset(seed=0)
+        for _ in range(8):                               # the expert slides onto the forearm
+            obs, _, _, _, info = env.step(expert_action(obs))
+        assert 0.15 < info["dressed_ratio"] < 0.6 and info["arm_force"] < 1.0, info
+        _, wrist, elbow, _ = env.polyline
+        side = np.cross(elbow - wrist, [0.0, 0.0, 1.0])
+        push = np.r_[0.25 * side / np.linalg.norm(side), 0.0, 0.0, 0.0]
+        forces, rewards = [], []
+        for _ in range(5):                               # shove the opening sideways
+            obs, reward, _, _, info = env.step(push)
+            forces.append(info["arm_force"])
+            rewards.append(reward)
+    finally:
+        env.close()
+    assert max(forces) > 3.0, forces                     # pybullet's soft contacts report it
+    assert sum(rewards) < -0.3, rewards
+
+
 def test_family_record_matches_the_env():
     names = OBS_SPEC.names
     assert names[expert._OPENING] == ("opening_x", "opening_y", "opening_z")
     assert names[expert._QUAT] == ("gripper_qx", "gripper_qy", "gripper_qz", "gripper_qw")
     assert names[expert._POLYLINE][::11] == ("hand_tip_x", "shoulder_z")
-    env = FAMILY.make("f2e1@gown_long")
+    assert get_family("dressing") is FAMILY                      # a built-in family
+    env = make_env("dressing", "f2e1@gown_long")
     try:
         assert env.observation_space.shape == (OBS_SPEC.dim,)
         assert np.array_equal(env.action_space.high, np.float32(ACT_SPEC.high))

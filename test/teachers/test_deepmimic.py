@@ -134,6 +134,8 @@ def test_teacher_action_equals_the_layers_evaluated_by_hand():
     batch = t.act(states.astype(np.float32))
     assert batch.shape == (3, 36)
     np.testing.assert_allclose(batch[1], t.act(states[1]), atol=1e-5)
+    large = t.act(np.repeat(states.astype(np.float32), 10, axis=0))  # the BLAS path
+    np.testing.assert_allclose(large[::10], batch, atol=1e-4)
 
 
 def test_bad_inputs_are_refused_with_the_fix(tmp_path):

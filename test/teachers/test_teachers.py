@@ -49,6 +49,18 @@ def test_teachers_command_trains_an_expert_that_beats_random(tmp_path):
     assert not (run.root / "teachers" / "cube" / "checkpoint.zip").exists(), \
         "the finished teacher must replace its resume checkpoint"
 
+    # killed after teacher.zip was saved, before its checkpoints were removed and it was checked
+    folder = run.root / "teachers" / "cube"
+    for name in ("checkpoint.zip", "checkpoint_state.pkl", "checkpoint_replay.pkl"):
+        (folder / name).write_bytes(b"left by a kill")
+    (folder / "eval.json").unlink()
+    ledger = json.loads((run.root / "run.json").read_text())
+    ledger["stages"]["teachers"]["status"] = "running"
+    (run.root / "run.json").write_text(json.dumps(ledger))
+    run_stages(cfg, tmp_path / "run", ["teachers"])
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == ["eval.json", "obs_norm.npz", "teacher.zip"], left
+
 
 def test_user_teacher_with_wrong_observation_size_is_refused(tmp_path):
     from stable_baselines3 import PPO

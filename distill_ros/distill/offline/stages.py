@@ -44,7 +44,7 @@ def recorded_success(run: RunDir, task: str) -> float | None:
 def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Train (or load) one expert per task and record its measured success."""
     from distill_ros.evaluate import success_rate
-    from distill_ros.teachers.sb3 import train_teacher
+    from distill_ros.teachers.sb3 import remove_checkpoints, train_teacher
 
     fam = get_family(cfg.family)
     results = {}
@@ -59,6 +59,7 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict
         train_here = task not in cfg.teachers.sources
         if train_here and path.is_file():  # killed between training and its evaluation
             log.info("teacher %s: trained earlier, measuring its success", task)
+            remove_checkpoints(path.parent)  # in case the kill came before their removal
         elif train_here:
             with tqdm(total=cfg.teachers.timesteps, desc=f"teacher {task}", unit="step",
                       unit_scale=True) as bar:

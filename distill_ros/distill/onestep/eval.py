@@ -136,8 +136,9 @@ def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
         success = {task: _success(cfg, policy, task, i) for i, task in enumerate(cfg.tasks)}
         latency = 1e3 * median_seconds(policy.call, cfg.onestep.latency_repeats)
         mean, n = float(np.mean(list(success.values()))), cfg.eval.episodes * len(cfg.tasks)
+        ci = {task: _ci(rate, cfg.eval.episodes) for task, rate in success.items()}
         rows.append({"policy": policy.name, "kind": policy.kind, "success": success,
-                     "mean": mean, "episodes": n, "mean_ci": wilson_interval(round(mean * n), n),
+                     "success_ci": ci, "mean": mean, "episodes": n, "mean_ci": _ci(mean, n),
                      "latency_ms": latency, "actions_per_call": policy.actions_per_call})
         log.info("eval %s: mean success %.3f, %.2f ms per call", policy.name, rows[-1]["mean"],
                  latency)
@@ -148,6 +149,10 @@ def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
     plot_success_vs_latency(rows, report / "success_vs_latency.png")
     plot_per_task(cfg, rows, report / "eval.png")
     return summary
+
+
+def _ci(rate: float, n: int) -> tuple[float, float]:
+    return wilson_interval(round(rate * n), n)
 
 
 def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
@@ -177,7 +182,8 @@ def format_table(cfg: PipelineConfig, rows: list[dict], summary: dict) -> str:
             "actions/call |")
     lines = [head, "|" + "---|" * (len(cfg.tasks) + 4)]
     for r in rows:
-        cells = " | ".join(f"{r['success'][t]:.2f}" for t in cfg.tasks)
+        cells = " | ".join(f"{r['success'][t]:.2f} [{r['success_ci'][t][0]:.2f}, "
+                           f"{r['success_ci'][t][1]:.2f}]" for t in cfg.tasks)
         lo, hi = r["mean_ci"]
         lines.append(f"| {r['policy']} | {cells} | {r['mean']:.3f} [{lo:.2f}, {hi:.2f}] | "
                      f"{r['latency_ms']:.2f} | {r['actions_per_call']} |")
@@ -241,10 +247,13 @@ def plot_per_task(cfg: PipelineConfig, rows: list[dict], path) -> None:
         width = 0.8 / len(rows)
         x = np.arange(len(cfg.tasks))
         for k, r in enumerate(rows):
-            ax.bar(x + (k - (len(rows) - 1) / 2) * width,
-                   [r["success"][t] for t in cfg.tasks], width, label=r["policy"])
+            rate = np.array([r["success"][t] for t in cfg.tasks])
+            ci = np.array([r["success_ci"][t] for t in cfg.tasks]).reshape(-1, 2)
+            ax.bar(x + (k - (len(rows) - 1) / 2) * width, rate, width, label=r["policy"],
+                   yerr=[np.maximum(rate - ci[:, 0], 0), np.maximum(ci[:, 1] - rate, 0)],
+                   capsize=2, error_kw={"elinewidth": 0.8, "alpha": 0.6})
         ax.set_xticks(x, cfg.tasks)
         ax.set_ylim(0, 1.45)
-        ax.set_ylabel("success rate")
+        ax.set_ylabel(f"success rate ({cfg.eval.episodes} episodes, 95% interval)")
         ax.legend(fontsize="x-small", ncol=2, loc="upper center")
     _figure(path, draw, (max(6.0, 1.5 * len(cfg.tasks) + 3), 4.2))

@@ -25,7 +25,8 @@ from distill_ros.collect import collect_all
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.dataset import load_dataset, read_episodes, write_shard
 from distill_ros.distill.offline import stages as offline
-from distill_ros.distill.onestep.data import dataset_file, demonstrators, windows
+from distill_ros.distill.onestep.data import (builtin_experts, dataset_file, demonstrators,
+                                              windows)
 from distill_ros.executor import Executor
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
@@ -35,16 +36,19 @@ log = logging.getLogger(__name__)
 
 
 def _write_builtin_demonstrators(run: RunDir, cfg: PipelineConfig) -> None:
-    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS, save_named_expert
+    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS
 
-    builtin = [d for d in cfg.onestep.demonstrators if d in SCRIPTED_EXPERTS]
-    if builtin and cfg.family != "grasp":
-        raise ValueError(f"onestep.demonstrators: the built-in scripted experts {builtin} "
-                         f"drive the grasp family only, not {cfg.family!r}; give teacher files")
-    for name in builtin:
+    experts = builtin_experts(cfg.family)
+    foreign = [d for d in cfg.onestep.demonstrators if d in SCRIPTED_EXPERTS and d not in experts]
+    if foreign:
+        raise ValueError(f"onestep.demonstrators: the built-in scripted experts {foreign} "
+                         f"drive the grasp family only, not {cfg.family!r}; give teacher files"
+                         + (f" or use {sorted(experts)}" if experts else ""))
+    for name in [d for d in cfg.onestep.demonstrators if d in experts]:
         path = run.root / "teachers" / "demonstrators" / f"{name}.pt"
         if not path.is_file():
-            save_named_expert(name, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.jit.save(torch.jit.script(experts[name]()), str(path))
 
 
 def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
@@ -134,7 +138,7 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
 def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Each generator (and the deployable one as policy.onnx) and the BC MLP to ONNX."""
     from distill_ros.distill.onestep.train import load_diffusion_teacher, load_generator
-    from distill_ros.export.chunk_export import export_generator, generator_parity_check
+    from distill_ros.distill.onestep.export import export_generator, generator_parity_check
     from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student, parity_check
     from distill_ros.spec import ObsSpec

@@ -4,8 +4,10 @@ One episode: the arm is posed from the task's pose range, a garment is loaded as
 mass-spring soft body with its opening around the outstretched hand, and the gripper holds
 the opening's ring of vertices by soft-body anchors (a hoop, as a dressing aid holds a
 sleeve open). The action is the gripper's velocity, linear and angular, with limits. The
-reward pays progress of the dressed ratio (see `geometry`) and charges contact force on the
-arm above `FORCE_LIMIT`, read from pybullet's soft-body contact points.
+reward pays progress along the arm (`geometry.progress`: the dressed ratio, signed before the
+hand and lost if the opening leaves the arm), charges the opening's distance from the arm's
+axis, and charges contact force on the arm above `FORCE_LIMIT`, read from pybullet's
+soft-body contact points (the summed normal force, peak over the control period).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from distill_ros.tasks.dressing import arm as arm_model
 from distill_ros.tasks.dressing.camera import CLOUD, Camera, capture
 from distill_ros.tasks.dressing.garments import (
     RINGS, TRAIN_GARMENTS, Garment, garment_file, get_garment, ring_indices)
-from distill_ros.tasks.dressing.geometry import dressed_ratio
+from distill_ros.tasks.dressing.geometry import dressed_ratio, progress, project_onto_polyline
 from distill_ros.tasks.dressing.poses import PoseRange, get_range
 
 SIM_DT = 1.0 / 240.0          # s: the step the cloth was tried at
@@ -33,6 +35,8 @@ MAX_TURN = 1.0                # rad/s, gripper angular velocity limit per axis
 SUCCESS_RATIO = 0.8
 FORCE_LIMIT = 10.0            # N, summed contact normal force on the arm before a penalty
 FORCE_WEIGHT = 0.05           # reward per newton above the limit
+PROGRESS_WEIGHT = 10.0        # reward for the whole arm's length of progress
+CENTRE_WEIGHT = 2.0           # reward per metre of the opening's centre off the arm's axis
 LAG_LIMIT = 0.05              # m, the commanded pose stays this close to the gripper
 GRIPPER_FORCE = 40.0          # N, the most the gripper's constraint pulls with
 WORKSPACE = np.array([[-0.3, -1.0, 0.2], [1.3, 0.3, 1.6]])  # gripper limits, m, world frame
@@ -99,7 +103,7 @@ class DressingEnv(gym.Env):
         for _ in range(SUBSTEPS // 2):        # let the cloth hang before the clock starts
             self._pb.stepSimulation(physicsClientId=self._cid)
         self._steps, self._success = 0, False
-        self.ratio = self._ratio()
+        self.ratio, self.progress, _ = self._measure()
         self.force = 0.0
         return self._observe(), {"is_success": False, "dressed_ratio": self.ratio}
 
@@ -111,9 +115,11 @@ class DressingEnv(gym.Env):
                              f"rad/s, world frame), got {action!r}")
         self._drive(np.clip(a, self.action_space.low, self.action_space.high))
         self._steps += 1
-        before, self.ratio = self.ratio, self._ratio()
+        before = self.progress
+        self.ratio, self.progress, off_axis = self._measure()
         self._success = self._success or self.ratio >= SUCCESS_RATIO
-        reward = 10.0 * (self.ratio - before) - FORCE_WEIGHT * max(0.0, self.force - FORCE_LIMIT)
+        reward = (PROGRESS_WEIGHT * (self.progress - before) - CENTRE_WEIGHT * off_axis
+                  - FORCE_WEIGHT * max(0.0, self.force - FORCE_LIMIT))
         truncated = self._steps >= self.max_episode_steps
         return self._observe(), reward, False, truncated, {
             "is_success": self._success, "dressed_ratio": self.ratio, "arm_force": self.force}
@@ -194,9 +200,12 @@ class DressingEnv(gym.Env):
             pb.stepSimulation(physicsClientId=cid)
             self.force = max(self.force, self.arm_contact_force())
 
-    def _ratio(self) -> float:
-        opening = self.key_points()[0]
-        return dressed_ratio(self.polyline, opening, self.garment.opening_radius + RATIO_SLACK)
+    def _measure(self) -> tuple[float, float, float]:
+        """Dressed ratio, shaped progress and the opening's distance from the arm's axis (m)."""
+        opening, gate = self.key_points()[0], self.garment.opening_radius + RATIO_SLACK
+        _, closest = project_onto_polyline(self.polyline, opening, extend_start=True)
+        return (dressed_ratio(self.polyline, opening, gate),
+                progress(self.polyline, opening, gate), float(np.linalg.norm(opening - closest)))
 
     def _observe(self):
         pos, orn = self.gripper_pose()

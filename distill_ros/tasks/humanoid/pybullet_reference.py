@@ -6,6 +6,7 @@ empty package object named `pybullet_envs` in `sys.modules` whose `__path__` is 
 folder: Python then finds and runs the submodules from their files without ever running the
 package's `__init__.py`. No gym stub is needed, and nothing of pybullet's code is changed.
 Used by the tests and `bench/bench_humanoid.py` only; the environment itself does not need it.
+In a process that called it, `import pybullet_envs` gives that bare package (no gym envs).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ FAMILIES: dict[str, str] = {  # the built-in families, by name
     "toy": "distill_ros.tasks.toy:FAMILY",
     "dressing": "distill_ros.tasks.dressing:FAMILY",
     "detour": "distill_ros.tasks.detour:FAMILY",
+    "humanoid": "distill_ros.tasks.humanoid.family:FAMILY",
 }
 
 

@@ -20,6 +20,8 @@ FAMILIES: dict[str, str] = {  # the built-in families, by name
     "grasp": "distill_ros.tasks.grasp:FAMILY",
     "toy": "distill_ros.tasks.toy:FAMILY",
     "dressing": "distill_ros.tasks.dressing:FAMILY",
+    "detour": "distill_ros.tasks.detour:FAMILY",
+    "humanoid": "distill_ros.tasks.humanoid.family:FAMILY",
 }
 
 
@@ -46,6 +48,8 @@ class TaskFamily:
     make_scene: Optional[Callable[[str, int], Any]] = None
     #: checks and registers a config's own task: (name, spec, config key); None: no such tasks
     add_task: Callable[[str, object, str], None] | None = None
+    #: built-in demonstrators by name (name -> nn.Module factory) for `onestep.demonstrators`
+    scripted_experts: Optional[dict[str, Callable[[], Any]]] = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

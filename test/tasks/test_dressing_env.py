@@ -1,11 +1,15 @@
 """The dressing env in pybullet: arm kinematics, camera labels, determinism, a solvable task."""
 
+import importlib.util
+import pickle
+
 import numpy as np
 import pytest
 
 pb = pytest.importorskip("pybullet")
-pytest.importorskip("open3d", reason="open3d is not installed: pip install "
-                    "'distill_ros[pointcloud]'")
+needs_open3d = pytest.mark.skipif(
+    importlib.util.find_spec("open3d") is None,
+    reason="open3d is not installed: pip install 'distill_ros[pointcloud]'")
 
 from distill_ros.tasks.base import get_family, make_env  # noqa: E402
 from distill_ros.tasks.dressing import arm as arm_model  # noqa: E402
@@ -55,6 +59,7 @@ def test_arm_kinematics_match_pybullet():
         pb.disconnect(cid)
 
 
+@needs_open3d
 def test_observation_groups_and_camera_labels(env):
     obs, info = env.reset(seed=0)
     assert obs["state"].shape == (STATE_DIM,) and obs["proprio"].shape == (7,)
@@ -78,6 +83,7 @@ def test_observation_groups_and_camera_labels(env):
     assert set(np.unique(obs["points"][:, 3])) == {ARM_LABEL, GARMENT_LABEL}
 
 
+@needs_open3d
 def test_same_seed_same_episode(env):
     actions = np.random.default_rng(7).uniform(-1, 1, (4, 6)) * env.action_space.high
     runs = []
@@ -91,6 +97,27 @@ def test_same_seed_same_episode(env):
         for group in a:
             assert np.array_equal(a[group], b[group]), group
     assert not np.array_equal(runs[0][0]["state"], runs[2][0]["state"])
+
+
+def test_a_pickled_env_continues_its_episode_exactly(garment_cache):
+    env = DressingEnv("f2e1")
+    obs, _ = env.reset(seed=5)
+    for _ in range(3):
+        obs, *_ = env.step(expert_action(obs))
+    clone = pickle.loads(pickle.dumps(env))              # new physics client, episode replayed
+    try:
+        assert clone._cid != env._cid
+        for _ in range(3):
+            a = expert_action(obs)
+            obs, reward, _, _, info = env.step(a)
+            obs2, reward2, _, _, info2 = clone.step(a)
+            assert np.array_equal(obs, obs2) and reward == reward2 and info == info2
+        assert np.array_equal(env.garment_vertices(), clone.garment_vertices())
+        # the generator continues too: the next episode is the same in both
+        assert np.array_equal(env.reset()[0], clone.reset()[0])
+    finally:
+        env.close()
+        clone.close()
 
 
 def test_scripted_expert_dresses_the_arm():
@@ -109,6 +136,27 @@ def test_scripted_expert_dresses_the_arm():
         assert point_segment_distance(opening[None], elbow, shoulder)[0] < 0.05
     finally:
         env.close()
+
+
+def test_pushing_into_the_arm_is_felt_and_costs_reward(garment_cache):
+    env = DressingEnv("f1e0")
+    try:
+        obs, _ = env.reset(seed=0)
+        for _ in range(8):                               # the expert slides onto the forearm
+            obs, _, _, _, info = env.step(expert_action(obs))
+        assert 0.15 < info["dressed_ratio"] < 0.6 and info["arm_force"] < 1.0, info
+        _, wrist, elbow, _ = env.polyline
+        side = np.cross(elbow - wrist, [0.0, 0.0, 1.0])
+        push = np.r_[0.25 * side / np.linalg.norm(side), 0.0, 0.0, 0.0]
+        forces, rewards = [], []
+        for _ in range(5):                               # shove the opening sideways
+            obs, reward, _, _, info = env.step(push)
+            forces.append(info["arm_force"])
+            rewards.append(reward)
+    finally:
+        env.close()
+    assert max(forces) > 3.0, forces                     # pybullet's soft contacts report it
+    assert sum(rewards) < -0.3, rewards
 
 
 def test_family_record_matches_the_env():

@@ -5,7 +5,7 @@ import pytest
 
 from distill_ros.tasks.dressing import garments, poses
 from distill_ros.tasks.dressing.expert import point_at_arc
-from distill_ros.tasks.dressing.geometry import dressed_ratio, project_onto_polyline
+from distill_ros.tasks.dressing.geometry import dressed_ratio, progress, project_onto_polyline
 
 STRAIGHT = np.array([[0.0, 0, 0], [0.5, 0, 0], [1.0, 0, 0]])          # 1 m, hand at x=0
 BENT = np.array([[0.0, 0, 0], [0.4, 0, 0], [0.4, 0.3, 0]])             # 0.7 m, elbow at 90 deg
@@ -35,6 +35,17 @@ def test_ratio_on_a_bent_arm_follows_the_nearest_segment():
 def test_an_opening_that_does_not_surround_the_arm_dresses_nothing():
     assert dressed_ratio(STRAIGHT, (0.6, 0.2, 0.0), opening_radius=0.1) == 0.0
     assert dressed_ratio(STRAIGHT, (0.6, 0.05, 0.0), opening_radius=0.1) == pytest.approx(0.6)
+
+
+def test_shaped_progress_counts_the_approach_and_loses_a_slip():
+    assert progress(STRAIGHT, (-0.1, 0.0, 0.0), 0.1) == pytest.approx(-0.1)   # short of the hand
+    assert progress(STRAIGHT, (0.6, 0.05, 0.0), 0.1) == pytest.approx(0.6)
+    assert progress(STRAIGHT, (0.6, 0.2, 0.0), 0.1) == 0.0                     # left the arm
+    assert progress(STRAIGHT, (-0.1, 0.3, 0.0), 0.1) == pytest.approx(-0.1)   # off and short
+    assert progress(STRAIGHT, (1.05, 0.0, 0.0), 0.1) == 1.0                     # at the shoulder
+    assert progress(BENT, (0.38, 0.1, 0.0), 0.1) == pytest.approx(0.5 / 0.7)
+    arc, closest = project_onto_polyline(STRAIGHT, (-0.2, 0.1, 0.0), extend_start=True)
+    assert arc == pytest.approx(-0.2) and np.allclose(closest, (-0.2, 0.0, 0.0))
 
 
 def test_bad_polylines_are_refused():

@@ -67,6 +67,7 @@ class OneStepPipelineConfig:
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     deploy: str = "stochastic"     # variant exported as export/policy.onnx
     distill_updates: int = 200     # OneDP generator updates per variant
+    consistency: bool = False      # also distil the consistency baseline (same budget)
     distill_batch_size: int = 128
     lr_generator: float = _distiller("lr_generator")
     lr_score: float = _distiller("lr_score")

@@ -11,15 +11,26 @@ from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
 
 
+def builtin_experts(family: str) -> dict:
+    """The family's built-in demonstrators by name (grasp's live in `scripted_styles`)."""
+    fam = get_family(family)
+    if fam.scripted_experts is not None:
+        return fam.scripted_experts
+    if family == "grasp":
+        from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS
+
+        return SCRIPTED_EXPERTS
+    return {}
+
+
 def demonstrators(run: RunDir, cfg: PipelineConfig, task: str) -> list[tuple[str, Path]]:
     """(name, teacher file) of every demonstrator of `task`."""
-    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS
-
     if not cfg.onestep.demonstrators:
         return [("teacher", teacher_file(run, cfg, task))]
+    experts = builtin_experts(cfg.family)
     out = []
     for entry in cfg.onestep.demonstrators:
-        if entry in SCRIPTED_EXPERTS:
+        if entry in experts:
             out.append((entry, run.root / "teachers" / "demonstrators" / f"{entry}.pt"))
         else:
             path = Path(entry.replace("{task}", task)).expanduser()

@@ -103,6 +103,14 @@ def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
         planner = OnnxChunkPlanner(run.root / "export" / f"onestep_{variant}.onnx", False)
         out.append(_chunked(f"OneDP-{variant[0].upper()} ({variant}, ONNX)", "one-step",
                             planner, cfg, row))
+    if o.consistency:
+        from distill_ros.distill.onestep.consistency_train import (NAME, TwoStepPlanner,
+                                                                   load_consistency)
+
+        planner = OnnxChunkPlanner(run.root / "export" / f"onestep_{NAME}.onnx", False)
+        out.append(_chunked("CD 1-step (consistency, ONNX)", "consistency", planner, cfg, row))
+        two = TwoStepPlanner(load_consistency(run, cfg, teacher, scaler), cfg)
+        out.append(_chunked("CD 2-step (consistency, torch)", "consistency", two, cfg, row))
     bc = OnnxPolicy(run.root / "export" / "bc.onnx", want_gpu=False)
     out.append(EvalPolicy(f"BC {cfg.student.arch} (ONNX)", "bc", lambda task: bc.act,
                           lambda seed: None,
@@ -171,6 +179,10 @@ def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
             "distill_wall_s": timing[variant]["distill_wall_s"],
             "distill_over_teacher_wall": timing[f"{variant}_over_teacher_wall"],
             "speedup_vs_ddpm": ddpm["latency_ms"] / row["latency_ms"]}
+    for r in (r for r in rows if r["kind"] == "consistency"):
+        out.setdefault("consistency", {})[r["policy"].split(" (")[0]] = {
+            "mean": r["mean"], "gap_to_ddpm_pp": 100.0 * (ddpm["mean"] - r["mean"]),
+            "distill_wall_s": timing["consistency"]["distill_wall_s"]}
     out["bc_mean"] = next(r for r in rows if r["kind"] == "bc")["mean"]
     out["deploy"] = cfg.onestep.deploy
     return out
@@ -196,6 +208,10 @@ def format_table(cfg: PipelineConfig, rows: list[dict], summary: dict) -> str:
                      f"pp, within 5 pp: {v['within_5pp']}); distillation {v['distill_wall_s']:.1f}"
                      f" s = {100 * v['distill_over_teacher_wall']:.1f}% of teacher training; "
                      f"{v['speedup_vs_ddpm']:.0f}x faster per chunk")
+    for name, v in summary.get("consistency", {}).items():
+        lines.append(f"{name}: {100 * v['mean']:.1f}% (gap {v['gap_to_ddpm_pp']:.1f} pp to "
+                     f"DDPM); distillation {v['distill_wall_s']:.1f} s, same updates and "
+                     "batches as OneDP")
     lines.append(f"BC MLP mean success: {100 * summary['bc_mean']:.1f}%")
     return "\n".join(lines) + "\n"
 

@@ -4,10 +4,12 @@ teachers  the demonstrators (built-in scripted styles or teacher files; else the
           stage's own teachers), each measured on its own seeds
 collect   episodes of each task alternate between the demonstrators: multimodal data;
           or the user's own episodes (`onestep.dataset`) become the shards
-distill   DDPM teacher over action chunks, one OneDP generator per variant, and a plain
+distill   DDPM teacher over action chunks, one OneDP generator per variant, with
+          `onestep.consistency` the consistency-distillation baseline, and a plain
           behaviour-cloning MLP (the default offline student) on the same shards
 export    export/onestep_<variant>.onnx for each variant (and export/policy.onnx for
-          `onestep.deploy`), export/bc.onnx; all parity-checked
+          `onestep.deploy`), export/onestep_consistency.onnx, export/bc.onnx; all
+          parity-checked
 eval      every policy on the same seeds; report/eval.{json,md,png}, success_vs_latency.png
 """
 
@@ -25,7 +27,8 @@ from distill_ros.collect import collect_all
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.dataset import load_dataset, read_episodes, write_shard
 from distill_ros.distill.offline import stages as offline
-from distill_ros.distill.onestep.data import dataset_file, demonstrators, windows
+from distill_ros.distill.onestep.data import (builtin_experts, dataset_file, demonstrators,
+                                              windows)
 from distill_ros.executor import Executor
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
@@ -35,16 +38,19 @@ log = logging.getLogger(__name__)
 
 
 def _write_builtin_demonstrators(run: RunDir, cfg: PipelineConfig) -> None:
-    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS, save_named_expert
+    from distill_ros.teachers.scripted_styles import SCRIPTED_EXPERTS
 
-    builtin = [d for d in cfg.onestep.demonstrators if d in SCRIPTED_EXPERTS]
-    if builtin and cfg.family != "grasp":
-        raise ValueError(f"onestep.demonstrators: the built-in scripted experts {builtin} "
-                         f"drive the grasp family only, not {cfg.family!r}; give teacher files")
-    for name in builtin:
+    experts = builtin_experts(cfg.family)
+    foreign = [d for d in cfg.onestep.demonstrators if d in SCRIPTED_EXPERTS and d not in experts]
+    if foreign:
+        raise ValueError(f"onestep.demonstrators: the built-in scripted experts {foreign} "
+                         f"drive the grasp family only, not {cfg.family!r}; give teacher files"
+                         + (f" or use {sorted(experts)}" if experts else ""))
+    for name in [d for d in cfg.onestep.demonstrators if d in experts]:
         path = run.root / "teachers" / "demonstrators" / f"{name}.pt"
         if not path.is_file():
-            save_named_expert(name, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.jit.save(torch.jit.script(experts[name]()), str(path))
 
 
 def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
@@ -124,6 +130,11 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
         g = distill_generator(run, cfg, variant, teacher, obs_norm)
         info[variant] = g
         info[f"{variant}_over_teacher_wall"] = round(g["distill_wall_s"] / teacher_wall, 4)
+    if cfg.onestep.consistency:
+        from distill_ros.distill.onestep.consistency_train import distill_consistency
+
+        scaled = scaler.scale_actions(torch.from_numpy(chunks)).clamp(-1.0, 1.0)
+        info["consistency"] = distill_consistency(run, cfg, teacher, obs_norm, scaled)
     started = time.monotonic()
     info["bc"] = train_offline(run, cfg)
     info["bc"]["wall_s_this_call"] = round(time.monotonic() - started, 2)
@@ -155,6 +166,15 @@ def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
                              _arch(meta, f"onedp_{variant}"), cfg.export.opset)
             info[name] = generator_parity_check(policy, path, hist, cfg.export.parity_tol,
                                                 seed=cfg.seed)
+    if cfg.onestep.consistency:
+        from distill_ros.distill.onestep.consistency_train import NAME, load_consistency
+
+        path = run.path("export", f"onestep_{NAME}.onnx")
+        policy = load_consistency(run, cfg, teacher, scaler)
+        export_generator(policy, path, cfg.onestep.n_exec, _arch(meta, f"cd_{NAME}"),
+                         cfg.export.opset)
+        info[path.name] = generator_parity_check(policy, path, hist, cfg.export.parity_tol,
+                                                 seed=cfg.seed)
     student = offline.load_student(run, cfg)
     path = run.path("export", "bc.onnx")
     export_student(student, path, _arch(meta, f"bc_{cfg.student.arch}"), cfg.export.opset)

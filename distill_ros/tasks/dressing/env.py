@@ -4,12 +4,15 @@ One episode: the arm is posed from the task's pose range, a garment is loaded as
 mass-spring soft body with its opening around the outstretched hand, and the gripper holds
 the opening's ring of vertices by soft-body anchors (a hoop, as a dressing aid holds a
 sleeve open). The action is the gripper's velocity, linear and angular, with limits. The
-reward pays progress of the dressed ratio (see `geometry`) and charges contact force on the
-arm above `FORCE_LIMIT`, read from pybullet's soft-body contact points.
+reward pays progress along the arm (`geometry.progress`: the dressed ratio, signed before the
+hand and lost if the opening leaves the arm), charges the opening's distance from the arm's
+axis, and charges contact force on the arm above `FORCE_LIMIT`, read from pybullet's
+soft-body contact points (the summed normal force, peak over the control period).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Sequence
 
@@ -21,7 +24,7 @@ from distill_ros.tasks.dressing import arm as arm_model
 from distill_ros.tasks.dressing.camera import CLOUD, Camera, capture
 from distill_ros.tasks.dressing.garments import (
     RINGS, TRAIN_GARMENTS, Garment, garment_file, get_garment, ring_indices)
-from distill_ros.tasks.dressing.geometry import dressed_ratio
+from distill_ros.tasks.dressing.geometry import dressed_ratio, progress, project_onto_polyline
 from distill_ros.tasks.dressing.poses import PoseRange, get_range
 
 SIM_DT = 1.0 / 240.0          # s: the step the cloth was tried at
@@ -33,12 +36,15 @@ MAX_TURN = 1.0                # rad/s, gripper angular velocity limit per axis
 SUCCESS_RATIO = 0.8
 FORCE_LIMIT = 10.0            # N, summed contact normal force on the arm before a penalty
 FORCE_WEIGHT = 0.05           # reward per newton above the limit
+PROGRESS_WEIGHT = 10.0        # reward for the whole arm's length of progress
+CENTRE_WEIGHT = 2.0           # reward per metre of the opening's centre off the arm's axis
 LAG_LIMIT = 0.05              # m, the commanded pose stays this close to the gripper
 GRIPPER_FORCE = 40.0          # N, the most the gripper's constraint pulls with
 WORKSPACE = np.array([[-0.3, -1.0, 0.2], [1.3, 0.3, 1.6]])  # gripper limits, m, world frame
 START_GAP = 0.03              # m, opening centre beyond the fingertip at the start
 RATIO_SLACK = 0.03            # m, the opening counts while its centre is this near its rim
 GROUPS = ("state", "proprio", "points")
+_PER_CLIENT = ("_pb", "_cid", "_arm", "_cloth", "_gripper", "_grip")  # rebuilt on unpickling
 STATE_DIM = 3 + 12 + 7 + 9 + 1
 
 
@@ -88,6 +94,12 @@ class DressingEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Rebuild the world: arm pose, garment and start offset from the seeded RNG."""
         super().reset(seed=seed)
+        # what a pickled env replays: the generator as the episode began, and the actions
+        self._episode_rng = copy.deepcopy(self.np_random.bit_generator.state)
+        self._actions = []
+        return self._start()
+
+    def _start(self):
         rng = self.np_random
         self.q = self.pose_range.sample(rng)
         self.garment = self.fixed_garment or TRAIN_GARMENTS[rng.integers(len(TRAIN_GARMENTS))]
@@ -99,7 +111,7 @@ class DressingEnv(gym.Env):
         for _ in range(SUBSTEPS // 2):        # let the cloth hang before the clock starts
             self._pb.stepSimulation(physicsClientId=self._cid)
         self._steps, self._success = 0, False
-        self.ratio = self._ratio()
+        self.ratio, self.progress, _ = self._measure()
         self.force = 0.0
         return self._observe(), {"is_success": False, "dressed_ratio": self.ratio}
 
@@ -109,14 +121,38 @@ class DressingEnv(gym.Env):
         if a.shape != (6,) or not np.all(np.isfinite(a)):
             raise ValueError("action must be 6 finite values (vx, vy, vz in m/s, wx, wy, wz in "
                              f"rad/s, world frame), got {action!r}")
-        self._drive(np.clip(a, self.action_space.low, self.action_space.high))
+        a = np.clip(a, self.action_space.low, self.action_space.high)
+        self._actions.append(a)
+        self._drive(a)
         self._steps += 1
-        before, self.ratio = self.ratio, self._ratio()
+        before = self.progress
+        self.ratio, self.progress, off_axis = self._measure()
         self._success = self._success or self.ratio >= SUCCESS_RATIO
-        reward = 10.0 * (self.ratio - before) - FORCE_WEIGHT * max(0.0, self.force - FORCE_LIMIT)
+        reward = (PROGRESS_WEIGHT * (self.progress - before) - CENTRE_WEIGHT * off_axis
+                  - FORCE_WEIGHT * max(0.0, self.force - FORCE_LIMIT))
         truncated = self._steps >= self.max_episode_steps
         return self._observe(), reward, False, truncated, {
             "is_success": self._success, "dressed_ratio": self.ratio, "arm_force": self.force}
+
+    # -- pickling: a teacher checkpoint holds its envs mid-episode (exact resume) -------------
+    def __getstate__(self) -> dict:
+        """Python state only; the deformable world is not saveable, so it is replayed."""
+        return {k: v for k, v in self.__dict__.items() if k not in _PER_CLIENT}
+
+    def __setstate__(self, state: dict) -> None:
+        """A new physics client; mid-episode, the episode replayed from its start (bit-exact)."""
+        self.__dict__.update(state)
+        import pybullet as pb
+
+        self._pb, self._cid = pb, pb.connect(pb.DIRECT)
+        if "_episode_rng" in state:
+            now = copy.deepcopy(self.np_random.bit_generator.state)
+            self.np_random.bit_generator.state = copy.deepcopy(self._episode_rng)
+            actions, self._actions = self._actions, []
+            self._start()
+            for a in actions:
+                self.step(a)
+            self.np_random.bit_generator.state = now
 
     def close(self) -> None:
         """Disconnect the physics client."""
@@ -194,9 +230,12 @@ class DressingEnv(gym.Env):
             pb.stepSimulation(physicsClientId=cid)
             self.force = max(self.force, self.arm_contact_force())
 
-    def _ratio(self) -> float:
-        opening = self.key_points()[0]
-        return dressed_ratio(self.polyline, opening, self.garment.opening_radius + RATIO_SLACK)
+    def _measure(self) -> tuple[float, float, float]:
+        """Dressed ratio, shaped progress and the opening's distance from the arm's axis (m)."""
+        opening, gate = self.key_points()[0], self.garment.opening_radius + RATIO_SLACK
+        _, closest = project_onto_polyline(self.polyline, opening, extend_start=True)
+        return (dressed_ratio(self.polyline, opening, gate),
+                progress(self.polyline, opening, gate), float(np.linalg.norm(opening - closest)))
 
     def _observe(self):
         pos, orn = self.gripper_pose()

@@ -21,16 +21,21 @@ def _check_polyline(polyline: np.ndarray) -> np.ndarray:
     return line
 
 
-def project_onto_polyline(polyline: np.ndarray, point: np.ndarray) -> tuple[float, np.ndarray]:
+def project_onto_polyline(polyline: np.ndarray, point: np.ndarray,
+                          extend_start: bool = False) -> tuple[float, np.ndarray]:
     """Arc length from the first vertex to `point`'s closest point on `polyline`, and that point.
 
     Ties between segments (a point equally close to two) go to the segment nearer the start.
+    With `extend_start`, the first segment continues beyond the first vertex, where the arc
+    is negative (how far short of the hand an opening still is).
     """
     line = _check_polyline(polyline)
     p = np.asarray(point, dtype=np.float64).reshape(3)
     starts, seg = line[:-1], np.diff(line, axis=0)
     lengths = np.linalg.norm(seg, axis=1)
     t = np.clip(np.einsum("ij,ij->i", p - starts, seg) / lengths**2, 0.0, 1.0)
+    if extend_start:
+        t[0] = min(float(np.einsum("j,j", p - starts[0], seg[0])) / lengths[0] ** 2, 1.0)
     closest = starts + t[:, None] * seg
     k = int(np.argmin(np.linalg.norm(closest - p, axis=1)))
     arc = float(lengths[:k].sum() + t[k] * lengths[k])
@@ -51,6 +56,20 @@ def dressed_ratio(polyline: np.ndarray, opening_centre: np.ndarray,
             return 0.0
     total = float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
     return float(np.clip(arc / total, 0.0, 1.0))
+
+
+def progress(polyline: np.ndarray, opening_centre: np.ndarray, opening_radius: float) -> float:
+    """The shaped progress the reward pays for: the signed arc fraction, 0 or less off the arm.
+
+    Unlike `dressed_ratio` it is negative before the hand (an approach counts) and above 1
+    past the shoulder is clipped to 1; an opening that has left the arm (centre farther than
+    `opening_radius` from it) scores at most 0, so slipping off costs what was gained.
+    """
+    line = _check_polyline(polyline)
+    centre = np.asarray(opening_centre, dtype=np.float64)
+    arc, closest = project_onto_polyline(line, centre, extend_start=True)
+    fraction = min(arc / float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum()), 1.0)
+    return fraction if np.linalg.norm(centre - closest) <= opening_radius else min(fraction, 0.0)
 
 
 def point_segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

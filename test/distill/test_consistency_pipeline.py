@@ -10,7 +10,8 @@ from distill_ros.pipeline import run_stages
 
 TINY = {"demonstrators": ["detour_left", "detour_right"], "hidden_dim": 64, "n_blocks": 2,
         "diffusion_steps": 20, "ddim_steps": 5, "teacher_updates": 200, "distill_updates": 20,
-        "checkpoint_every": 100, "latency_repeats": 5, "consistency": True}
+        "checkpoint_every": 100, "latency_repeats": 5, "consistency": True,
+        "curve_every": 10}
 
 
 def test_detour_run_distils_exports_and_reports_the_consistency_baseline(tmp_path):
@@ -34,3 +35,17 @@ def test_detour_run_distils_exports_and_reports_the_consistency_baseline(tmp_pat
     assert "CD 1-step (consistency, ONNX)" in names and "CD 2-step (consistency, torch)" in names
     assert set(report["summary"]["consistency"]) == {"CD 1-step", "CD 2-step"}
     assert "CD 2-step" in (run.root / "report" / "eval.md").read_text()
+    # convergence: snapshots at 0, 10, 20 of every student, each evaluated on the eval seeds
+    conv = json.loads((run.root / "report" / "convergence.json").read_text())["curves"]
+    assert set(conv) == {"OneDP-S", "OneDP-D", "CD 1-step"}
+    for label, curve in conv.items():
+        points = curve["points"]
+        assert [p["update"] for p in points] == [0, 10, 20], label
+        walls = [p["wall_s"] for p in points]
+        assert walls[0] == 0.0 and walls == sorted(walls), (label, walls)
+        assert all(0.0 <= p["success"] <= 1.0 for p in points)
+        assert curve["final_success"] == points[-1]["success"]
+        assert curve["wall_s_to_final"] in walls
+    assert (run.root / "report" / "convergence.png").stat().st_size > 0
+    assert report["summary"]["convergence"]["OneDP-S"]["final_success"] == \
+        conv["OneDP-S"]["final_success"]

@@ -73,6 +73,7 @@ class OneStepPipelineConfig:
     lr_score: float = _distiller("lr_score")
     weighting: str = _distiller("weighting")
     checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
+    curve_every: int = 0           # updates between convergence-curve snapshots; 0: none
     latency_repeats: int = 30      # timed batch-1 calls per policy in the report
 
     def __post_init__(self) -> None:
@@ -81,6 +82,9 @@ class OneStepPipelineConfig:
                  distill_updates=self.distill_updates,
                  distill_batch_size=self.distill_batch_size,
                  checkpoint_every=self.checkpoint_every, latency_repeats=self.latency_repeats)
+        if not isinstance(self.curve_every, int) or self.curve_every < 0:
+            raise ValueError(f"onestep.curve_every must be an integer >= 0 (0: no convergence "
+                             f"curves), got {self.curve_every!r}")
         self.diffusion_config(obs_dim=1, act_dim=1, seed=0)
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise ValueError(f"onestep.variants must list distinct variants from "

@@ -151,12 +151,28 @@ def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
         log.info("eval %s: mean success %.3f, %.2f ms per call", policy.name, rows[-1]["mean"],
                  latency)
     summary = summarize(run, cfg, rows)
+    if cfg.onestep.curve_every:
+        summary["convergence"] = _convergence(run, cfg, hist[:1])
     report = run.root / "report"
     atomic_write_json(report / "eval.json", {"policies": rows, "summary": summary})
     atomic_write_text(report / "eval.md", format_table(cfg, rows, summary))
     plot_success_vs_latency(rows, report / "success_vs_latency.png")
     plot_per_task(cfg, rows, report / "eval.png")
     return summary
+
+
+def _convergence(run: RunDir, cfg: PipelineConfig, row: np.ndarray) -> dict:
+    """report/convergence.{json,png}; the summary keeps each student's times to success."""
+    from distill_ros.distill.onestep.convergence import convergence_curves
+
+    def success(name: str, planner) -> float:
+        policy = _chunked(name, "snapshot", planner, cfg, row)
+        return float(np.mean([_success(cfg, policy, task, i)
+                              for i, task in enumerate(cfg.tasks)]))
+
+    curves = convergence_curves(run, cfg, success)
+    return {label: {k: v for k, v in c.items() if k != "points"}
+            for label, c in curves.items()}
 
 
 def _ci(rate: float, n: int) -> tuple[float, float]:

@@ -166,6 +166,8 @@ def run_distiller(run: RunDir, cfg: PipelineConfig, distiller, name: str, label:
             state = json.loads(progress.read_text())
         state["curves"] = [r for r in state["curves"] if r["update"] <= distiller.num_updates]
         log.info("%s: resuming after update %d", label, distiller.num_updates)
+    if o.curve_every and distiller.num_updates == 0:
+        snapshot(folder, distiller, 0.0)
     sums: dict[str, list[float]] = {}
     started = time.monotonic()
     bar = tqdm(range(distiller.num_updates, o.distill_updates), desc=label,
@@ -182,6 +184,8 @@ def run_distiller(run: RunDir, cfg: PipelineConfig, distiller, name: str, label:
             bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "update"},
                             refresh=False)
             sums = {}
+        if o.curve_every and (n % o.curve_every == 0 or n == o.distill_updates):
+            started += snapshot(folder, distiller, state["wall_s"] + time.monotonic() - started)
         if n % o.checkpoint_every == 0 or n == o.distill_updates:
             state["wall_s"] += time.monotonic() - started
             started = time.monotonic()
@@ -197,6 +201,18 @@ def run_distiller(run: RunDir, cfg: PipelineConfig, distiller, name: str, label:
     last = state["curves"][-1] if state["curves"] else {}
     return {"updates": distiller.num_updates, "distill_wall_s": state["wall_s"],
             **{f"final_{k}": last.get(k) for k in terms}}
+
+
+def snapshot(folder: Path, distiller, wall_s: float) -> float:
+    """The policy's weights at this update and wall time, for the convergence curves.
+
+    Returns the seconds the write took, which the caller keeps out of the distillation time.
+    """
+    begin = time.monotonic()
+    n = distiller.num_updates
+    atomic_torch_save(folder / "snapshots" / f"{n:06d}.pt", {
+        "update": n, "wall_s": wall_s, "policy": distiller.get_policy().state_dict()})
+    return time.monotonic() - begin
 
 
 def load_generator(run: RunDir, cfg: PipelineConfig, variant: str, teacher: DiffusionPolicy,

@@ -3,7 +3,8 @@
 With `onestep.curve_every`, `train.run_distiller` snapshots each student's weights every
 that many updates (and at update 0) with the distillation wall time spent so far. Here
 every snapshot is evaluated like the final policies (the chunked runtime, the same eval
-seeds for every snapshot and student) and written to report/convergence.{json,png}, with
+seeds for every snapshot and student) and written to report/convergence.json (the eval stage draws
+convergence.png with `draw_convergence`), with
 the time each student first reaches its final success (OneDP reports 20x faster
 convergence than Consistency Policy distillation).
 """
@@ -71,22 +72,16 @@ def convergence_curves(run: RunDir, cfg: PipelineConfig, success: Callable) -> d
     atomic_write_json(report / "convergence.json", {
         "episodes_per_task": cfg.eval.episodes, "curve_every": cfg.onestep.curve_every,
         "curves": curves})
-    if curves:
-        plot_convergence(curves, report / "convergence.png")
     return curves
 
 
-def plot_convergence(curves: dict, path) -> None:
+def draw_convergence(ax, curves: dict) -> None:
     """Success against distillation wall time, one line per student."""
-    from distill_ros.distill.onestep.eval import _figure
-
-    def draw(ax) -> None:
-        for label, c in curves.items():
-            pts = c["points"]
-            ax.plot([p["wall_s"] for p in pts], [p["success"] for p in pts], "o-", label=label)
-        ax.set_xlabel("distillation wall time, s")
-        ax.set_ylabel("mean success rate (same eval seeds)")
-        ax.set_ylim(-0.05, 1.05)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    _figure(path, draw, (6.5, 4.2))
+    for label, c in curves.items():
+        pts = c["points"]
+        ax.plot([p["wall_s"] for p in pts], [p["success"] for p in pts], "o-", label=label)
+    ax.set_xlabel("distillation wall time, s")
+    ax.set_ylabel("mean success rate (same eval seeds)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend()

@@ -163,7 +163,7 @@ def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
 
 def _convergence(run: RunDir, cfg: PipelineConfig, row: np.ndarray) -> dict:
     """report/convergence.{json,png}; the summary keeps each student's times to success."""
-    from distill_ros.distill.onestep.convergence import convergence_curves
+    from distill_ros.distill.onestep.convergence import convergence_curves, draw_convergence
 
     def success(name: str, planner) -> float:
         policy = _chunked(name, "snapshot", planner, cfg, row)
@@ -171,6 +171,9 @@ def _convergence(run: RunDir, cfg: PipelineConfig, row: np.ndarray) -> dict:
                               for i, task in enumerate(cfg.tasks)]))
 
     curves = convergence_curves(run, cfg, success)
+    if curves:
+        _figure(run.root / "report" / "convergence.png",
+                lambda ax: draw_convergence(ax, curves), (6.5, 4.2))
     return {label: {k: v for k, v in c.items() if k != "points"}
             for label, c in curves.items()}
 

@@ -103,6 +103,7 @@ class PipelineConfig:
         d = {f.name: dataclasses.asdict(self)[f.name] for f in dataclasses.fields(self)
              if f.metadata.get("yaml", True)}
         d.pop("threads")  # how fast, not what: a resumed run may use another thread count
+        d["distill"].pop("nproc")  # likewise the student's rank count
         if not self.objects:
             d.pop("objects")  # so adding the key does not orphan older runs
         for name, section in self.sections.items():

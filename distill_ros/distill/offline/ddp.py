@@ -1,0 +1,122 @@
+"""The offline student on torch DDP: `distill-ros distill CONFIG --nproc N`.
+
+N processes are spawned on this machine (gloo on CPU; nccl with one GPU per rank when
+there are N GPUs). Every rank builds the same seeded student and draws the same
+permutation, so each global batch of `distill.batch_size` is the one a single process
+would use; rank r takes its contiguous share. The loss is each share's squared-error *sum*
+over the global element count (times N, because DDP averages gradients), so the all-reduced
+gradient is exactly the single-process batch-mean gradient, uneven and empty shares
+included; only the summation order differs (floating-point noise). Rank 0 alone writes the
+atomic checkpoints, curves and plot; any rank count resumes from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from distill_ros.config import PipelineConfig
+from distill_ros.distill.offline.train import Split, fit, prepare
+from distill_ros.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+
+def train_ddp(run: RunDir, cfg: PipelineConfig) -> dict:
+    """Train on `cfg.distill.nproc` spawned ranks; returns rank 0's figures for run.json."""
+    world = cfg.distill.nproc
+    backend, devices = _backend(world)
+    log.info("distill: %d torch.distributed ranks (%s on %s)", world, backend,
+             "GPUs" if backend == "nccl" else "CPU")
+    context = mp.get_context("spawn")
+    results = context.SimpleQueue()
+    mp.spawn(_rank_main, args=(world, _free_port(), backend, devices, run.root, cfg, results),
+             nprocs=world, join=True)
+    return results.get()
+
+
+def _backend(world: int) -> tuple[str, bool]:
+    """The backend: NCCL with one GPU per rank when there are enough GPUs, else gloo on CPU."""
+    if torch.cuda.is_available() and torch.cuda.device_count() >= world:
+        return "nccl", True
+    return "gloo", False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_main(rank: int, world: int, port: int, backend: str, gpus: bool, root: Path,
+               cfg: PipelineConfig, results) -> None:
+    """One rank: join the group on loopback, train, rank 0 reports the figures."""
+    from distill_ros.pipeline import set_threads
+    from distill_ros.tasks.base import add_user_tasks
+
+    add_user_tasks(cfg.family, cfg.objects, "objects")  # a config's own tasks, in this process
+    set_threads(cfg)
+    # one machine: keep the collectives' sockets on loopback
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    os.environ.setdefault("NCCL_SOCKET_IFNAME", "lo")
+    device = f"cuda:{rank}" if gpus else "cpu"
+    if gpus:
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    try:
+        split = prepare(root, cfg, device)
+        info = fit(root, cfg, split, DDPUpdate(split, rank, world, device), main=rank == 0)
+    finally:
+        dist.destroy_process_group()
+    if rank == 0:
+        results.put(info)
+
+
+class _Normalized(nn.Module):
+    """The student's training forward (normalised actions) as the module DDP wraps."""
+
+    def __init__(self, student: nn.Module) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.student.forward_normalized(obs)
+
+
+class DDPUpdate:
+    """One optimiser step on this rank's share of a global batch; returns the global loss."""
+
+    def __init__(self, split: Split, rank: int, world: int, device: str) -> None:
+        self.algo, self.rank, self.world = split.algo, rank, world
+        ids = [rank] if device.startswith("cuda") else None
+        self.model = DistributedDataParallel(_Normalized(split.algo.student), device_ids=ids)
+
+    def __call__(self, obs: torch.Tensor, act: torch.Tensor) -> float:
+        """Same step as `Distillation.update` on the whole batch, spread over the ranks."""
+        squared, elements = self.backward(obs, act)
+        torch.nn.utils.clip_grad_norm_(self.algo.student.parameters(), 1.0)
+        self.algo.optimizer.step()
+        dist.all_reduce(squared)
+        return float(squared) / elements
+
+    def backward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Leave the whole batch's mean-loss gradient in `.grad`; this share's squared sum."""
+        n = len(obs)
+        mine = slice(self.rank * n // self.world, (self.rank + 1) * n // self.world)
+        student = self.algo.student
+        student.train()
+        target = student.normalize_actions(act[mine])
+        squared = torch.sum((self.model(obs[mine]) - target) ** 2)
+        elements = n * act.shape[-1]
+        self.algo.optimizer.zero_grad(set_to_none=True)
+        (squared * (self.world / elements)).backward()  # DDP averages: x world
+        return squared.detach().clone(), elements

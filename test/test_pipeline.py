@@ -47,6 +47,7 @@ def _cli(args, cwd, **kwargs):
                             **kwargs)
 
 
+@pytest.mark.slow  # a minute or more: trains two PPO teachers, kills, resumes, evaluates
 def test_killed_run_resumes_without_losing_finished_work(tmp_path):
     cfg_path = write_config(tmp_path / "c.yaml",
                             teachers={"algo": "ppo", "n_envs": 2, "n_steps": 128,

@@ -73,8 +73,8 @@ def test_random_policy_rarely_succeeds():
 def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match="unknown task.*'spoon'.*valid choices"):
         make_env("grasp", "spoon")
-    with pytest.raises(ValueError, match="unknown task family 'dressing'"):
-        make_env("dressing", "cube")
+    with pytest.raises(ValueError, match="unknown task family 'laundry'"):
+        make_env("laundry", "cube")
     env = make_env("grasp", "cube")
     env.reset(seed=0)
     with pytest.raises(ValueError, match="action must have 4 elements"):

@@ -118,8 +118,9 @@ def load_student(run: RunDir, cfg: PipelineConfig, which: str = "best"):
 def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Best student -> export/policy.onnx, parity-checked on random and real observations."""
     fam = get_family(cfg.family)
+    student = load_student(run, cfg)  # first: without a student the fix is to distil
     obs, _, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
-    return export_policy(run, cfg, load_student(run, cfg), obs)
+    return export_policy(run, cfg, student, obs)
 
 
 def export_policy(run: RunDir, cfg: PipelineConfig, student, real_obs) -> dict:

@@ -12,6 +12,7 @@ soft-body contact points (the summed normal force, peak over the control period)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Sequence
 
@@ -43,6 +44,7 @@ WORKSPACE = np.array([[-0.3, -1.0, 0.2], [1.3, 0.3, 1.6]])  # gripper limits, m,
 START_GAP = 0.03              # m, opening centre beyond the fingertip at the start
 RATIO_SLACK = 0.03            # m, the opening counts while its centre is this near its rim
 GROUPS = ("state", "proprio", "points")
+_PER_CLIENT = ("_pb", "_cid", "_arm", "_cloth", "_gripper", "_grip")  # rebuilt on unpickling
 STATE_DIM = 3 + 12 + 7 + 9 + 1
 
 
@@ -92,6 +94,12 @@ class DressingEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Rebuild the world: arm pose, garment and start offset from the seeded RNG."""
         super().reset(seed=seed)
+        # what a pickled env replays: the generator as the episode began, and the actions
+        self._episode_rng = copy.deepcopy(self.np_random.bit_generator.state)
+        self._actions = []
+        return self._start()
+
+    def _start(self):
         rng = self.np_random
         self.q = self.pose_range.sample(rng)
         self.garment = self.fixed_garment or TRAIN_GARMENTS[rng.integers(len(TRAIN_GARMENTS))]
@@ -113,7 +121,9 @@ class DressingEnv(gym.Env):
         if a.shape != (6,) or not np.all(np.isfinite(a)):
             raise ValueError("action must be 6 finite values (vx, vy, vz in m/s, wx, wy, wz in "
                              f"rad/s, world frame), got {action!r}")
-        self._drive(np.clip(a, self.action_space.low, self.action_space.high))
+        a = np.clip(a, self.action_space.low, self.action_space.high)
+        self._actions.append(a)
+        self._drive(a)
         self._steps += 1
         before = self.progress
         self.ratio, self.progress, off_axis = self._measure()
@@ -123,6 +133,26 @@ class DressingEnv(gym.Env):
         truncated = self._steps >= self.max_episode_steps
         return self._observe(), reward, False, truncated, {
             "is_success": self._success, "dressed_ratio": self.ratio, "arm_force": self.force}
+
+    # -- pickling: a teacher checkpoint holds its envs mid-episode (exact resume) -------------
+    def __getstate__(self) -> dict:
+        """Python state only; the deformable world is not saveable, so it is replayed."""
+        return {k: v for k, v in self.__dict__.items() if k not in _PER_CLIENT}
+
+    def __setstate__(self, state: dict) -> None:
+        """A new physics client; mid-episode, the episode replayed from its start (bit-exact)."""
+        self.__dict__.update(state)
+        import pybullet as pb
+
+        self._pb, self._cid = pb, pb.connect(pb.DIRECT)
+        if "_episode_rng" in state:
+            now = copy.deepcopy(self.np_random.bit_generator.state)
+            self.np_random.bit_generator.state = copy.deepcopy(self._episode_rng)
+            actions, self._actions = self._actions, []
+            self._start()
+            for a in actions:
+                self.step(a)
+            self.np_random.bit_generator.state = now
 
     def close(self) -> None:
         """Disconnect the physics client."""

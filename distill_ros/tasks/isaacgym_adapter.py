@@ -95,4 +95,4 @@ def isaacgym_family(name: str, tasks: Sequence[str], obs_spec: Spec, act_spec: S
                     success_key: Optional[str] = None) -> VecTaskFamily:
     """A `VecTaskFamily` whose envs are one Isaac Gym `VecTask` built by `make_task`."""
     return VecTaskFamily(name, tuple(tasks), obs_spec, act_spec, control_rate_hz,
-                     max_episode_steps, IsaacGymTasks(make_task, success_key))
+                         max_episode_steps, IsaacGymTasks(make_task, success_key))

@@ -77,5 +77,5 @@ def expert_actions(obs: torch.Tensor, gain: float = 8.0) -> torch.Tensor:
 
 
 VEC_FAMILY = VecTaskFamily(name="toy", tasks=toy.TASKS, obs_spec=toy.OBS_SPEC,
-                       act_spec=toy.ACT_SPEC, control_rate_hz=1.0 / toy.DT,
-                       max_episode_steps=toy.EPISODE_STEPS, make=ToyVecEnv)
+                           act_spec=toy.ACT_SPEC, control_rate_hz=1.0 / toy.DT,
+                           max_episode_steps=toy.EPISODE_STEPS, make=ToyVecEnv)

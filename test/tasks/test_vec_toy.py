@@ -21,19 +21,25 @@ def _actions(obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (toy.expert_action(obs) + noise).astype(np.float32)
 
 
+CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                     reason="no CUDA device here"))
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize("mask_prob", [0.0, 0.5])
-def test_the_batch_replays_each_numpy_env_step_for_step(mask_prob):
+def test_the_batch_replays_each_numpy_env_step_for_step(mask_prob, device):
     envs = [toy.ToyEnv(t, mask_prob=mask_prob) for t in TASKS]
     want = np.stack([e.reset(seed=s)[0] for e, s in zip(envs, SEEDS)])
-    vec = ToyVecEnv(TASKS, SEEDS, "cpu", mask_prob=mask_prob)
+    vec = ToyVecEnv(TASKS, SEEDS, device, mask_prob=mask_prob)
     got = vec.reset()
-    assert got.dtype == torch.float32 and got.shape == (4, 9)
-    np.testing.assert_array_equal(got.numpy(), want)
+    assert got.dtype == torch.float32 and got.shape == (4, 9) and got.device.type == device
+    np.testing.assert_array_equal(got.cpu().numpy(), want)
     rng = np.random.default_rng(0)
     successes = 0
     for _ in range(STEPS):
         act = _actions(want, rng)
-        obs, reward, done, info = vec.step(torch.from_numpy(act))
+        obs, reward, done, info = vec.step(torch.from_numpy(act).to(device))
+        assert reward.device.type == device
         rows = []
         for i, env in enumerate(envs):
             o, r, terminated, truncated, inf = env.step(act[i])
@@ -44,7 +50,7 @@ def test_the_batch_replays_each_numpy_env_step_for_step(mask_prob):
             successes += bool(done[i]) and inf["is_success"]
             rows.append(env.reset()[0] if truncated else o)
         want = np.stack(rows)
-        np.testing.assert_array_equal(obs.numpy(), want)
+        np.testing.assert_array_equal(obs.cpu().numpy(), want)
     assert successes >= 4  # episodes ended in success, so success is compared, not only 0s
 
 

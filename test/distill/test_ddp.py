@@ -7,6 +7,7 @@ same curve up to floating-point noise, and rank 0's checkpoints resume.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 
@@ -102,21 +103,23 @@ def test_nproc_must_be_positive(collected, capsys):
     assert "--nproc must be >= 1" in capsys.readouterr().err
 
 
-def _gradient_rank(rank, port, batches, out):
+def _gradient_rank(rank, init_method, batches, out):
     """One of 2 gloo ranks: the DDP gradient of each batch by parameter (rank 0 sends numpy)."""
     import torch.distributed as dist
 
-    from distill_ros.distill.offline.ddp import DDPUpdate
+    from distill_ros.distill.offline.ddp import DDPUpdate, init_rank
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=2)
+    init_rank(rank, 2, "gloo", init_method)
     algo = _distiller()
     update = DDPUpdate(Split(algo, *batches[0], *batches[0], 0), rank, 2, "cpu")
     grads = []
     for obs, act in batches:
         update.backward(obs, act)
         grads.append({k: p.grad.numpy().copy() for k, p in algo.student.named_parameters()})
+    dist.barrier()
+    del update  # DDP's reducer goes before its process group
+    gc.collect()
     dist.destroy_process_group()
     if rank == 0:
         out.put(grads)
@@ -132,18 +135,18 @@ def _distiller():
     return Distillation(build_student(StudentConfig(hidden=[16]), OBS_SPEC, ACT_SPEC), 1e-3)
 
 
-def test_the_ddp_gradient_is_the_whole_batch_gradient_for_uneven_and_empty_shares():
+def test_the_ddp_gradient_is_the_whole_batch_gradient_for_uneven_and_empty_shares(tmp_path):
     # Adam and gradient clipping hide a constant gradient scale from a loss curve, so the
     # gradient itself is compared: batches of 1 (rank 1's share is empty), 7 (3 + 4), 64
     from torch import multiprocessing as mp
 
-    from distill_ros.distill.offline.ddp import _free_port
+    from distill_ros.distill.offline.ddp import rendezvous
 
     gen = torch.Generator().manual_seed(1)
     batches = [(torch.randn(n, 9, generator=gen), torch.rand(n, 3, generator=gen) * 2 - 1)
                for n in (1, 7, 64)]
     queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(_gradient_rank, args=(_free_port(), batches, queue), nprocs=2, join=True)
+    mp.spawn(_gradient_rank, args=(rendezvous(tmp_path), batches, queue), nprocs=2, join=True)
     ddp = queue.get()
     algo = _distiller()
     for (obs, act), got in zip(batches, ddp):

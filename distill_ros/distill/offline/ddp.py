@@ -12,9 +12,10 @@ atomic checkpoints, curves and plot; any rank count resumes from them.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
-import socket
+import tempfile
 from pathlib import Path
 
 import torch
@@ -38,8 +39,9 @@ def train_ddp(run: RunDir, cfg: PipelineConfig) -> dict:
              "GPUs" if backend == "nccl" else "CPU")
     context = mp.get_context("spawn")
     results = context.SimpleQueue()
-    mp.spawn(_rank_main, args=(world, _free_port(), backend, devices, run.root, cfg, results),
-             nprocs=world, join=True)
+    with tempfile.TemporaryDirectory(prefix="distill_ros_ddp_") as tmp:
+        mp.spawn(_rank_main, args=(world, rendezvous(tmp), backend, devices, run.root, cfg,
+                                   results), nprocs=world, join=True)
     return results.get()
 
 
@@ -50,13 +52,19 @@ def _backend(world: int) -> tuple[str, bool]:
     return "gloo", False
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rendezvous(folder: str) -> str:
+    """Where the ranks meet: a file store in `folder` (one machine, no port to race for)."""
+    return (Path(folder) / "store").resolve().as_uri()
 
 
-def _rank_main(rank: int, world: int, port: int, backend: str, gpus: bool, root: Path,
+def init_rank(rank: int, world: int, backend: str, init_method: str) -> None:
+    """Join the process group; the collectives' sockets stay on loopback (one machine)."""
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    os.environ.setdefault("NCCL_SOCKET_IFNAME", "lo")
+    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world)
+
+
+def _rank_main(rank: int, world: int, init_method: str, backend: str, gpus: bool, root: Path,
                cfg: PipelineConfig, results) -> None:
     """One rank: join the group on loopback, train, rank 0 reports the figures."""
     from distill_ros.pipeline import set_threads
@@ -64,17 +72,17 @@ def _rank_main(rank: int, world: int, port: int, backend: str, gpus: bool, root:
 
     add_user_tasks(cfg.family, cfg.objects, "objects")  # a config's own tasks, in this process
     set_threads(cfg)
-    # one machine: keep the collectives' sockets on loopback
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    os.environ.setdefault("NCCL_SOCKET_IFNAME", "lo")
     device = f"cuda:{rank}" if gpus else "cpu"
     if gpus:
         torch.cuda.set_device(rank)
-    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
+    init_rank(rank, world, backend, init_method)
     try:
         split = prepare(root, cfg, device)
-        info = fit(root, cfg, split, DDPUpdate(split, rank, world, device), main=rank == 0)
+        update = DDPUpdate(split, rank, world, device)
+        info = fit(root, cfg, split, update, main=rank == 0)
+        dist.barrier()  # no rank tears its connections down while a peer still uses them
+        del update  # DDP's reducer goes before its process group
+        gc.collect()
     finally:
         dist.destroy_process_group()
     if rank == 0:

@@ -8,6 +8,10 @@ writes export/policy.onnx) and the runtime's `ChunkedPolicy` per control tick, a
 over the `n_exec` ticks of a chunk (one plan plus queue pops).
 
     python bench/bench_onestep.py [--obs-dim 30 --act-dim 4 --horizon 8 --repeats 200]
+    python bench/bench_onestep.py --config config/detour_onestep.yaml   # that run's shapes
+
+With ``--config`` the shapes (family's observation and action sizes, the onestep section's
+horizon, history, width, depth, T and DDIM steps) come from a pipeline config instead.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ def deployable_times(gen, cfg: DiffusionConfig, repeats: int) -> dict[str, float
     obs_spec = Spec(names=tuple(f"o{i}" for i in range(cfg.obs_dim)))
     act_spec = Spec(names=tuple(f"a{i}" for i in range(cfg.act_dim)),
                     low=(-1.0,) * cfg.act_dim, high=(1.0,) * cfg.act_dim)
-    policy = GeneratorPolicy(gen, ChunkScaler(obs_spec, act_spec, 1)).eval()
+    policy = GeneratorPolicy(gen, ChunkScaler(obs_spec, act_spec, cfg.obs_history)).eval()
     from distill_ros.distill.onestep.export import export_generator
     from distill_ros.export.metadata import PolicyMetadata
     from distill_ros.spec import ObsSpec
@@ -45,7 +49,7 @@ def deployable_times(gen, cfg: DiffusionConfig, repeats: int) -> dict[str, float
                          PolicyMetadata(ObsSpec.flat(obs_spec), act_spec, 30.0, "bench"))
         runner = ChunkedPolicy.from_onnx(path, want_gpu=False, control_period_s=None)
     frame = np.zeros(cfg.obs_dim, np.float32)
-    row = frame[None]
+    row = np.zeros((1, cfg.cond_dim), np.float32)      # the history, flattened
     rng = np.random.default_rng(0)
 
     def one_chunk_of_ticks() -> None:
@@ -59,6 +63,20 @@ def deployable_times(gen, cfg: DiffusionConfig, repeats: int) -> dict[str, float
     }
 
 
+def diffusion_config(args: argparse.Namespace) -> tuple[DiffusionConfig, str]:
+    """The timed model's shapes: from `--config` (and its family's name) or the flags."""
+    if not args.config:
+        return DiffusionConfig(obs_dim=args.obs_dim, act_dim=args.act_dim, horizon=args.horizon,
+                               n_exec=args.horizon // 2, hidden_dim=args.hidden,
+                               n_blocks=args.blocks), ""
+    from distill_ros.config import load_config
+    from distill_ros.tasks.base import get_family
+
+    cfg = load_config(args.config)
+    fam = get_family(cfg.family)
+    return cfg.onestep.diffusion_config(fam.obs_spec.dim, fam.act_spec.dim, cfg.seed), cfg.family
+
+
 def main(argv: Optional[list[str]] = None) -> dict:
     """Run the benchmark and print its JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,12 +86,12 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per path")
+    parser.add_argument("--config", help="pipeline config whose onestep shapes to time "
+                        "(overrides the shape flags)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    cfg = DiffusionConfig(obs_dim=args.obs_dim, act_dim=args.act_dim, horizon=args.horizon,
-                          n_exec=args.horizon // 2, hidden_dim=args.hidden,
-                          n_blocks=args.blocks)
+    cfg, family = diffusion_config(args)
     teacher = DiffusionPolicy(cfg).eval()
     gen = OneStepDistiller(teacher, OneStepConfig()).get_policy().eval()
     obs = torch.randn(1, cfg.cond_dim)
@@ -97,7 +115,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
             "ddpm_100_torch_s": median_seconds(
                 lambda: teacher.sample(obs, sampler="ddpm", generator=rng), slow_repeats),
             "ddim_10_torch_s": median_seconds(
-                lambda: teacher.sample(obs, steps=10, sampler="ddim", generator=rng),
+                lambda: teacher.sample(obs, steps=cfg.ddim_steps, sampler="ddim",
+                                       generator=rng),
                 args.repeats),
             "onestep_torch_s": median_seconds(lambda: gen(obs, noise), args.repeats),
         }
@@ -107,7 +126,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     base = times["ddpm_100_torch_s"]
     result = {
         "device": "cpu", "threads": 1, "batch": 1,
-        "model": {"obs_dim": cfg.obs_dim, "act_dim": cfg.act_dim, "horizon": cfg.horizon,
+        "family": family or None,
+        "model": {"obs_dim": cfg.obs_dim, "obs_history": cfg.obs_history,
+                  "diffusion_steps": cfg.num_train_steps, "ddim_steps": cfg.ddim_steps,
+                  "act_dim": cfg.act_dim, "horizon": cfg.horizon,
                   "hidden": cfg.hidden_dim, "blocks": cfg.n_blocks,
                   "params": sum(p.numel() for p in teacher.parameters())},
         "median_seconds_per_chunk": times,

@@ -42,6 +42,18 @@ def test_bench_onestep_prints_every_path_and_ratio():
         times
 
 
+def test_bench_onestep_takes_its_shapes_from_a_config():
+    out = run_bench("bench_onestep.py", "--repeats", "3", "--config",
+                    "config/detour_onestep.yaml")
+    assert out["family"] == "detour"
+    model = out["model"]
+    assert (model["obs_dim"], model["act_dim"], model["horizon"], model["obs_history"]) == \
+        (7, 2, 8, 2)
+    assert (model["diffusion_steps"], model["ddim_steps"]) == (100, 10)
+    assert out["median_seconds_per_chunk"]["ddpm_100_torch_s"] > \
+        out["median_seconds_per_chunk"]["onestep_torch_s"] > 0
+
+
 def test_bench_ros_loop_reports_latency_and_floor():
     out = run_bench("bench_ros_loop.py", "--rates", "100", "--seconds", "2")
     assert out["seconds"] == 2.0 and set(out["rates"]) == {"100"}, out

@@ -7,9 +7,10 @@ each tick sends is decided by ``runtime.supervisor``; loads and hot swaps by
 ``runtime.model_loader``; the parameters are in ``inference_parameters``.
 
 Topics: ``joint_states`` in (``sensor_msgs/JointState``, by joint name, sensor-data QoS),
-labelled ``std_msgs/Float64MultiArray`` inputs (``array_topics``), commands out on
-``output_topic``, ``/diagnostics`` at 1 Hz and on every status change. Services:
-``~/emergency_stop`` and ``~/clear_emergency_stop`` (``std_srvs/Trigger``).
+labelled ``std_msgs/Float64MultiArray`` inputs (``array_topics``), point clouds and masked
+commands for grouped policies (``inference_inputs``), commands out on ``output_topic``,
+``/diagnostics`` at 1 Hz and on every status change. Services: ``~/emergency_stop`` and
+``~/clear_emergency_stop`` (``std_srvs/Trigger``).
 """
 
 from __future__ import annotations

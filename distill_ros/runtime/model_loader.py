@@ -1,10 +1,12 @@
 """Open policy files and hot-swap them off the control loop, ROS-free.
 
-:func:`open_policy` opens and checks one file. :class:`ModelLoader` runs such loads in a
-loader thread: a caller (a parameter change) waits at most ``wait_s`` for it; a slower load
-(a TensorRT engine build, a cold GPU) finishes in the background, so the caller's thread
-keeps serving inputs, and is then swapped in, or reported through ``on_failed`` so the
-caller can revert its setting. A load that outlives :meth:`ModelLoader.invalidate` (a
+:func:`open_policy` opens and checks one file and returns the `Policy` a supervisor runs:
+the runner, a `PolicyInputs` that reads its observation groups from the stored inputs, and
+an ``act`` that reuses its input arrays (:func:`fast_act`). :class:`ModelLoader` runs such
+loads in a loader thread: a caller (a parameter change) waits at most ``wait_s`` for it; a
+slower load (a TensorRT engine build, a cold GPU) finishes in the background, so the caller's
+thread keeps serving inputs, and is then swapped in, or reported through ``on_failed`` so
+the caller can revert its setting. A load that outlives :meth:`ModelLoader.invalidate` (a
 cleanup) is dropped, never swapped into what came after.
 """
 

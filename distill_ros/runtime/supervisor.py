@@ -263,8 +263,9 @@ class Supervisor:
             # nothing is sent until every input arrived once; say which never did
             if now - self._activated_at > self.watchdog_timeout_s:
                 never = self.policy.inputs.never_received()
-                self.set_status(ERROR, f"no data yet for {never}: check array_topics, "
-                                "joint_states_topic and the publishers", clears_on_run=True)
+                self.set_status(ERROR, f"no data yet for {never}: check the input topics "
+                                "(joint_states_topic, array_topics, points_groups, "
+                                "command_groups) and their publishers", clears_on_run=True)
             return False
         age = now - oldest
         if age > self.watchdog_timeout_s:

@@ -67,11 +67,13 @@ class OneStepPipelineConfig:
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     deploy: str = "stochastic"     # variant exported as export/policy.onnx
     distill_updates: int = 200     # OneDP generator updates per variant
+    consistency: bool = False      # also distil the consistency baseline (same budget)
     distill_batch_size: int = 128
     lr_generator: float = _distiller("lr_generator")
     lr_score: float = _distiller("lr_score")
     weighting: str = _distiller("weighting")
     checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
+    curve_every: int = 0           # updates between convergence-curve snapshots; 0: none
     latency_repeats: int = 30      # timed batch-1 calls per policy in the report
 
     def __post_init__(self) -> None:
@@ -80,6 +82,9 @@ class OneStepPipelineConfig:
                  distill_updates=self.distill_updates,
                  distill_batch_size=self.distill_batch_size,
                  checkpoint_every=self.checkpoint_every, latency_repeats=self.latency_repeats)
+        if not isinstance(self.curve_every, int) or self.curve_every < 0:
+            raise ValueError(f"onestep.curve_every must be an integer >= 0 (0: no convergence "
+                             f"curves), got {self.curve_every!r}")
         self.diffusion_config(obs_dim=1, act_dim=1, seed=0)
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise ValueError(f"onestep.variants must list distinct variants from "

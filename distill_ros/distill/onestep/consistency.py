@@ -125,8 +125,13 @@ class ConsistencyDistiller:
         T = teacher.cfg.num_train_steps
         grid = np.unique(np.round(np.linspace(0, T - 1, cfg.grid_steps + 1)).astype(int))
         self.grid = torch.as_tensor(grid, dtype=torch.long)
-        self.k_mid = int(round(cfg.mid_frac * (T - 1)))
+        self.k_mid = self.mid_step(self.model, cfg)
         self.num_updates = 0
+
+    @staticmethod
+    def mid_step(model: ConsistencyGenerator, cfg: ConsistencyConfig) -> int:
+        """k_mid of two-step sampling: `mid_frac` of the top step."""
+        return int(round(cfg.mid_frac * int(model.top)))
 
     @torch.no_grad()
     def _teacher_step(self, a: torch.Tensor, k: torch.Tensor, k_prev: torch.Tensor,

@@ -103,6 +103,14 @@ def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
         planner = OnnxChunkPlanner(run.root / "export" / f"onestep_{variant}.onnx", False)
         out.append(_chunked(f"OneDP-{variant[0].upper()} ({variant}, ONNX)", "one-step",
                             planner, cfg, row))
+    if o.consistency:
+        from distill_ros.distill.onestep.consistency_train import (NAME, TwoStepPlanner,
+                                                                   load_consistency)
+
+        planner = OnnxChunkPlanner(run.root / "export" / f"onestep_{NAME}.onnx", False)
+        out.append(_chunked("CD 1-step (consistency, ONNX)", "consistency", planner, cfg, row))
+        two = TwoStepPlanner(load_consistency(run, cfg, teacher, scaler), cfg)
+        out.append(_chunked("CD 2-step (consistency, torch)", "consistency", two, cfg, row))
     bc = OnnxPolicy(run.root / "export" / "bc.onnx", want_gpu=False)
     out.append(EvalPolicy(f"BC {cfg.student.arch} (ONNX)", "bc", lambda task: bc.act,
                           lambda seed: None,
@@ -143,12 +151,28 @@ def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
         log.info("eval %s: mean success %.3f, %.2f ms per call", policy.name, rows[-1]["mean"],
                  latency)
     summary = summarize(run, cfg, rows)
+    if cfg.onestep.curve_every:
+        summary["convergence"] = _convergence(run, cfg, hist[:1])
     report = run.root / "report"
     atomic_write_json(report / "eval.json", {"policies": rows, "summary": summary})
     atomic_write_text(report / "eval.md", format_table(cfg, rows, summary))
     plot_success_vs_latency(rows, report / "success_vs_latency.png")
     plot_per_task(cfg, rows, report / "eval.png")
     return summary
+
+
+def _convergence(run: RunDir, cfg: PipelineConfig, row: np.ndarray) -> dict:
+    """report/convergence.{json,png}; the summary keeps each student's times to success."""
+    from distill_ros.distill.onestep.convergence import convergence_curves
+
+    def success(name: str, planner) -> float:
+        policy = _chunked(name, "snapshot", planner, cfg, row)
+        return float(np.mean([_success(cfg, policy, task, i)
+                              for i, task in enumerate(cfg.tasks)]))
+
+    curves = convergence_curves(run, cfg, success)
+    return {label: {k: v for k, v in c.items() if k != "points"}
+            for label, c in curves.items()}
 
 
 def _ci(rate: float, n: int) -> tuple[float, float]:
@@ -171,6 +195,10 @@ def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
             "distill_wall_s": timing[variant]["distill_wall_s"],
             "distill_over_teacher_wall": timing[f"{variant}_over_teacher_wall"],
             "speedup_vs_ddpm": ddpm["latency_ms"] / row["latency_ms"]}
+    for r in (r for r in rows if r["kind"] == "consistency"):
+        out.setdefault("consistency", {})[r["policy"].split(" (")[0]] = {
+            "mean": r["mean"], "gap_to_ddpm_pp": 100.0 * (ddpm["mean"] - r["mean"]),
+            "distill_wall_s": timing["consistency"]["distill_wall_s"]}
     out["bc_mean"] = next(r for r in rows if r["kind"] == "bc")["mean"]
     out["deploy"] = cfg.onestep.deploy
     return out
@@ -196,6 +224,10 @@ def format_table(cfg: PipelineConfig, rows: list[dict], summary: dict) -> str:
                      f"pp, within 5 pp: {v['within_5pp']}); distillation {v['distill_wall_s']:.1f}"
                      f" s = {100 * v['distill_over_teacher_wall']:.1f}% of teacher training; "
                      f"{v['speedup_vs_ddpm']:.0f}x faster per chunk")
+    for name, v in summary.get("consistency", {}).items():
+        lines.append(f"{name}: {100 * v['mean']:.1f}% (gap {v['gap_to_ddpm_pp']:.1f} pp to "
+                     f"DDPM); distillation {v['distill_wall_s']:.1f} s, same updates and "
+                     "batches as OneDP")
     lines.append(f"BC MLP mean success: {100 * summary['bc_mean']:.1f}%")
     return "\n".join(lines) + "\n"
 

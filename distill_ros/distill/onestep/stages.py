@@ -4,10 +4,12 @@ teachers  the demonstrators (built-in scripted styles or teacher files; else the
           stage's own teachers), each measured on its own seeds
 collect   episodes of each task alternate between the demonstrators: multimodal data;
           or the user's own episodes (`onestep.dataset`) become the shards
-distill   DDPM teacher over action chunks, one OneDP generator per variant, and a plain
+distill   DDPM teacher over action chunks, one OneDP generator per variant, with
+          `onestep.consistency` the consistency-distillation baseline, and a plain
           behaviour-cloning MLP (the default offline student) on the same shards
 export    export/onestep_<variant>.onnx for each variant (and export/policy.onnx for
-          `onestep.deploy`), export/bc.onnx; all parity-checked
+          `onestep.deploy`), export/onestep_consistency.onnx, export/bc.onnx; all
+          parity-checked
 eval      every policy on the same seeds; report/eval.{json,md,png}, success_vs_latency.png
 """
 
@@ -128,6 +130,11 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
         g = distill_generator(run, cfg, variant, teacher, obs_norm)
         info[variant] = g
         info[f"{variant}_over_teacher_wall"] = round(g["distill_wall_s"] / teacher_wall, 4)
+    if cfg.onestep.consistency:
+        from distill_ros.distill.onestep.consistency_train import distill_consistency
+
+        scaled = scaler.scale_actions(torch.from_numpy(chunks)).clamp(-1.0, 1.0)
+        info["consistency"] = distill_consistency(run, cfg, teacher, obs_norm, scaled)
     started = time.monotonic()
     info["bc"] = train_offline(run, cfg)
     info["bc"]["wall_s_this_call"] = round(time.monotonic() - started, 2)
@@ -159,6 +166,15 @@ def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
                              _arch(meta, f"onedp_{variant}"), cfg.export.opset)
             info[name] = generator_parity_check(policy, path, hist, cfg.export.parity_tol,
                                                 seed=cfg.seed)
+    if cfg.onestep.consistency:
+        from distill_ros.distill.onestep.consistency_train import NAME, load_consistency
+
+        path = run.path("export", f"onestep_{NAME}.onnx")
+        policy = load_consistency(run, cfg, teacher, scaler)
+        export_generator(policy, path, cfg.onestep.n_exec, _arch(meta, f"cd_{NAME}"),
+                         cfg.export.opset)
+        info[path.name] = generator_parity_check(policy, path, hist, cfg.export.parity_tol,
+                                                 seed=cfg.seed)
     student = offline.load_student(run, cfg)
     path = run.path("export", "bc.onnx")
     export_student(student, path, _arch(meta, f"bc_{cfg.student.arch}"), cfg.export.opset)

@@ -12,6 +12,7 @@ import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -143,48 +144,75 @@ def onestep_config(cfg: PipelineConfig, variant: str) -> OneStepConfig:
 def distill_generator(run: RunDir, cfg: PipelineConfig, variant: str, teacher: DiffusionPolicy,
                       obs_norm: torch.Tensor) -> dict:
     """Run the OneDP updates of `variant`, resumable; loss terms go to curves.json/png."""
-    o = cfg.onestep
-    folder = run.root / "student" / f"onestep_{variant}"
-    latest, progress = run.path("student", folder.name, "latest.pt"), folder / "progress.json"
     distiller = OneStepDistiller(teacher, onestep_config(cfg, variant))
+    return run_distiller(run, cfg, distiller, f"onestep_{variant}", f"OneDP-{variant[0].upper()}",
+                         lambda idx: distiller.update(obs_norm[idx]), len(obs_norm))
+
+
+def run_distiller(run: RunDir, cfg: PipelineConfig, distiller, name: str, label: str,
+                  update: Callable[[torch.Tensor], dict], n_rows: int) -> dict:
+    """`onestep.distill_updates` of `update(batch indices)` into student/<name>, resumable.
+
+    `distiller` has `num_updates`, `save(path)` and `load(path)`; batches are drawn from
+    `n_rows` rows with the same seeded indices for every distiller, so they see one stream.
+    """
+    o = cfg.onestep
+    folder = run.root / "student" / name
+    latest, progress = run.path("student", name, "latest.pt"), folder / "progress.json"
     state = {"wall_s": 0.0, "curves": []}
     if latest.is_file():
         distiller.load(str(latest))
         if progress.is_file():
             state = json.loads(progress.read_text())
         state["curves"] = [r for r in state["curves"] if r["update"] <= distiller.num_updates]
-        log.info("OneDP-%s: resuming after update %d", variant, distiller.num_updates)
+        log.info("%s: resuming after update %d", label, distiller.num_updates)
+    if o.curve_every and distiller.num_updates == 0:
+        snapshot(folder, distiller, 0.0)
     sums: dict[str, list[float]] = {}
     started = time.monotonic()
-    bar = tqdm(range(distiller.num_updates, o.distill_updates), desc=f"OneDP {variant}",
+    bar = tqdm(range(distiller.num_updates, o.distill_updates), desc=label,
                unit="upd", initial=distiller.num_updates, total=o.distill_updates)
     for step in bar:
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        idx = torch.randint(0, len(obs_norm), (o.distill_batch_size,), generator=g)
-        for k, v in distiller.update(obs_norm[idx]).items():
+        idx = torch.randint(0, n_rows, (o.distill_batch_size,), generator=g)
+        for k, v in update(idx).items():
             sums.setdefault(k, []).append(v)
         n = distiller.num_updates
         if n % 10 == 0 or n == o.distill_updates:
             row = {"update": n, **{k: float(np.mean(v)) for k, v in sums.items()}}
             state["curves"].append(row)
-            bar.set_postfix(gap=f"{row['teacher_gap']:.3f}", refresh=False)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "update"},
+                            refresh=False)
             sums = {}
+        if o.curve_every and (n % o.curve_every == 0 or n == o.distill_updates):
+            started += snapshot(folder, distiller, state["wall_s"] + time.monotonic() - started)
         if n % o.checkpoint_every == 0 or n == o.distill_updates:
             state["wall_s"] += time.monotonic() - started
             started = time.monotonic()
             distiller.save(str(latest))
             atomic_write_json(progress, state)
-            log.info("OneDP-%s: update %d, %s", variant, n, {
+            log.info("%s: update %d, %s", label, n, {
                 k: round(v, 5) for k, v in (state["curves"] or [{}])[-1].items()
                 if k != "update"})
-    terms = [k for k in ("loss_generator", "teacher_gap", "loss_score")
-             if state["curves"] and k in state["curves"][0]]
-    plot_curves(state["curves"], terms, folder / "curves.png", f"OneDP-{variant[0].upper()}")
-    write_tensorboard(state["curves"], folder / "tb", f"onedp_{variant}")
+    terms = [k for k in (state["curves"][0] if state["curves"] else {}) if k != "update"]
+    plot_curves(state["curves"], terms, folder / "curves.png", label)
+    write_tensorboard(state["curves"], folder / "tb", name)
     atomic_write_json(folder / "curves.json", state["curves"])
     last = state["curves"][-1] if state["curves"] else {}
     return {"updates": distiller.num_updates, "distill_wall_s": state["wall_s"],
             **{f"final_{k}": last.get(k) for k in terms}}
+
+
+def snapshot(folder: Path, distiller, wall_s: float) -> float:
+    """The policy's weights at this update and wall time, for the convergence curves.
+
+    Returns the seconds the write took, which the caller keeps out of the distillation time.
+    """
+    begin = time.monotonic()
+    n = distiller.num_updates
+    atomic_torch_save(folder / "snapshots" / f"{n:06d}.pt", {
+        "update": n, "wall_s": wall_s, "policy": distiller.get_policy().state_dict()})
+    return time.monotonic() - begin
 
 
 def load_generator(run: RunDir, cfg: PipelineConfig, variant: str, teacher: DiffusionPolicy,

@@ -28,6 +28,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--processes", type=int, default=0, metavar="N",
                    help="spread jobs (collection shards) over N worker processes; the "
                    "artefacts are the same as with the default 0 (all in this process)")
+    p.add_argument("--executor", choices=("serial", "processes", "ray"),
+                   help="where jobs run (default: executor of the config, serial): "
+                   "`processes` uses --processes N; `ray` runs Ray tasks, on an embedded "
+                   "local instance or the cluster at ray.address of the config")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg.distill.nproc = positive_nproc(args.nproc)
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg.name
         stages = list(STAGES) if args.command == "run" else [args.command]
-        executor = make_executor(args.processes)
+        executor = make_executor(args.processes, args.executor or cfg.executor, cfg.ray)
         if args.command == "eval" and (args.held_out or args.episodes):
             report = _evaluate_again(cfg, run_dir, args)
         elif "eval" in stages:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-import yaml
+from conftest import write_toy_config
 
 from distill_ros.config import load_config
 from distill_ros.executor import RayExecutor, SerialExecutor, make_executor
@@ -28,17 +28,9 @@ def ray_executor(monkeypatch):
 
 
 def _config(tmp_path, **overrides):
-    from distill_ros.teachers.scripted import save_toy_expert
-
-    expert = tmp_path / "toy_expert.pt"
-    save_toy_expert(str(expert))
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "ray", "family": "toy", "tasks": ["goal_1", "goal_6"], "seed": 9,
-        "teachers": {"sources": {"goal_1": str(expert), "goal_6": str(expert)},
-                     "eval_episodes": 2},
-        "collect": {"episodes_per_task": 12, "shard_episodes": 4},
-        "executor": "ray", "ray": {"num_cpus": 1}, **overrides}))
+    path = write_toy_config(tmp_path, ["goal_1", "goal_6"], **{
+        "seed": 9, "collect": {"episodes_per_task": 12, "shard_episodes": 4},
+        "executor": "ray", "ray": {"num_cpus": 1}, **overrides})
     return load_config(path)
 
 

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 import torch
-import yaml
+from conftest import write_toy_config
 
 from distill_ros.cli import main
 from distill_ros.config import load_config
@@ -34,21 +34,13 @@ RTOL = 1e-5
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory):
     """A toy run folder with teachers and data stages done, and its config file."""
-    from distill_ros.teachers.scripted import save_toy_expert
-
     root = tmp_path_factory.mktemp("ddp")
-    expert = root / "toy_expert.pt"
-    save_toy_expert(str(expert))
-    config = root / "toy.yaml"
     # 2 tasks x 12 episodes x 40 steps = 960 steps, 864 to train on; batches of 101 split
     # 50/51 over the two ranks, the last one (56) 28/28
-    config.write_text(yaml.safe_dump({
-        "name": "ddp", "family": "toy", "tasks": ["goal_0", "goal_3"], "seed": 5,
-        "teachers": {"sources": {"goal_0": str(expert), "goal_3": str(expert)},
-                     "eval_episodes": 2},
-        "collect": {"episodes_per_task": 12, "shard_episodes": 6},
-        "student": {"hidden": [32, 32]},
-        "distill": {"epochs": EPOCHS, "batch_size": 101}, "eval": {"episodes": 2}}))
+    config = write_toy_config(root, ["goal_0", "goal_3"], seed=5,
+                              collect={"episodes_per_task": 12, "shard_episodes": 6},
+                              student={"hidden": [32, 32]},
+                              distill={"epochs": EPOCHS, "batch_size": 101})
     cfg = load_config(config)
     run_stages(cfg, root / "run", ["teachers", "collect"])
     return config, root / "run"

@@ -89,10 +89,16 @@ def test_two_ranks_follow_the_single_process_curve_and_resume(collected, tmp_pat
     _assert_close(_curves(part), ddp, 1e-6)
 
 
-def test_nproc_must_be_positive(collected, capsys):
-    config, _ = collected
+def test_nproc_must_be_positive_and_a_bad_checkpoint_is_named(collected, tmp_path, capsys):
+    config, run = collected
     assert main(["distill", str(config), "--nproc", "0"]) == 2
     assert "--nproc must be >= 1" in capsys.readouterr().err
+    broken = _copy(run, tmp_path, "broken")
+    (broken / "student").mkdir()
+    (broken / "student" / "latest.pt").write_bytes(b"not a checkpoint")
+    assert main(["distill", str(config), "--run-dir", str(broken), "--nproc", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "latest.pt cannot be loaded" in err and "delete it" in err
 
 
 def _gradient_rank(rank, init_method, batches, out):

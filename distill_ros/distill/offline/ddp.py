@@ -40,8 +40,13 @@ def train_ddp(run: RunDir, cfg: PipelineConfig) -> dict:
     context = mp.get_context("spawn")
     results = context.SimpleQueue()
     with tempfile.TemporaryDirectory(prefix="distill_ros_ddp_") as tmp:
-        mp.spawn(_rank_main, args=(world, rendezvous(tmp), backend, devices, run.root, cfg,
-                                   results), nprocs=world, join=True)
+        try:
+            mp.spawn(_rank_main, args=(world, rendezvous(tmp), backend, devices, run.root, cfg,
+                                       results), nprocs=world, join=True)
+        except mp.ProcessRaisedException:
+            if not results.empty():  # a user error on rank 0 (a bad checkpoint): as raised
+                raise results.get() from None
+            raise
     return results.get()
 
 
@@ -83,6 +88,10 @@ def _rank_main(rank: int, world: int, init_method: str, backend: str, gpus: bool
         dist.barrier()  # no rank tears its connections down while a peer still uses them
         del update  # DDP's reducer goes before its process group
         gc.collect()
+    except (ValueError, FileNotFoundError) as err:  # the user's to fix: the CLI names it
+        if rank == 0:
+            results.put(err)
+        raise
     finally:
         dist.destroy_process_group()
     if rank == 0:

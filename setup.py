@@ -37,6 +37,8 @@ setup(
         "dds": ["cyclonedds==11.0.1", "rosbags>=0.9.20"],
         "pointcloud": ["open3d>=0.17"],
         "gpu": ["onnxruntime-gpu>=1.17"],
+        "isaacgym": ["isaacgym-stubs==1.1rc4"],  # types only: Isaac Gym is an NVIDIA download
+        "ray": ["ray>=2.9"],
         "test": ["pytest>=7", "flake8>=6", "pydocstyle>=6"],
     },
     zip_safe=True,

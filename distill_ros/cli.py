@@ -28,6 +28,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--processes", type=int, default=0, metavar="N",
                    help="spread jobs (collection shards) over N worker processes; the "
                    "artefacts are the same as with the default 0 (all in this process)")
+    p.add_argument("--executor", choices=("serial", "processes", "ray"),
+                   help="where jobs run (default: executor of the config, serial): "
+                   "`processes` uses --processes N; `ray` runs Ray tasks, on an embedded "
+                   "local instance or the cluster at ray.address of the config")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -46,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run)
     for stage, text in STAGE_HELP.items():
         _add_common(sub.add_parser(stage, help=text, description=text))
+    for name in ("run", "distill"):
+        sub.choices[name].add_argument(
+            "--nproc", type=int, metavar="N", help="train the offline student on N "
+            "torch.distributed processes (gloo on CPU, nccl on N GPUs); the same global "
+            "batch, so the same curve up to floating-point noise (default: distill.nproc, 1)")
     ev = sub.choices["eval"]
     ev.add_argument("--held-out", metavar="A,B", type=_names,
                     help="evaluate the finished run's export on these objects instead (any "
@@ -72,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(args.config)
+        if getattr(args, "nproc", None) is not None:
+            cfg.distill.nproc = positive_nproc(args.nproc)
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg.name
         stages = list(STAGES) if args.command == "run" else [args.command]
-        executor = make_executor(args.processes)
+        executor = make_executor(args.processes, args.executor or cfg.executor, cfg.ray)
         if args.command == "eval" and (args.held_out or args.episodes):
             report = _evaluate_again(cfg, run_dir, args)
         elif "eval" in stages:
@@ -99,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         print("distill-ros: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def positive_nproc(nproc: int) -> int:
+    """`--nproc` checked: a whole number of ranks >= 1."""
+    if nproc < 1:
+        raise ValueError(f"--nproc must be >= 1 (1: train the student in this process), "
+                         f"got {nproc}")
+    return nproc
 
 
 def _names(text: str) -> list[str]:

@@ -23,6 +23,7 @@ from distill_ros.collect import CollectConfig
 from distill_ros.distill import ALGORITHMS, Algorithm, get_algorithm
 from distill_ros.distill.offline.config import DistillConfig
 from distill_ros.evaluate import EvalConfig
+from distill_ros.executor import EXECUTORS, RayConfig
 from distill_ros.export.config import ExportConfig
 from distill_ros.students.config import StudentConfig
 from distill_ros.tasks.base import add_user_tasks, check_tasks
@@ -61,6 +62,8 @@ class PipelineConfig:
     held_out: list[str] = field(default_factory=list)
     seed: int = 0
     threads: int = 1    # torch threads per process ($DISTILL_ROS_THREADS overrides); not hashed
+    executor: str = "serial"  # serial | processes | ray (--executor); not hashed
+    ray: RayConfig = field(default_factory=RayConfig)  # executor ray; not hashed
     teachers: TeacherConfig = field(default_factory=TeacherConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -72,6 +75,9 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         fam = add_user_tasks(self.family, self.objects, "objects")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {list(EXECUTORS)}, got "
+                             f"{self.executor!r}")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1 (torch threads per process), "
                              f"got {self.threads}")
@@ -102,7 +108,9 @@ class PipelineConfig:
         """Plain dict, as written to run.json (only the chosen algorithm's section)."""
         d = {f.name: dataclasses.asdict(self)[f.name] for f in dataclasses.fields(self)
              if f.metadata.get("yaml", True)}
-        d.pop("threads")  # how fast, not what: a resumed run may use another thread count
+        for how in ("threads", "executor", "ray"):  # how fast, not what: a resumed run may
+            d.pop(how)  # use another thread count or executor (the artefacts are the same)
+        d["distill"].pop("nproc")  # likewise the student's rank count
         if not self.objects:
             d.pop("objects")  # so adding the key does not orphan older runs
         for name, section in self.sections.items():

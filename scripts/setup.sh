@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything from nothing: Debian packages (when root or sudo is available), a virtualenv
-# in .venv, and distill_ros with its DDS and test extras. Safe to run again.
+# in .venv, and distill_ros with its DDS, test and Ray extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,5 +28,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # The CPU build of torch, pinned here (not in setup.py): a bare `torch` pulls CUDA wheels.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dds,test]"
+.venv/bin/python -m pip install -q -e ".[dds,test,ray]"  # ray: its tests take ~20 s
 echo "setup: ready ($(.venv/bin/python -c 'import torch, onnxruntime, pybullet; print("torch", torch.__version__, "onnxruntime", onnxruntime.__version__)' 2>/dev/null | tail -1))"

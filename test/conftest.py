@@ -91,3 +91,17 @@ def expert_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("expert") / "expert.pt"
     save_scripted_expert(str(path))
     return path
+
+
+def write_toy_config(folder: Path, tasks: list[str], **sections) -> Path:
+    """A seconds-long toy config in `folder`: the analytic expert (TorchScript) teaches all."""
+    from distill_ros.teachers.scripted import save_toy_expert
+
+    expert = folder / "toy_expert.pt"
+    save_toy_expert(str(expert))
+    cfg = {"name": "toy", "family": "toy", "tasks": tasks,
+           "teachers": {"sources": {t: str(expert) for t in tasks}, "eval_episodes": 2},
+           "eval": {"episodes": 2}, **sections}
+    path = folder / "toy.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path

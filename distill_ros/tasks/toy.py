@@ -69,6 +69,17 @@ def goal_centre(task: str) -> np.ndarray:
     return np.array([0.5 * np.cos(angle), 0.5 * np.sin(angle), 0.2 + 0.1 * (k % 2)])
 
 
+def draw_start(rng: np.random.Generator, centre: np.ndarray,
+               mask_prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An episode's start from `rng`: mass, goal (m) and command mask (also `toy_torch`'s)."""
+    mass = rng.uniform(-0.1, 0.1, 3)
+    goal = centre + rng.uniform(-0.05, 0.05, 3)
+    mask = (rng.uniform(size=3) >= mask_prob).astype(np.float64)
+    if not mask.any():
+        mask[rng.integers(3)] = 1.0  # at least one axis is commanded
+    return mass, goal, mask
+
+
 class ToyEnv(gym.Env):
     """Move a point mass (velocity commands) to within 5 cm of the task's goal.
 
@@ -109,12 +120,8 @@ class ToyEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Mass near the origin, goal near the task's centre, axes masked, all from `seed`."""
         super().reset(seed=seed)
-        rng = self.np_random
-        self.mass = rng.uniform(-0.1, 0.1, 3)
-        self.goal = self.centre + rng.uniform(-0.05, 0.05, 3)
-        self.mask = (rng.uniform(size=3) >= self.mask_prob).astype(np.float64)
-        if not self.mask.any():
-            self.mask[rng.integers(3)] = 1.0  # at least one axis is commanded
+        self.mass, self.goal, self.mask = draw_start(self.np_random, self.centre,
+                                                     self.mask_prob)
         self.steps, self.success = 0, False
         return self._observe(), {"is_success": False}
 

@@ -23,13 +23,14 @@ class DistillConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     val_fraction: float = 0.1   # share of the steps held out to pick the best epoch
+    nproc: int = 1      # torch.distributed ranks for the offline student (--nproc); not hashed
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS and not is_import_path(self.algorithm):
             raise ValueError(f"distill.algorithm must be one of {list(ALGORITHMS)} or "
                              f"my_pkg.my_module:NAME, got {self.algorithm!r}")
         positive("distill", epochs=self.epochs, batch_size=self.batch_size,
-                 learning_rate=self.learning_rate)
+                 learning_rate=self.learning_rate, nproc=self.nproc)
         in_range("distill.weight_decay", self.weight_decay, 0.0, 1.0)
         in_range("distill.val_fraction", self.val_fraction, 0.0, 0.5, low_open=True,
                  high_open=True)

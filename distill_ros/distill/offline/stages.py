@@ -91,7 +91,11 @@ def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
 
 
 def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
-    """Train the one student."""
+    """Train the one student (on `distill.nproc` torch.distributed ranks when > 1)."""
+    if cfg.distill.nproc > 1:
+        from distill_ros.distill.offline.ddp import train_ddp
+
+        return train_ddp(run, cfg)
     from distill_ros.distill.offline.train import train_offline
 
     return train_offline(run, cfg)

@@ -7,6 +7,9 @@ killed run continues from its last finished epoch and reaches the same student.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,10 +26,35 @@ from distill_ros.tasks.base import get_family
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Split:
+    """The distiller and its training and validation tensors, built the same on every rank."""
+
+    algo: Distillation
+    o_tr: torch.Tensor
+    a_tr: torch.Tensor
+    o_val: torch.Tensor
+    a_val: torch.Tensor
+    steps: int
+
+
+#: one optimiser step on a (global) batch -> its mean loss
+Update = Callable[[torch.Tensor, torch.Tensor], float]
+
+
 def train_offline(run: RunDir, cfg: PipelineConfig) -> dict:
-    """Train the student on the run's dataset; returns final figures for run.json."""
+    """Train the student on the run's dataset in this process; returns figures for run.json.
+
+    `ddp.train_ddp` runs the same `prepare` and `fit` on N torch.distributed ranks.
+    """
+    split = prepare(run.root, cfg)
+    return fit(run.root, cfg, split, lambda o, a: split.algo.update(o, a)["loss"])
+
+
+def prepare(root: Path, cfg: PipelineConfig, device: str = "cpu") -> Split:
+    """Load the dataset, split it and build the seeded student (same RNG use on every rank)."""
     fam = get_family(cfg.family)
-    obs, act, _ = load_dataset(run.root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
+    obs, act, _ = load_dataset(root / "data", cfg.tasks, fam.obs_spec, fam.act_spec)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(len(obs))
@@ -34,25 +62,34 @@ def train_offline(run: RunDir, cfg: PipelineConfig) -> dict:
     val, train = order[:n_val], order[n_val:]
     student = build_student(cfg.student, fam.obs_spec, fam.act_spec)
     student.set_normalizer(obs[train])
+    student.to(device)
     algo = Distillation(student, cfg.distill.learning_rate, cfg.distill.weight_decay)
-    o_tr, a_tr = torch.from_numpy(obs[train]), torch.from_numpy(act[train])
-    o_val, a_val = torch.from_numpy(obs[val]), torch.from_numpy(act[val])
 
-    latest, best = run.path("student", "latest.pt"), run.path("student", "best.pt")
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).to(device)
+    return Split(algo, tensor(obs[train]), tensor(act[train]), tensor(obs[val]),
+                 tensor(act[val]), int(len(obs)))
+
+
+def fit(root: Path, cfg: PipelineConfig, split: Split, update: Update,
+        main: bool = True) -> dict:
+    """The epoch loop: resume from `student/latest.pt`, train, checkpoint (only if `main`)."""
+    algo = split.algo
+    (root / "student").mkdir(parents=True, exist_ok=True)
+    latest, best = root / "student" / "latest.pt", root / "student" / "best.pt"
     state = {"epoch": 0, "best_val": float("inf"), "curves": []}
     if latest.is_file():
         state.update(algo.load(latest))
         torch.set_rng_state(state["torch_rng"])
         log.info("distill: resuming after epoch %d (best val loss %.5f)",
                  state["epoch"], state["best_val"])
-    writer = _tensorboard(run)
+    writer = _tensorboard(root) if main else None
     bar = tqdm(range(state["epoch"], cfg.distill.epochs), desc="distill", unit="epoch",
-               initial=state["epoch"], total=cfg.distill.epochs)
+               initial=state["epoch"], total=cfg.distill.epochs, disable=not main)
     for epoch in bar:
-        perm = torch.randperm(len(o_tr))
-        losses = [algo.update(o_tr[i], a_tr[i])["loss"]
-                  for i in perm.split(cfg.distill.batch_size)]
-        val_loss = algo.evaluate(o_val, a_val)
+        perm = torch.randperm(len(split.o_tr))
+        losses = [update(split.o_tr[i], split.a_tr[i]) for i in perm.split(cfg.distill.batch_size)]
+        val_loss = algo.evaluate(split.o_val, split.a_val)
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val_loss}
         state["curves"].append(row)
         bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{val_loss:.4f}")
@@ -62,13 +99,16 @@ def train_offline(run: RunDir, cfg: PipelineConfig) -> dict:
         state["epoch"] = epoch + 1
         if val_loss < state["best_val"]:
             state["best_val"] = val_loss
-            algo.save(best, **_ckpt_extra(state))
-        algo.save(latest, **_ckpt_extra(state))
+            if main:
+                algo.save(best, **_ckpt_extra(state))
+        if main:
+            algo.save(latest, **_ckpt_extra(state))
     if writer is not None:
         writer.close()
-    atomic_write_json(run.path("student", "curves.json"), state["curves"])
-    plot_curves(state["curves"], run.path("student", "curves.png"))
-    return {"steps": int(len(obs)), "epochs": state["epoch"], "best_val_loss": state["best_val"]}
+    if main:
+        atomic_write_json(root / "student" / "curves.json", state["curves"])
+        plot_curves(state["curves"], root / "student" / "curves.png")
+    return {"steps": split.steps, "epochs": state["epoch"], "best_val_loss": state["best_val"]}
 
 
 def _ckpt_extra(state: dict) -> dict:
@@ -76,13 +116,13 @@ def _ckpt_extra(state: dict) -> dict:
             "curves": list(state["curves"]), "torch_rng": torch.get_rng_state()}
 
 
-def _tensorboard(run: RunDir):
+def _tensorboard(root: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is a dependency; tolerate a trimmed install
         log.warning("tensorboard not installed: curves go to curves.json/png only")
         return None
-    return SummaryWriter(str(run.path("student", "tb", "x").parent))
+    return SummaryWriter(str(root / "student" / "tb"))
 
 
 def plot_curves(curves: list[dict], path) -> None:

@@ -1,7 +1,7 @@
 """Dress a seated person's arm: a floating gripper pulls a sleeve from the hand to the shoulder.
 
 One episode: the arm is posed from the task's pose range, a garment is loaded as a pybullet
-mass-spring soft body with its opening around the outstretched hand, and the gripper holds
+mass-spring soft body with its opening just beyond the fingertips, and the gripper holds
 the opening's ring of vertices by soft-body anchors (a hoop, as a dressing aid holds a
 sleeve open). The action is the gripper's velocity, linear and angular, with limits. The
 reward pays progress along the arm (`geometry.progress`: the dressed ratio, signed before the
@@ -42,7 +42,8 @@ LAG_LIMIT = 0.05              # m, the commanded pose stays this close to the gr
 GRIPPER_FORCE = 40.0          # N, the most the gripper's constraint pulls with
 WORKSPACE = np.array([[-0.3, -1.0, 0.2], [1.3, 0.3, 1.6]])  # gripper limits, m, world frame
 START_GAP = 0.03              # m, opening centre beyond the fingertip at the start
-RATIO_SLACK = 0.03            # m, the opening counts while its centre is this near its rim
+RATIO_SLACK = 0.03            # m, the opening surrounds the arm while its centre is within
+#                               its radius plus this of the arm's axis
 GROUPS = ("state", "proprio", "points")
 _PER_CLIENT = ("_pb", "_cid", "_arm", "_cloth", "_gripper", "_grip")  # rebuilt on unpickling
 STATE_DIM = 3 + 12 + 7 + 9 + 1

@@ -28,5 +28,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # The CPU build of torch, pinned here (not in setup.py): a bare `torch` pulls CUDA wheels.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dds,test,ray]"  # ray: its tests take ~20 s
+.venv/bin/python -m pip install -q -e ".[dds,test,ray,pointcloud]"  # ray: its tests take ~20 s; open3d: point clouds
 echo "setup: ready ($(.venv/bin/python -c 'import torch, onnxruntime, pybullet; print("torch", torch.__version__, "onnxruntime", onnxruntime.__version__)' 2>/dev/null | tail -1))"

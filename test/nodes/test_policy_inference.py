@@ -8,6 +8,7 @@ import hashlib
 import math
 import time
 
+import numpy as np
 import pytest
 
 from nodes.conftest import onnx_like, OUTPUT, PARAMS
@@ -321,3 +322,46 @@ def test_a_grouped_policy_runs_from_a_point_cloud_and_a_masked_command(
     assert got is not None, f"no policy command\n{proc.log()}"
     # mean (x, y) of the cloud (0.2, 0.0) + the masked command (0.05, 0.03)
     assert list(got.data) == [pytest.approx(0.25, abs=1e-6), pytest.approx(0.03, abs=1e-6)]
+
+
+def test_a_toy_student_runs_in_the_node_from_a_cloud_and_a_masked_command(
+        tester, start_node, tmp_path):
+    """Issue 9 end to end: a toy points + command student in the node gives its ONNX action.
+
+    Trained on the toy family and exported, then fed a PointCloud2 and a values/mask pair
+    from another process.
+    """
+    from distill_ros.runtime.onnx_policy import OnnxPolicy
+    from distill_ros.tasks.toy import TASKS, ToyEnv
+    from runtime.tiny_models import cloud_parts
+    from runtime.toy_student import train_toy_student
+
+    trained = train_toy_student(tmp_path, epochs=3)
+    assert trained["parity"]["max_abs_diff_real"] <= 1e-4
+    env = ToyEnv(TASKS[1], groups=("points", "command"), mask_prob=0.5)
+    o, _ = env.reset(seed=11)
+    expected = OnnxPolicy(trained["path"], want_gpu=False).act(o)
+    assert np.all(np.isfinite(expected)) and np.any(np.abs(expected) > 1e-3)
+
+    ros = tester.ros
+    commands = tester.record(F64, OUTPUT)
+    proc = start_node("policy_inference", "-p", f"model_path:={trained['path']}", "-p",
+                      "autostart:=true", "-p", "points_groups:=[points:/toy/points]", "-p",
+                      "command_groups:=[command:/toy/goal:/toy/goal_mask]")
+    cloud_pub = tester.publisher("sensor_msgs/msg/PointCloud2", "/toy/points", ros.SENSOR_DATA)
+    values_pub = tester.publisher(F64, "/toy/goal", ros.SENSOR_DATA)
+    mask_pub = tester.publisher(F64, "/toy/goal_mask", ros.SENSOR_DATA)
+    parts = cloud_parts(o["points"])
+    field = ros.get_interface("sensor_msgs/msg/PointField")
+    cloud = ros.get_interface("sensor_msgs/msg/PointCloud2")(
+        fields=[field(**f) for f in parts.pop("fields")], **parts)
+    array = ros.get_interface(F64)
+    deadline, got = time.monotonic() + 30.0, None
+    while got is None and time.monotonic() < deadline:
+        cloud_pub.publish(cloud)
+        values_pub.publish(array(data=[float(v) for v in o["command"]]))
+        mask_pub.publish(array(data=[float(v) for v in o["command_mask"]]))
+        time.sleep(0.02)
+        got = next((m for _, m in commands.since(0) if np.any(np.abs(m.data) > 1e-9)), None)
+    assert got is not None, f"no policy command\n{proc.log()}"
+    assert np.allclose(got.data, expected, atol=1e-5), f"node {list(got.data)} vs {expected}"

@@ -273,6 +273,25 @@ class DiffusionPolicy(nn.Module):
         return self.sample(obs, sampler=sampler, generator=generator)[:, : self.cfg.n_exec]
 
 
+def teacher_optimizer(policy: nn.Module, lr: float, steps: int):
+    """The teacher's schedule: AdamW with a cosine decay to 5% of `lr` over `steps`."""
+    opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-6)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
+    return opt, sched
+
+
+def teacher_step(policy: "DiffusionPolicy", opt, sched, obs: torch.Tensor,
+                 actions: torch.Tensor, batch_size: int, gen: torch.Generator) -> float:
+    """One denoising update on a minibatch drawn with replacement; returns its loss."""
+    idx = torch.randint(0, obs.shape[0], (batch_size,), generator=gen)
+    loss = policy.loss(obs[idx], actions[idx], generator=gen)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return float(loss.detach())
+
+
 def fit_diffusion(
     policy: DiffusionPolicy, obs: torch.Tensor, actions: torch.Tensor, steps: int,
     batch_size: int = 256, lr: float = 1e-3, seed: int = 0, progress: bool = False,
@@ -295,18 +314,10 @@ def fit_diffusion(
     from tqdm import tqdm
 
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-6)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
-    losses = []
+    opt, sched = teacher_optimizer(policy, lr, steps)
     policy.train()
-    for _ in tqdm(range(steps), disable=not progress, desc="diffusion teacher"):
-        idx = torch.randint(0, obs.shape[0], (batch_size,), generator=gen)
-        loss = policy.loss(obs[idx], actions[idx], generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
+    losses = [teacher_step(policy, opt, sched, obs, actions, batch_size, gen)
+              for _ in tqdm(range(steps), disable=not progress, desc="diffusion teacher")]
     policy.eval()
     logger.info("diffusion teacher: %d steps, loss %.4f -> %.4f", steps, losses[0], losses[-1])
     return losses

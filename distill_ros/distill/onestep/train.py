@@ -24,7 +24,8 @@ from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolic
 from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
-from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
+from distill_ros.teachers.diffusion import (DiffusionConfig, DiffusionPolicy, teacher_optimizer,
+                                            teacher_step)
 
 log = logging.getLogger(__name__)
 LOG_EVERY = 50  # updates per curve row
@@ -56,9 +57,7 @@ def train_teacher(run: RunDir, cfg: PipelineConfig, hist: np.ndarray, chunks: np
     folder = run.root / "teachers" / "diffusion"
     latest = run.path("teachers", "diffusion", "latest.pt")
     policy, scaler = _fresh(cfg, frames)
-    opt = torch.optim.AdamW(policy.parameters(), lr=o.teacher_lr, weight_decay=1e-6)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=o.teacher_updates,
-                                                       eta_min=o.teacher_lr * 0.05)
+    opt, sched = teacher_optimizer(policy, o.teacher_lr, o.teacher_updates)
     gen = torch.Generator().manual_seed(cfg.seed)
     state = {"update": 0, "wall_s": 0.0, "curves": []}
     if latest.is_file():
@@ -78,13 +77,7 @@ def train_teacher(run: RunDir, cfg: PipelineConfig, hist: np.ndarray, chunks: np
     bar = tqdm(range(state["update"], o.teacher_updates), desc="diffusion teacher",
                unit="upd", initial=state["update"], total=o.teacher_updates)
     for step in bar:
-        idx = torch.randint(0, len(x), (o.teacher_batch_size,), generator=gen)
-        loss = policy.loss(x[idx], a[idx], generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
+        losses.append(teacher_step(policy, opt, sched, x, a, o.teacher_batch_size, gen))
         state["update"] = step + 1
         if state["update"] % LOG_EVERY == 0 or state["update"] == o.teacher_updates:
             state["curves"].append({"update": state["update"], "loss": float(np.mean(losses))})

@@ -42,7 +42,8 @@ def test_onestep_run_trains_exports_and_reports_every_policy(tmp_path):
     for variant in ("stochastic", "deterministic"):
         assert distill[variant]["updates"] == 30
         ratio = distill[variant]["distill_wall_s"] / teacher_wall
-        assert distill[f"{variant}_over_teacher_wall"] == pytest.approx(ratio, abs=1e-3)
+        # Both walls are stored rounded to 0.1 ms; the ratio must agree to that precision.
+        assert distill[f"{variant}_over_teacher_wall"] == pytest.approx(ratio, rel=1e-2)
         curves = json.loads((run.root / "student" / f"onestep_{variant}" / "curves.json")
                             .read_text())
         assert {"loss_generator", "teacher_gap"} <= set(curves[-1]), curves[-1]

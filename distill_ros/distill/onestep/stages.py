@@ -125,7 +125,7 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
         train_teacher(run, cfg, hist, chunks, frames)
     teacher, scaler, teacher_wall = load_diffusion_teacher(run, cfg)
     obs_norm = scaler.norm_obs(torch.from_numpy(hist))
-    info: dict = {"windows": int(len(hist)), "teacher_train_wall_s": round(teacher_wall, 2)}
+    info: dict = {"windows": int(len(hist)), "teacher_train_wall_s": round(teacher_wall, 4)}
     for variant in cfg.onestep.variants:
         g = distill_generator(run, cfg, variant, teacher, obs_norm)
         info[variant] = g

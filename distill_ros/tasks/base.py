@@ -50,6 +50,9 @@ class TaskFamily:
     add_task: Callable[[str, object, str], None] | None = None
     #: built-in demonstrators by name (name -> nn.Module factory) for `onestep.demonstrators`
     scripted_experts: Optional[dict[str, Callable[[], Any]]] = None
+    #: the family's own eval stage, (run, cfg, executor) -> summary, writing report/eval.json
+    #: and eval.md (e.g. a graded score instead of success); None: the generic one
+    evaluate: Optional[Callable[[Any, Any, Any], dict]] = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

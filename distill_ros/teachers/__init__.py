@@ -54,7 +54,11 @@ def load_teacher(path: str | Path, obs_spec: Spec, act_spec: Spec) -> Teacher:
 
 
 def teacher_file(run_root: Path, sources: dict[str, str], task: str) -> Path:
-    """The user's file for `task` if `teachers.sources` names one, else the run's own."""
+    """The user's file for `task` if `teachers.sources` names one, else the run's own.
+
+    The run's own is `teacher.pt` where a scripted teacher was saved, else `teacher.zip`.
+    """
     if task in sources:
         return Path(sources[task]).expanduser()
-    return Path(run_root) / "teachers" / task / "teacher.zip"
+    folder = Path(run_root) / "teachers" / task
+    return folder / "teacher.pt" if (folder / "teacher.pt").is_file() else folder / "teacher.zip"

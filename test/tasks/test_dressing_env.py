@@ -19,16 +19,10 @@ from distill_ros.tasks.dressing.env import (  # noqa: E402
 from distill_ros.tasks.dressing import expert  # noqa: E402
 from distill_ros.tasks.dressing.expert import expert_action  # noqa: E402
 from distill_ros.tasks.dressing.family import ACT_SPEC, FAMILY, OBS_SPEC, obs_groups  # noqa: E402
-from distill_ros.tasks.dressing.garments import CACHE_ENV  # noqa: E402
 from distill_ros.tasks.dressing.geometry import point_segment_distance  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def garment_cache(tmp_path_factory):
-    """Garment meshes go to a temporary cache, not the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("garments")))
-        yield
+pytestmark = pytest.mark.usefixtures("garment_cache")   # test/tasks/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,8 @@ def recorded_success(run: RunDir, task: str) -> float | None:
 def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Train (or load) one expert per task and record its measured success."""
     from distill_ros.evaluate import success_rate
-    from distill_ros.teachers.sb3 import remove_checkpoints, train_teacher
+    from distill_ros.teachers.sb3 import remove_checkpoints
+    from distill_ros.teachers.train import train_teacher
 
     fam = get_family(cfg.family)
     results = {}
@@ -63,8 +64,8 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict
         elif train_here:
             with tqdm(total=cfg.teachers.timesteps, desc=f"teacher {task}", unit="step",
                       unit_scale=True) as bar:
-                train_teacher(cfg.family, task, cfg.teachers, path.parent,
-                              cfg.seed * TEACHER_SEED_STRIDE + i, bar)
+                path = train_teacher(cfg.family, task, cfg.teachers, path.parent,
+                                     cfg.seed * TEACHER_SEED_STRIDE + i, bar)
         teacher = load_teacher(path, fam.obs_spec, fam.act_spec)
         results[task] = success_rate(cfg.family, task, teacher.act, cfg.teachers.eval_episodes,
                                      TEACHER_EVAL_SEED + cfg.seed, i, f"teacher {task} eval")
@@ -145,6 +146,9 @@ def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Teachers and the exported student on the same seeds; writes report/eval.*."""
     from distill_ros.evaluate import evaluate_rows, summarize, write_report
 
+    family = get_family(cfg.family)
+    if family.evaluate is not None:
+        return family.evaluate(run, cfg, executor)
     rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes)
     summary = summarize(rows, cfg.eval.episodes)
     write_report(run.root / "report", rows, summary)

@@ -49,6 +49,20 @@ def obs_groups(n_points: int = CLOUD.n_points) -> ObsSpec:
     ))
 
 
+def _scripted_expert():
+    """The scripted dresser as a module (imports torch only when asked for)."""
+    from distill_ros.tasks.dressing.scripted import DressingExpert
+
+    return DressingExpert()
+
+
+def _evaluate(run, cfg, executor) -> dict:
+    """Dressing's eval stage: final dressed ratios (`evaluate.evaluate_dressing`)."""
+    from distill_ros.tasks.dressing.evaluate import evaluate_dressing
+
+    return evaluate_dressing(run, cfg, executor)
+
+
 FAMILY = TaskFamily(
     name="dressing",
     tasks=TASKS,
@@ -57,4 +71,6 @@ FAMILY = TaskFamily(
     act_spec=ACT_SPEC,
     control_rate_hz=CONTROL_RATE_HZ,
     max_episode_steps=EPISODE_STEPS,
+    scripted_experts={"dressing_expert": _scripted_expert},
+    evaluate=_evaluate,
 )

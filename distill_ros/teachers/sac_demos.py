@@ -35,6 +35,7 @@ from distill_ros.teachers.train import family_expert
 
 log = logging.getLogger(__name__)
 BATCH = 256
+WARM_LR = 1e-3       # cloning and critic warm-up (own optimisers: SAC's start afresh)
 Q_WEIGHT = 2.5       # TD3+BC's alpha: the policy term's weight against cloning
 DEMOS_FILE = "demos.npz"
 
@@ -47,6 +48,7 @@ class Demos:
     labels: np.ndarray
     episodes: int
     mean_return: float
+    min_return: float
 
 
 def collect_demos(model, venv, expert: Callable[[np.ndarray], np.ndarray], low: np.ndarray,
@@ -79,13 +81,14 @@ def collect_demos(model, venv, expert: Callable[[np.ndarray], np.ndarray], low: 
         raw = venv.get_original_obs()
     return Demos(np.concatenate(states).astype(np.float32),
                  np.concatenate(labels).astype(np.float32), len(returns),
-                 float(np.mean(returns)))
+                 float(np.mean(returns)), float(np.min(returns)))
 
 
 def clone_actor(model, obs: torch.Tensor, labels: torch.Tensor, steps: int, noise: float,
                 generator: torch.Generator) -> float:
     """Fit the actor's deterministic action to `labels` on (normalised) `obs`; last loss."""
     actor = model.actor
+    optimizer = torch.optim.Adam(actor.parameters(), lr=WARM_LR)
     log_std = float(np.log(max(noise, 1e-3)))
     loss = torch.tensor(float("nan"))
     for _ in range(steps):
@@ -93,13 +96,13 @@ def clone_actor(model, obs: torch.Tensor, labels: torch.Tensor, steps: int, nois
         mean, log_std_out, _ = actor.get_action_dist_params(obs[idx])
         loss = F.mse_loss(torch.tanh(mean), labels[idx])
         total = loss + 0.1 * ((log_std_out - log_std) ** 2).mean()
-        actor.optimizer.zero_grad()
+        optimizer.zero_grad()
         total.backward()
-        actor.optimizer.step()
+        optimizer.step()
     return float(loss.detach())
 
 
-def critic_step(model, data, alpha: torch.Tensor) -> float:
+def critic_step(model, data, alpha: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
     """One SAC critic update on `data` (soft Bellman target, twin critics, Polyak targets)."""
     with torch.no_grad():
         next_act, next_logp = model.actor.action_log_prob(data.next_observations)
@@ -108,9 +111,9 @@ def critic_step(model, data, alpha: torch.Tensor) -> float:
         target = data.rewards + (1 - data.dones) * model.gamma * soft
     qs = model.critic(data.observations, data.actions)
     loss = 0.5 * sum(F.mse_loss(q, target) for q in qs)
-    model.critic.optimizer.zero_grad()
+    optimizer.zero_grad()
     loss.backward()
-    model.critic.optimizer.step()
+    optimizer.step()
     polyak_update(model.critic.parameters(), model.critic_target.parameters(), model.tau)
     return float(loss.detach())
 
@@ -122,10 +125,11 @@ def _alpha(model) -> torch.Tensor:
 
 def warm_critics(model, steps: int) -> float:
     """Only the critic update of SAC, under the current actor and entropy weight; last loss."""
+    optimizer = torch.optim.Adam(model.critic.parameters(), lr=WARM_LR)
     loss = float("nan")
     for _ in range(steps):
         data = model.replay_buffer.sample(model.batch_size, env=model._vec_normalize_env)
-        loss = critic_step(model, data, _alpha(model))
+        loss = critic_step(model, data, _alpha(model), optimizer)
     return loss
 
 
@@ -163,7 +167,7 @@ class DemoSAC(SAC):
                 alpha_loss.backward()
                 self.ent_coef_optimizer.step()
             alpha = _alpha(self)
-            critic_step(self, data, alpha)
+            critic_step(self, data, alpha, self.critic.optimizer)
             q = torch.cat(self.critic(data.observations, act), dim=1).min(1, keepdim=True)[0]
             policy = (alpha * logp.reshape(-1, 1) - q).mean() / q.abs().mean().detach()
             idx = torch.randint(len(demo_obs), (batch_size,))
@@ -193,11 +197,13 @@ def seed_with_demos(model, venv, family: str, cfg, seed: int, act_low: np.ndarra
     bc = clone_actor(model, obs, torch.as_tensor(demos.labels), cfg.bc_steps, cfg.demo_noise,
                      generator)
     critic = warm_critics(model, cfg.bc_steps)
-    log.info("SAC from demonstrations: %d expert episodes (%d transitions, mean return %.2f), "
-             "behaviour cloning loss %.4f, critic loss %.4f after %d steps", demos.episodes,
-             len(demos.obs), demos.mean_return, bc, critic, cfg.bc_steps)
+    log.info("SAC from demonstrations: %d expert episodes (%d transitions, return mean %.2f, "
+             "min %.2f), behaviour cloning loss %.4f, critic loss %.4f after %d steps",
+             demos.episodes, len(demos.obs), demos.mean_return, demos.min_return, bc, critic,
+             cfg.bc_steps)
     return {"demo_episodes": demos.episodes, "demo_transitions": len(demos.obs),
-            "demo_return": demos.mean_return, "bc_loss": bc, "critic_loss": critic}
+            "demo_return": demos.mean_return, "demo_min_return": demos.min_return,
+            "bc_loss": bc, "critic_loss": critic}
 
 
 def attach_demos(model, path: Path) -> None:

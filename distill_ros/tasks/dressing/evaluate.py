@@ -1,8 +1,9 @@
 """Dressing's eval stage: mean dressed ratio of each range's teacher and of the exported student.
 
 The paper's measure ("One Policy to Dress Them All"): the dressed ratio at the end of an
-episode. An episode runs to the family's horizon, or until the ratio reaches `RATIO_DONE`
-(nothing left to dress). On the same seeds:
+episode. An episode ends at the family's horizon or at its first success (ratio >= 0.8), as
+every rollout of this package ends, DAgger's included (so no policy is judged on states its
+teachers never labelled). On the same seeds:
 
 - each training range: its own teacher and the student (target: student >= 90% of teacher);
 - each held-out task (a held-out pose range, or a training range with the held-out garment):
@@ -22,8 +23,8 @@ import numpy as np
 
 from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.rollout import episode_seed
+from distill_ros.tasks.dressing.env import EPISODE_STEPS
 
-RATIO_DONE = 0.99
 TARGET = 0.9          # student / teacher on training ranges
 
 
@@ -45,7 +46,7 @@ def final_ratio(env, act, seed: int) -> tuple[float, bool]:
                  else obs[None])
         action = np.asarray(act(batch), np.float32).reshape(-1)
         obs, _, terminated, truncated, info = env.step(action)
-        if info["dressed_ratio"] >= RATIO_DONE or terminated or truncated:
+        if info["is_success"] or terminated or truncated:
             break
     return float(info["dressed_ratio"]), bool(info["is_success"])
 
@@ -165,7 +166,8 @@ def format_table(rows: list[dict], summary: dict, episodes: int) -> str:
         lines.append(f"held out: the student beats the best single teacher on "
                      f"{s['held_out_student_beats_best']} of {s['held_out']}")
     lines.append(f"final dressed ratio, mean of {episodes} episodes per task and policy on the "
-                 "same seeds; success = ratio >= 0.8 at some step")
+                 f"same seeds; an episode ends at success (ratio >= 0.8) or after "
+                 f"{EPISODE_STEPS} steps")
     return "\n".join(lines) + "\n"
 
 

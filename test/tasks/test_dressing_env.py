@@ -176,3 +176,17 @@ def test_bad_arguments_are_refused():
         DressingEnv("f0e0@poncho")
     with pytest.raises(ValueError, match="observation group"):
         DressingEnv("f0e0", groups=("rgb",))
+
+
+def test_cloth_flung_from_the_gripper_counts_as_diverged():
+    env = DressingEnv("f0e0")
+    try:
+        obs, _ = env.reset(seed=0)
+        obs, _, terminated, _, info = env.step(expert_action(obs))
+        assert not terminated and not info["diverged"] and not env.diverged()
+        pos, orn = env.gripper_pose()      # a solver blow-up leaves the cloth far behind
+        env._pb.resetBasePositionAndOrientation(env._gripper, (pos + [0.0, 0.0, 1.5]).tolist(),
+                                                orn.tolist(), physicsClientId=env._cid)
+        assert env.diverged()
+    finally:
+        env.close()

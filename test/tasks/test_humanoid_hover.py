@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from distill_ros.tasks.base import get_family, make_env
-from distill_ros.tasks.humanoid.commands import MODES
-from distill_ros.tasks.humanoid.evaluate import family_modes
+from distill_ros.tasks.humanoid.commands import EVAL_MODES, MODES
 from distill_ros.tasks.humanoid.hover import GROUPS, HoverEnv
 from distill_ros.teachers.deepmimic import DeepMimicTeacher
 
@@ -87,8 +86,8 @@ def test_specialist_families_show_their_mode_only():
         np.testing.assert_array_equal(obs["command_mask"], hands)
         obs, *_ = env.step(np.zeros(36))
     env.close()
-    assert family_modes(SPECIALIST) == ("head_hands",)
-    assert family_modes("humanoid") == ("full", "upper_joints_root_velocity", "head_hands")
+    assert fam.evaluate.keywords["modes"] == ("head_hands",)  # evaluated on its own mode
+    assert get_family("humanoid").evaluate.keywords["modes"] == EVAL_MODES
     with pytest.raises(ValueError, match="no 'specialist_hands'"):
         get_family("distill_ros.tasks.humanoid.family:specialist_hands")
 

@@ -18,11 +18,11 @@ import numpy as np
 from tqdm import tqdm
 
 from distill_ros.rollout import episode_seed
+from distill_ros.tasks.humanoid.commands import EVAL_MODES
 from distill_ros.tasks.humanoid.hover import GROUPS
 
 log = logging.getLogger(__name__)
 METRICS = ("fall_rate", "reward", "mpjpe_mm", "joint_err_rad", "root_vel_err")
-EVAL_MODES = ("full", "upper_joints_root_velocity", "head_hands")  # HOVER's named examples
 TEACHER_MODE = "any"
 
 #: groups of one step (state, proprio, command, command_mask) -> (36,) PD targets
@@ -90,15 +90,8 @@ def teacher_act(teacher) -> Act:
     return lambda g: np.asarray(teacher.act(g["state"][None]))[0]
 
 
-def family_modes(family: str) -> tuple[str, ...]:
-    """The modes a run of `family` is evaluated on: a specialist's own, else `EVAL_MODES`."""
-    from distill_ros.tasks.humanoid.family import SPECIALIST_PREFIX
-
-    tail = family.rsplit(":", 1)[-1]
-    return (tail[len(SPECIALIST_PREFIX):],) if tail.startswith(SPECIALIST_PREFIX) else EVAL_MODES
-
-
-def evaluate_run(run, cfg, label: str = "student", max_steps: int | None = None) -> dict:
+def evaluate_run(run, cfg, modes: Sequence[str] = EVAL_MODES, label: str = "student",
+                 max_steps: int | None = None) -> dict:
     """The eval stage: teachers (seen clips) and the exported student on every clip x mode.
 
     Writes report/eval.json (rows), eval.md (the table) and eval.png; returns a summary.
@@ -113,7 +106,7 @@ def evaluate_run(run, cfg, label: str = "student", max_steps: int | None = None)
     if not onnx.is_file():
         raise FileNotFoundError(f"{onnx} does not exist; run `distill-ros export CONFIG` first")
     student = student_act(OnnxPolicy(onnx, want_gpu=False))
-    modes, rows = family_modes(cfg.family), []
+    rows = []
     for i, clip in enumerate(cfg.tasks + cfg.held_out):
         split = "seen" if clip in cfg.tasks else "held-out"
         path = teacher_file(run.root, cfg.teachers.sources, clip, cfg.family)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from distill_ros.spec import Spec
 from distill_ros.tasks.base import TaskFamily
-from distill_ros.tasks.humanoid.commands import MODES
+from distill_ros.tasks.humanoid.commands import EVAL_MODES, MODES
 from distill_ros.tasks.humanoid.motion import clip_names
 from distill_ros.tasks.humanoid.skeleton import (ACTION_HIGH, ACTION_LOW, action_names,
                                                  state_names)
@@ -57,16 +57,19 @@ def shipped_teacher(task: str) -> Path | None:
     return prefix.with_name(prefix.name + INDEX_SUFFIX)
 
 
-def _evaluate(run, cfg) -> dict:
+def _evaluate(run, cfg, modes: tuple[str, ...]) -> dict:
     from distill_ros.tasks.humanoid.evaluate import evaluate_run
 
-    return evaluate_run(run, cfg)
+    return evaluate_run(run, cfg, modes)
 
 
 def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
-                    sparsity: float = TRAIN_SPARSITY,
-                    switch_prob: float = TRAIN_SWITCH_PROB) -> TaskFamily:
-    """A humanoid family whose envs draw command masks from `modes` (see `CommandSampler`)."""
+                    sparsity: float = TRAIN_SPARSITY, switch_prob: float = TRAIN_SWITCH_PROB,
+                    eval_modes: tuple[str, ...] = EVAL_MODES) -> TaskFamily:
+    """A humanoid family whose envs draw command masks from `modes` (see `CommandSampler`).
+
+    Its eval stage measures the student on each of `eval_modes`.
+    """
     return TaskFamily(
         name=name,
         tasks=tuple(clip_names()),
@@ -77,7 +80,7 @@ def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
         control_rate_hz=float(CONTROL_HZ),
         max_episode_steps=int(EPISODE_SECONDS * CONTROL_HZ),
         shipped_teacher=shipped_teacher,
-        evaluate=_evaluate,
+        evaluate=functools.partial(_evaluate, modes=tuple(eval_modes)),
     )
 
 
@@ -89,6 +92,6 @@ def __getattr__(name: str) -> TaskFamily:
     mode = name[len(SPECIALIST_PREFIX):]
     if name.startswith(SPECIALIST_PREFIX) and mode in MODES:
         return humanoid_family(f"humanoid_{name}", modes=(mode,), sparsity=0.0,
-                               switch_prob=0.0)
+                               switch_prob=0.0, eval_modes=(mode,))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r} (specialist "
                          f"families: {', '.join(SPECIALIST_PREFIX + m for m in MODES)})")

@@ -11,7 +11,8 @@ against the policy's `Group` and return the ONNX input arrays, with errors namin
 
 - `points_from_cloud`: ``sensor_msgs/PointCloud2`` parts (fields with name/offset/datatype,
   point_step, data, width, height) -> ``(N, C)`` float32 in the group's channel order
-  (e.g. x, y, z and an optional label), with the fixed-N selection of `select_points`.
+  (e.g. x, y, z and an optional label), with the fixed-N selection of `select_points`,
+  or the group's own preprocessing (`pointcloud.preprocess_group`) when it has one.
 - `command_from_arrays`: values and a 0/1 mask (two ``Float64MultiArray``) ->
   ``{name: values, name_mask: mask}``; masked values are set to 0.
 - `GroupStore`: the latest arrays of such groups with their arrival times.
@@ -158,7 +159,8 @@ def points_from_cloud(group: Group, fields: Sequence[Any], point_step: int, data
         point_step, data, width, height, row_step, is_bigendian: as in PointCloud2.
 
     Points with a non-finite channel (NaN marks "no return" in organised clouds) are
-    dropped before the fixed-N selection of `select_points`.
+    dropped before the fixed-N selection of `select_points`, or before the group's own
+    preprocessing (`spec.Group.preprocess`: crop, voxels, N, as in training).
     """
     if group.kind != "points":
         raise ValueError(f"group {group.name!r} is a {group.kind} group, not points")
@@ -191,6 +193,9 @@ def points_from_cloud(group: Group, fields: Sequence[Any], point_step: int, data
     table = np.concatenate(rows) if rows else np.zeros(0, dtype)
     points = np.stack([table[c].astype(np.float32) for c in names], axis=1)
     points = points[np.all(np.isfinite(points), axis=1)]
+    if group.preprocess is not None:  # crop, voxels, N: the open3d steps training ran
+        from distill_ros.runtime.pointcloud import preprocess_group
+        return preprocess_group(points, group)
     return select_points(points, group.length, group.name)
 
 

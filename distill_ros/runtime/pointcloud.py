@@ -11,7 +11,7 @@ becomes a fixed-size observation (`preprocess`):
 
 A policy's ``points`` group carries its settings (`spec.Group.preprocess`, written by
 `group_preprocess`), so the node rebuilds the group from a ``PointCloud2`` with the very
-function and settings training used (`preprocess_group`).
+function and settings training used (`group_from_cloud`, `preprocess_group`).
 
 No torch and no ROS here; open3d is imported where used, through `require_open3d`.
 """
@@ -19,10 +19,11 @@ No torch and no ROS here; open3d is imported where used, through `require_open3d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from distill_ros.runtime.observation import select_points
+from distill_ros.runtime.observation import cloud_points, points_from_cloud, select_points
 from distill_ros.spec import Group
 
 OPEN3D_HINT = ("open3d is needed for point-cloud observations: "
@@ -145,6 +146,20 @@ def preprocess_group(points: np.ndarray, group: Group) -> np.ndarray:
         return preprocess(points, cloud_config(group))
     except ValueError as err:
         raise ValueError(f"group {group.name!r}: {err}") from None
+
+
+def group_from_cloud(group: Group, fields: Sequence[Any], point_step: int, data: bytes,
+                     width: int, height: int = 1, row_step: Optional[int] = None,
+                     is_bigendian: bool = False) -> np.ndarray:
+    """A ``points`` group from the parts of a ``PointCloud2`` (`observation.cloud_points`).
+
+    A group with preprocessing gets `preprocess_group`, as training computed it; any other
+    the fixed-N selection of `observation.points_from_cloud`.
+    """
+    parts = (fields, point_step, data, width, height, row_step, is_bigendian)
+    if group.preprocess is None:
+        return points_from_cloud(group, *parts)
+    return preprocess_group(cloud_points(group, *parts), group)
 
 
 def _voxel_per_label(pts: np.ndarray, voxel: float) -> np.ndarray:

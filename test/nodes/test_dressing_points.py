@@ -17,7 +17,8 @@ pytest.importorskip("open3d", reason="open3d is not installed: pip install "
 
 from distill_ros.export.metadata import PolicyMetadata  # noqa: E402
 from distill_ros.nodes.inference_inputs import InputWiring  # noqa: E402
-from distill_ros.runtime.observation import GroupStore, ObservationAssembler  # noqa: E402
+from distill_ros.runtime.observation import (  # noqa: E402
+    GroupStore, ObservationAssembler, points_from_cloud)
 from distill_ros.runtime.pointcloud import cloud_config, preprocess_group  # noqa: E402
 from distill_ros.runtime.supervisor import Supervisor  # noqa: E402
 from distill_ros.spec import Group, Spec  # noqa: E402
@@ -45,6 +46,8 @@ def test_the_points_settings_travel_with_the_policy():
     meta = PolicyMetadata(groups, ACT_SPEC, 10.0, "dressing")
     back = PolicyMetadata.from_props(meta.to_props(), "test").obs
     assert back == groups and cloud_config(back.group("points")) == CLOUD
+    with pytest.raises(ValueError, match="group_from_cloud"):   # no silent plain selection
+        points_from_cloud(points, [], 16, b"", 0)
     plain = Group("points", "points", Spec(("x", "y", "z", "label")), length=8)
     assert "preprocess" not in plain.to_dict()      # older layouts serialise as before
     with pytest.raises(ValueError, match="preprocess is for points groups"):

@@ -54,7 +54,8 @@ def make_scene(task: str, seed: int = 0):
     """The dressing scene `sim_robot` drives (`scene.DressingScene`)."""
     from distill_ros.tasks.dressing.scene import DressingScene
 
-    return DressingScene(DressingEnv(task, max_episode_steps=2**31), seed)
+    env = DressingEnv(task, max_episode_steps=2**31)  # a robot has no episode end
+    return DressingScene(env, OBS_SPEC, ACT_SPEC, seed)
 
 
 FAMILY = TaskFamily(

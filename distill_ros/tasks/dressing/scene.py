@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from distill_ros.spec import Spec
 from distill_ros.tasks.dressing.env import SUCCESS_RATIO, DressingEnv
-from distill_ros.tasks.dressing.family import ACT_SPEC, OBS_SPEC
 from distill_ros.tasks.dressing.garments import ring_indices
 from distill_ros.tasks.scene import Shape, success_color
 
@@ -29,14 +29,15 @@ class DressingScene:
 
     Args:
         env: the dressing env of one task (``tasks.dressing.env.DressingEnv``), flat state.
+        obs_spec: the state's layout; act_spec: the twist's (``family.OBS_SPEC``, ``ACT_SPEC``).
         seed: seed of the first episode; each reset uses the next one.
     """
 
-    def __init__(self, env: DressingEnv, seed: int = 0) -> None:
+    def __init__(self, env: DressingEnv, obs_spec: Spec, act_spec: Spec, seed: int = 0) -> None:
         if env.groups:
             raise ValueError(f"the dressing scene steps the env's flat state; make the env "
                              f"without groups, got {list(env.groups)}")
-        self.env, self.task = env, env.task
+        self.env, self.task, self.obs_spec, self.act_spec = env, env.task, obs_spec, act_spec
         self.seed = seed - 1
         self.reset()
 
@@ -44,7 +45,7 @@ class DressingScene:
         """Start the next episode (next seed), the gripper still; return its seed."""
         self.seed += 1
         self.state, _ = self.env.reset(seed=self.seed)
-        self.command = np.zeros(ACT_SPEC.dim)
+        self.command = np.zeros(self.act_spec.dim)
         self.steps, self.success, self.force = 0, False, 0.0
         return self.seed
 
@@ -56,13 +57,13 @@ class DressingScene:
     def set_command(self, names: Sequence[str], values: Sequence[float]) -> None:
         """Set twist elements by name (``ee_vx`` ... ``ee_wz``: m/s, rad/s, world frame)."""
         values = np.asarray(values, dtype=np.float64)
-        if len(names) != len(values) or not set(names) <= set(ACT_SPEC.names):
+        if len(names) != len(values) or not set(names) <= set(self.act_spec.names):
             raise ValueError(f"command names {list(names)} (for {len(values)} values) must be "
-                             f"elements of {list(ACT_SPEC.names)}")
+                             f"elements of {list(self.act_spec.names)}")
         if not np.all(np.isfinite(values)):
             raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
         for name, value in zip(names, values):
-            self.command[ACT_SPEC.names.index(name)] = value
+            self.command[self.act_spec.names.index(name)] = value
 
     def step(self) -> None:
         """Advance one control period (0.1 s of physics) with the current twist."""
@@ -78,8 +79,9 @@ class DressingScene:
         return JOINTS, [float(v) for v in position], [float(v) for v in velocity]
 
     def features(self) -> tuple[list[str], list[float]]:
-        """Every state element that is not a joint position, by name (`family.OBS_SPEC`)."""
-        pairs = [(n, float(v)) for n, v in zip(OBS_SPEC.names, self.state) if n not in JOINTS]
+        """Every state element that is not a joint position, by name (`obs_spec`)."""
+        pairs = [(n, float(v)) for n, v in zip(self.obs_spec.names, self.state)
+                 if n not in JOINTS]
         return [n for n, _ in pairs], [v for _, v in pairs]
 
     def shapes(self) -> list[Shape]:

@@ -18,7 +18,7 @@ import numpy as np
 from distill_ros.spec import Spec
 from distill_ros.tasks.dressing.env import SUCCESS_RATIO, DressingEnv
 from distill_ros.tasks.dressing.garments import ring_indices
-from distill_ros.tasks.scene import Shape, success_color
+from distill_ros.tasks.scene import Shape, set_by_name, success_color
 
 JOINTS = ("gripper_x", "gripper_y", "gripper_z")  # the gripper's position as joints (m)
 SKIN, CLOTH, GREY = (0.9, 0.7, 0.6, 1.0), (0.2, 0.4, 0.9, 0.8), (0.7, 0.7, 0.7, 1.0)
@@ -56,14 +56,7 @@ class DressingScene:
 
     def set_command(self, names: Sequence[str], values: Sequence[float]) -> None:
         """Set twist elements by name (``ee_vx`` ... ``ee_wz``: m/s, rad/s, world frame)."""
-        values = np.asarray(values, dtype=np.float64)
-        if len(names) != len(values) or not set(names) <= set(self.act_spec.names):
-            raise ValueError(f"command names {list(names)} (for {len(values)} values) must be "
-                             f"elements of {list(self.act_spec.names)}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
-        for name, value in zip(names, values):
-            self.command[self.act_spec.names.index(name)] = value
+        set_by_name(self.command, self.act_spec, names, values)
 
     def step(self) -> None:
         """Advance one control period (0.1 s of physics) with the current twist."""

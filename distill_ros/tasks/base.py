@@ -34,8 +34,9 @@ class TaskFamily:
     """A family of tasks (e.g. one per object) that one student must serve.
 
     `make(task, **kwargs)` builds a gymnasium env. `make_scene(task, seed)`, when given,
-    builds the scene the `sim_robot` node drives (see `tasks.grasp_scene.GraspScene` for
-    the methods it calls); a family without one runs in the pipeline only.
+    builds the scene the `sim_robot` node drives (the `tasks.scene.Scene` protocol;
+    `tasks.grasp_scene.GraspScene` is an example); a family without one runs in the
+    pipeline only.
     """
 
     name: str

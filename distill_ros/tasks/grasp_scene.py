@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from distill_ros.spec import Spec
+from distill_ros.tasks.scene import Shape, success_color
 
 JOINTS = ("ee_x", "ee_y", "ee_z", "finger_left", "finger_right")  # URDF order, prismatic, m
 JOINT_OBS = ("palm_x", "palm_y", "palm_z")  # observation elements that are joint positions
@@ -84,6 +85,28 @@ class GraspScene:
         pos, quat = env._pb.getBasePositionAndOrientation(env._obj, physicsClientId=env._cid)
         named = dict(zip(self.obs_spec.names, self.obs))
         return list(pos), list(quat), [float(named[f"obj_half_{a}"]) for a in "xyz"]
+
+    def shapes(self) -> list[Shape]:
+        """The object (green once held) and the gripper's palm and finger pads, for RViz."""
+        position, quat, half = self.object_pose()
+        names, q, _ = self.joint_state()
+        joints = dict(zip(names, q))
+        x, y, z = joints["ee_x"], joints["ee_y"], joints["ee_z"]
+        finger = (0.01, 0.025, 0.06)  # URDF finger boxes, 4 cm below the palm, sliding on x
+        grey = (0.7, 0.7, 0.7, 1.0)
+        return [Shape(0, "cube", position, quat, [2 * h for h in half],
+                      success_color(self.success)),
+                Shape(1, "cube", (x, y, z), scale=(0.12, 0.04, 0.02), color=grey),
+                Shape(2, "cube", (x - joints["finger_left"], y, z - 0.04), scale=finger,
+                      color=grey),
+                Shape(3, "cube", (x + joints["finger_right"], y, z - 0.04), scale=finger,
+                      color=grey)]
+
+    def status(self) -> tuple[str, dict[str, Any]]:
+        """Whether the object is held, and the episode's figures."""
+        return ("object grasped and held" if self.success else "grasping",
+                {"task": self.task, "seed": self.seed, "steps": self.steps,
+                 "success": self.success, "lift_m": self.lift})
 
     def point_cloud(self, width: int = 96, height: int = 72) -> np.ndarray:
         """Points (N, 3) in the world frame (m) that a depth camera sees of object and gripper.

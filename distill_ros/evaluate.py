@@ -61,13 +61,15 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (lo, hi)
 
 
-def evaluate_rows(run, cfg, tasks: list[str], episodes: int) -> list[dict]:
+def evaluate_rows(run, cfg, tasks: list[str], episodes: int,
+                  with_teachers: bool = True) -> list[dict]:
     """Success of the exported student, and of the teacher for seen tasks, on `tasks`.
 
     A task's seeds depend on its place in the config (`tasks` then `held_out`), so a task
     evaluated again later gets the same episodes as in the run's own report. Teacher and
     student read the observation groups the config gives them (`ObservationViews.of`), the
     same as in training: a grouped student gets its inputs by name from one grouped env.
+    `with_teachers=False` leaves the teacher columns empty (None).
     """
     from distill_ros.distill.dagger.views import ObservationViews
     from distill_ros.runtime.onnx_policy import OnnxPolicy
@@ -84,7 +86,7 @@ def evaluate_rows(run, cfg, tasks: list[str], episodes: int) -> list[dict]:
         i = order.index(task) if task in order else len(order) + j
         row = {"task": task, "split": "seen" if task in cfg.tasks else "held-out",
                "episodes": episodes, "teacher": None, "teacher_ci": None}
-        if task in cfg.tasks:
+        if task in cfg.tasks and with_teachers:
             t = load_teacher(teacher_file(run.root, cfg.teachers.sources, task), fam.obs_spec,
                              fam.act_spec)
             row["teacher"] = success_rate(cfg.family, task, views.teacher_policy(t.act),

@@ -55,8 +55,8 @@ def offline_queries(run_dir: Path, cfg: PipelineConfig) -> dict:
     fam = get_family(cfg.family)
     queried = stored = 0
     for i, task in enumerate(cfg.tasks):
-        teacher = load_teacher(teacher_file(run_dir, cfg.teachers.sources, task), fam.obs_spec,
-                               fam.act_spec)
+        teacher = load_teacher(teacher_file(run_dir, cfg.teachers.sources, task, cfg.family),
+                               fam.obs_spec, fam.act_spec)
         env = make_env(cfg.family, task)
         try:
             for e in range(cfg.collect.episodes_per_task):

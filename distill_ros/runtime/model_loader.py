@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future
@@ -92,7 +93,8 @@ class PolicyInputs:
         arrays = [obs] if self.flat else [obs[name] for name, _, _ in self.vectors]
         bad = []
         for array, (_, _, names) in zip(arrays, self.vectors):
-            if not np.isfinite(array).all():
+            # float32 elements: their float64 sum is finite exactly when all of them are
+            if not math.isfinite(sum(array.tolist())):
                 bad += [self._source(names[i]) for i in np.flatnonzero(~np.isfinite(array))]
         return bad
 

@@ -72,6 +72,8 @@ class CommandOutput:
             raise ValueError(f"command_names {unknown} are not actions of the model; its "
                              f"actions are {list(policy_names)}")
         self.order = np.array([list(policy_names).index(n) for n in self.names])
+        same_order = self.order.tolist() == list(range(len(policy_names)))
+        self._pick = None if same_order else self.order  # None: send the command as it is
         self.joints = list(joints) or self.names
         if len(self.joints) != len(self.names):
             raise ValueError(f"trajectory_joints has {len(self.joints)} names for "
@@ -94,7 +96,9 @@ class CommandOutput:
     def publish(self, command: np.ndarray) -> None:
         """Send ``command`` (policy order) to the controller (callers serialise calls)."""
         if self._wire is not None:
-            self.publisher.publish(self._wire.serialize(command[self.order]))
+            pick = self._pick
+            values = command if pick is None else command[pick]
+            self.publisher.publish(self._wire.serialize(values))
             return
         values = command[self.order].tolist()
         msg = self._msg

@@ -23,6 +23,8 @@ LAUNCH_SETS: Dict[str, List[Tuple[str, str]]] = {
     "sim_demo": [("sim_robot", "sim_robot_params.yaml"),
                  ("policy_inference", "policy_inference_params.yaml")],
     "training": [("distill_trainer", "distill_trainer_params.yaml")],
+    "dressing_demo": [("sim_robot", "dressing_sim_robot_params.yaml"),
+                      ("policy_inference", "dressing_policy_inference_params.yaml")],
 }
 #: launch argument -> (executable, parameter) it sets, as the launch files declare them.
 LAUNCH_ARGUMENTS: Dict[str, Tuple[str, str]] = {

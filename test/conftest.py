@@ -105,3 +105,13 @@ def write_toy_config(folder: Path, tasks: list[str], **sections) -> Path:
     path = folder / "toy.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+@pytest.fixture(scope="module")
+def garment_cache(tmp_path_factory):
+    """Dressing garment meshes go to a temporary cache, not the user's."""
+    from distill_ros.tasks.dressing.garments import CACHE_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("garments")))
+        yield

@@ -22,7 +22,7 @@ from distill_ros.tasks.dressing.family import ACT_SPEC, FAMILY, OBS_SPEC, obs_gr
 from distill_ros.tasks.dressing.geometry import point_segment_distance  # noqa: E402
 
 
-pytestmark = pytest.mark.usefixtures("garment_cache")   # test/tasks/conftest.py
+pytestmark = pytest.mark.usefixtures("garment_cache")   # test/conftest.py
 
 
 @pytest.fixture(scope="module")

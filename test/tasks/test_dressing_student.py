@@ -10,7 +10,7 @@ import yaml
 
 pytest.importorskip("pybullet")
 pytest.importorskip("onnxruntime")
-pytestmark = [pytest.mark.usefixtures("garment_cache"),     # test/tasks/conftest.py
+pytestmark = [pytest.mark.usefixtures("garment_cache"),     # test/conftest.py
               pytest.mark.skipif(importlib.util.find_spec("open3d") is None,
                                  reason="open3d is not installed: pip install "
                                  "'distill_ros[pointcloud]'")]

@@ -15,7 +15,7 @@ from distill_ros.teachers import load_teacher, teacher_file  # noqa: E402
 from distill_ros.teachers.config import TeacherConfig  # noqa: E402
 from distill_ros.teachers.train import train_teacher  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("garment_cache")   # test/tasks/conftest.py
+pytestmark = pytest.mark.usefixtures("garment_cache")   # test/conftest.py
 
 
 def _states(task: str, seed: int, steps: int) -> np.ndarray:

@@ -16,6 +16,7 @@ go through the run's executor.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,8 @@ def plan(run_root: Path, cfg) -> list[Job]:
 
     order = cfg.tasks + cfg.held_out
     student = str(Path(run_root) / "export" / "policy.onnx")
-    teachers = {t: str(teacher_file(run_root, cfg.teachers.sources, t)) for t in cfg.tasks}
+    teachers = {t: str(teacher_file(run_root, cfg.teachers.sources, t, cfg.family))
+                for t in cfg.tasks}
     jobs = []
     for i, task in enumerate(order):
         seeds = tuple(episode_seed(cfg.eval.seed, i, ep) for ep in range(cfg.eval.episodes))
@@ -94,8 +96,16 @@ def plan(run_root: Path, cfg) -> list[Job]:
     return jobs
 
 
-def evaluate_dressing(run, cfg, executor) -> dict:
-    """The family's eval stage: run the jobs, write report/eval.{json,md,png}."""
+def evaluate_dressing(run, cfg, executor=None) -> dict:
+    """The family's eval stage: run the jobs, write report/eval.{json,md,png}.
+
+    Without an `executor`, the config's `executor` kind runs the jobs: `processes` on one
+    worker per core this process may use, `ray` as `ray` says, `serial` here.
+    """
+    if executor is None:
+        from distill_ros.executor import make_executor
+
+        executor = make_executor(len(os.sched_getaffinity(0)), cfg.executor, cfg.ray)
     results = executor.map(run_job, plan(run.root, cfg))
     rows, summary = tabulate(results, cfg.tasks, cfg.held_out)
     report = run.root / "report"

@@ -151,6 +151,16 @@ def _node_values(diags: list) -> dict:
     return {}
 
 
+def loopback_middleware(backend: str):
+    """``distill_ros.ros`` on `backend`, loopback only in a private domain (children too)."""
+    os.environ["DISTILL_ROS_BACKEND"] = backend  # before distill_ros.ros is imported
+    from distill_ros import ros
+    from distill_ros.ros.dds_config import isolate_for_tests
+
+    isolate_for_tests()
+    return ros
+
+
 def main() -> None:
     """Run the benchmark and print JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -161,13 +171,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="measured closed loop")
     parser.add_argument("--task", default="f1e1", help="dressing pose range of the scene")
     args = parser.parse_args()
-    os.environ["DISTILL_ROS_BACKEND"] = args.backend  # before distill_ros.ros is imported
-    from distill_ros import ros
-    from distill_ros.ros.dds_config import isolate_for_tests
-
-    isolate_for_tests()  # loopback only, private domain; the sim inherits it
-    if not args.model:
-        args.model = untrained_dressing_student(Path(tempfile.mkdtemp(prefix="bench_dress_")))
+    args.model = args.model or untrained_dressing_student(
+        Path(tempfile.mkdtemp(prefix="bench_dress_")))
+    ros = loopback_middleware(args.backend)
     ros.init([])
     try:
         node = run_loop(ros, args.model, args.seconds, args.task)

@@ -16,7 +16,7 @@ import numpy as np
 
 from distill_ros.tasks.detour import (ACT_SPEC, DT, OBS_SPEC, POST_RADIUS, REACHER_RADIUS,
                                       SUCCESS_RADIUS, DetourEnv)
-from distill_ros.tasks.scene import Shape, success_color
+from distill_ros.tasks.scene import Shape, set_by_name, success_color
 
 JOINTS = ("slide_x", "slide_y")            # prismatic, m, world frame
 JOINT_OBS = ("reacher_x", "reacher_y")     # observation elements that are joint positions
@@ -52,14 +52,7 @@ class DetourScene:
 
     def set_command(self, names: Sequence[str], values: Sequence[float]) -> None:
         """Set velocity elements by name (``vx``, ``vy``; m/s, world frame)."""
-        values = np.asarray(values, dtype=np.float64)
-        if len(names) != len(values) or not set(names) <= set(ACT_SPEC.names):
-            raise ValueError(f"command names {list(names)} (for {len(values)} values) must be "
-                             f"elements of {list(ACT_SPEC.names)}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
-        for name, value in zip(names, values):
-            self.command[ACT_SPEC.names.index(name)] = value
+        set_by_name(self.command, ACT_SPEC, names, values)
 
     def step(self) -> None:
         """Advance one control period; after contact with the post the reacher stays put."""

@@ -11,6 +11,7 @@ eval seed, so reruns give the same table.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -176,6 +177,19 @@ def _ci(rate: float, n: int) -> tuple[float, float]:
     return wilson_interval(round(rate * n), n)
 
 
+def gap_interval_pp(a: dict, b: dict) -> tuple[float, float]:
+    """95% interval of mean success a - b in points (Newcombe 1998, method 10).
+
+    Built from the two rows' Wilson intervals; it ignores that both rows ran the same
+    seeds, which only widens it. A gap whose interval holds 0 is not a measured difference.
+    """
+    (l1, u1), (l2, u2) = a["mean_ci"], b["mean_ci"]
+    d = a["mean"] - b["mean"]
+    lo = d - math.sqrt((a["mean"] - l1) ** 2 + (u2 - b["mean"]) ** 2)
+    hi = d + math.sqrt((u1 - a["mean"]) ** 2 + (b["mean"] - l2) ** 2)
+    return (round(100.0 * lo, 2), round(100.0 * hi, 2))
+
+
 def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
     """The issue's figures: one-step vs 100-step teacher, and distillation vs training time."""
     import json
@@ -188,7 +202,9 @@ def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
         row = next(r for r in rows if r["policy"].startswith(f"OneDP-{variant[0].upper()}"))
         gap_pp = 100.0 * (ddpm["mean"] - row["mean"])
         out["variants"][variant] = {
-            "mean": row["mean"], "gap_to_ddpm_pp": gap_pp, "within_5pp": gap_pp <= 5.0,
+            "mean": row["mean"], "gap_to_ddpm_pp": gap_pp,
+            "gap_ci_pp": gap_interval_pp(ddpm, row), "within_5pp": gap_pp <= 5.0,
+            "within_2pp": gap_pp <= 2.0,
             "distill_wall_s": timing[variant]["distill_wall_s"],
             "distill_over_teacher_wall": timing[f"{variant}_over_teacher_wall"],
             "speedup_vs_ddpm": ddpm["latency_ms"] / row["latency_ms"]}
@@ -218,7 +234,9 @@ def format_table(cfg: PipelineConfig, rows: list[dict], summary: dict) -> str:
     for variant, v in summary["variants"].items():
         lines.append(f"OneDP-{variant}: {100 * v['mean']:.1f}% vs DDPM teacher "
                      f"{100 * summary['teacher_ddpm_mean']:.1f}% (gap {v['gap_to_ddpm_pp']:.1f} "
-                     f"pp, within 5 pp: {v['within_5pp']}); distillation {v['distill_wall_s']:.1f}"
+                     f"pp, 95% CI [{v['gap_ci_pp'][0]:.1f}, {v['gap_ci_pp'][1]:.1f}]; within 5 "
+                     f"pp: {v['within_5pp']}, 2 pp: {v['within_2pp']}); distillation "
+                     f"{v['distill_wall_s']:.1f}"
                      f" s = {100 * v['distill_over_teacher_wall']:.1f}% of teacher training; "
                      f"{v['speedup_vs_ddpm']:.0f}x faster per chunk")
     for name, v in summary.get("consistency", {}).items():

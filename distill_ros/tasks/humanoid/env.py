@@ -130,20 +130,26 @@ class HumanoidImitationEnv(gym.Env):
 
     def reference_frames(self, steps: int) -> ReferenceFrames:
         """The clip now and at the next `steps` control steps (HOVER's command source)."""
-        poses = [self.clip.pose(self.time + k / self.control_hz) for k in range(steps + 1)]
-        links = [int(link) for link, _ in KEY_BODIES.values()]
-        return ReferenceFrames(
-            root_pos=np.array([p.root_pos for p in poses]),
-            root_rot=np.array([p.root_rot for p in poses]),
-            root_lin_vel=np.array([p.root_lin_vel for p in poses]),
-            root_ang_vel=np.array([p.root_ang_vel for p in poses]),
-            joint_rot=[np.array([p.joint_pos[i] for p in poses]) for i in range(len(JOINTS))],
-            body_pos=np.array([self.kin.links(p)[0][links] for p in poses]))
+        return clip_frames(self.clip, self.kin, self.time, self.control_hz, steps)
 
     def close(self) -> None:
         """Disconnect both physics clients."""
         self.sim.close()
         self.kin.close()
+
+
+def clip_frames(clip: MotionClip, kin: KinematicHumanoid, time: float, control_hz: float,
+                steps: int) -> ReferenceFrames:
+    """The clip at `time` (s) and at the next `steps` control steps; `kin` poses its bodies."""
+    poses = [clip.pose(time + k / control_hz) for k in range(steps + 1)]
+    links = [int(link) for link, _ in KEY_BODIES.values()]
+    return ReferenceFrames(
+        root_pos=np.array([p.root_pos for p in poses]),
+        root_rot=np.array([p.root_rot for p in poses]),
+        root_lin_vel=np.array([p.root_lin_vel for p in poses]),
+        root_ang_vel=np.array([p.root_ang_vel for p in poses]),
+        joint_rot=[np.array([p.joint_pos[i] for p in poses]) for i in range(len(JOINTS))],
+        body_pos=np.array([kin.links(p)[0][links] for p in poses]))
 
 
 def rollout(env: HumanoidImitationEnv, policy, start_time: float,

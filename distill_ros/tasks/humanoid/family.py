@@ -5,6 +5,7 @@ from __future__ import annotations
 from distill_ros.spec import Spec
 from distill_ros.tasks.base import TaskFamily
 from distill_ros.tasks.humanoid.motion import clip_names
+from distill_ros.tasks.humanoid.scene import make_scene
 from distill_ros.tasks.humanoid.skeleton import (ACTION_HIGH, ACTION_LOW, action_names,
                                                  state_names)
 
@@ -33,4 +34,5 @@ FAMILY = TaskFamily(
     act_spec=ACT_SPEC,
     control_rate_hz=float(CONTROL_HZ),
     max_episode_steps=int(EPISODE_SECONDS * CONTROL_HZ),
+    make_scene=make_scene,
 )

@@ -1,0 +1,71 @@
+"""Humanoid demo: sim_robot (DeepMimic humanoid), motion_command and policy_inference, + RViz.
+
+    ros2 launch distill_ros humanoid_demo.launch.py model_path:=runs/h/export/policy.onnx
+
+motion_command plays clip ``task`` as the masked command in ``mode`` (switch it live:
+``ros2 param set /motion_command mode upper_body``), the student tracks it, and RViz shows
+the character's key bodies (blue) against the clip's (orange). RViz starts by default
+only where rviz2 is installed; ``rviz:=true`` without it stops the launch with a message.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_prefix, get_package_share_directory
+from ament_index_python.packages import PackageNotFoundError
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, Shutdown
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def _rviz_installed():
+    try:
+        get_package_prefix("rviz2")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def _nodes(context):
+    share = get_package_share_directory("distill_ros")
+    config = os.path.join(share, "config")
+    rviz = LaunchConfiguration("rviz").perform(context).strip().lower()
+    if rviz not in ("true", "false"):
+        return [LogInfo(msg=f"rviz must be true or false, got {rviz!r}"),
+                Shutdown(reason="bad rviz argument")]
+    if rviz == "true" and not _rviz_installed():
+        return [LogInfo(msg="rviz:=true but rviz2 is not installed (apt install "
+                            "ros-$ROS_DISTRO-rviz2), or launch with rviz:=false"),
+                Shutdown(reason="rviz2 is not installed")]
+    task = LaunchConfiguration("task")
+    actions = [
+        Node(package="distill_ros", executable="sim_robot", name="sim_robot", output="screen",
+             parameters=[os.path.join(config, "humanoid_sim_robot_params.yaml"),
+                         {"task": task}]),
+        Node(package="distill_ros", executable="motion_command", name="motion_command",
+             output="screen",
+             parameters=[os.path.join(config, "motion_command_params.yaml"),
+                         {"clip": task, "mode": LaunchConfiguration("mode")}]),
+        Node(package="distill_ros", executable="policy_inference", name="policy_inference",
+             output="screen",
+             parameters=[os.path.join(config, "humanoid_policy_inference_params.yaml"),
+                         {"model_path": LaunchConfiguration("model_path")}]),
+    ]
+    if rviz == "true":
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
+                            arguments=["-d", os.path.join(share, "rviz", "humanoid.rviz")]))
+    return actions
+
+
+def generate_launch_description():
+    """sim_robot + motion_command + policy_inference (+ rviz2 with rviz/humanoid.rviz)."""
+    return LaunchDescription([
+        DeclareLaunchArgument("model_path", description="the exported humanoid policy.onnx"),
+        DeclareLaunchArgument("task", default_value="walk",
+                              description="clip the sim plays and motion_command commands"),
+        DeclareLaunchArgument("mode", default_value="full",
+                              description="command mode (tasks/humanoid/commands.py MODES)"),
+        DeclareLaunchArgument("rviz", default_value="true" if _rviz_installed() else "false",
+                              description="start rviz2 (default: true where it is installed)"),
+        OpaqueFunction(function=_nodes),
+    ])

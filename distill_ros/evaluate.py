@@ -76,8 +76,8 @@ def evaluate_rows(run, cfg, tasks: list[str], episodes: int) -> list[dict]:
         row = {"task": task, "split": "seen" if task in cfg.tasks else "held-out",
                "episodes": episodes, "teacher": None, "teacher_ci": None}
         if task in cfg.tasks:
-            t = load_teacher(teacher_file(run.root, cfg.teachers.sources, task), fam.obs_spec,
-                             fam.act_spec)
+            t = load_teacher(teacher_file(run.root, cfg.teachers.sources, task, cfg.family),
+                             fam.obs_spec, fam.act_spec)
             row["teacher"] = success_rate(cfg.family, task, t.act, episodes, cfg.eval.seed, i,
                                           f"eval teacher {task}")
             row["teacher_ci"] = wilson_interval(round(row["teacher"] * episodes), episodes)

@@ -150,11 +150,12 @@ class MotionCommand(ros.Node):
     def publish_at(self, clip_time: float) -> None:
         """Publish the masked command of the clip at ``clip_time`` (s): values, then mask."""
         from distill_ros.tasks.humanoid.commands import apply_mask
-        from distill_ros.tasks.humanoid.env import clip_frames
+        from distill_ros.tasks.humanoid.env import reference_frames
         from distill_ros.tasks.humanoid.family import CONTROL_HZ
 
         clip, mask = self.clip, self.mask   # one consistent pair if a set lands meanwhile
-        frames = clip_frames(clip, self.kin, clip_time, CONTROL_HZ, max(self.space.future_steps))
+        steps = self.space.future_steps
+        frames = reference_frames(clip, self.kin, clip_time, max(steps), CONTROL_HZ, set(steps))
         values = apply_mask(self.space.compute(frames), mask)
         self._values_pub.publish(labelled_array(self.labels, values))
         self._mask_pub.publish(labelled_array(self.labels, mask))

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from distill_ros.spec import Spec
-from distill_ros.tasks.scene import Shape, success_color
+from distill_ros.tasks.scene import Shape, set_by_name, success_color
 
 JOINTS = ("ee_x", "ee_y", "ee_z", "finger_left", "finger_right")  # URDF order, prismatic, m
 JOINT_OBS = ("palm_x", "palm_y", "palm_z")  # observation elements that are joint positions
@@ -51,14 +51,7 @@ class GraspScene:
 
     def set_command(self, names: Sequence[str], values: Sequence[float]) -> None:
         """Set the command elements by name (``ee_vx`` ... ``gripper_opening``)."""
-        values = np.asarray(values, dtype=np.float64)
-        if len(names) != len(values) or not set(names) <= set(self.act_spec.names):
-            raise ValueError(f"command names {list(names)} (for {len(values)} values) must be "
-                             f"elements of {list(self.act_spec.names)}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
-        for name, value in zip(names, values):
-            self.command[self.act_spec.names.index(name)] = value
+        set_by_name(self.command, self.act_spec, names, values)
 
     def step(self) -> None:
         """Advance one control period with the current command."""

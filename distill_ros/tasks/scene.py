@@ -14,6 +14,8 @@ from typing import Any, Optional, Protocol, Sequence
 
 import numpy as np
 
+from distill_ros.spec import Spec
+
 #: ``Shape.kind`` values and the ``visualization_msgs/Marker`` type each becomes
 SHAPE_KINDS = ("cube", "sphere", "cylinder", "line_strip", "points", "text")
 
@@ -80,6 +82,23 @@ class Scene(Protocol):
 
     def close(self) -> None:
         """Release the simulator."""
+
+
+def set_by_name(command: np.ndarray, spec: Spec, names: Sequence[str],
+                values: Sequence[float]) -> None:
+    """Write `values` into `command` at the elements of `spec` named `names`.
+
+    A ``Scene.set_command`` in one line: unknown names, a length mismatch or a non-finite
+    value is a ValueError naming the valid elements, and `command` is left unchanged.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(names) != len(values) or not set(names) <= set(spec.names):
+        raise ValueError(f"command names {list(names)} (for {len(values)} values) must be "
+                         f"elements of {list(spec.names)}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
+    for name, value in zip(names, values):
+        command[spec.names.index(name)] = value
 
 
 def success_color(success: bool) -> tuple[float, float, float, float]:

@@ -25,14 +25,15 @@ from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
 from distill_ros.teachers import load_teacher
 from distill_ros.teachers import teacher_file as run_teacher_file
+from distill_ros.teachers import trained_teacher_file
 
 log = logging.getLogger(__name__)
 TEACHER_EVAL_SEED = 7_000  # teacher self-evaluation seeds, apart from data and final eval
 
 
 def teacher_file(run: RunDir, cfg: PipelineConfig, task: str) -> Path:
-    """The user's file for `task` if the config names one, else the one trained here."""
-    return run_teacher_file(run.root, cfg.teachers.sources, task)
+    """The user's file for `task`, else the family's shipped one, else the one trained here."""
+    return run_teacher_file(run.root, cfg.teachers.sources, task, cfg.family)
 
 
 def recorded_success(run: RunDir, task: str) -> float | None:
@@ -56,7 +57,7 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict
             continue
         path = teacher_file(run, cfg, task)
         started = time.monotonic()
-        train_here = task not in cfg.teachers.sources
+        train_here = path == trained_teacher_file(run.root, task)
         if train_here and path.is_file():  # killed between training and its evaluation
             log.info("teacher %s: trained earlier, measuring its success", task)
             remove_checkpoints(path.parent)  # in case the kill came before their removal
@@ -142,9 +143,15 @@ def export_policy(run: RunDir, cfg: PipelineConfig, student, real_obs) -> dict:
 
 
 def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
-    """Teachers and the exported student on the same seeds; writes report/eval.*."""
+    """Teachers and the exported student on the same seeds; writes report/eval.*.
+
+    A family with its own evaluation (`TaskFamily.evaluate`) writes its own report instead.
+    """
     from distill_ros.evaluate import evaluate_rows, summarize, write_report
 
+    family_eval = get_family(cfg.family).evaluate
+    if family_eval is not None:
+        return family_eval(run, cfg)
     rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes)
     summary = summarize(rows, cfg.eval.episodes)
     write_report(run.root / "report", rows, summary)

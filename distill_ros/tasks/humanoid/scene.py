@@ -33,7 +33,7 @@ from distill_ros.spec import Spec
 from distill_ros.tasks.humanoid import quat
 from distill_ros.tasks.humanoid.motion import Pose
 from distill_ros.tasks.humanoid.skeleton import JOINTS, KEY_BODIES
-from distill_ros.tasks.scene import Shape
+from distill_ros.tasks.scene import set_by_name, Shape
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +105,7 @@ class HumanoidScene:
 
     def set_command(self, names: Sequence[str], values: Sequence[float]) -> None:
         """Set PD targets by name (``chest/angle``, ``chest/axis_x``, ... ``left_elbow/angle``)."""
-        values = np.asarray(values, dtype=np.float64)
-        names = list(names)
-        if len(names) != len(values) or not set(names) <= set(self.act_spec.names):
-            raise ValueError(f"command names {names} (for {len(values)} values) must be "
-                             f"elements of {list(self.act_spec.names)}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
-        index = [self.act_spec.names.index(n) for n in names]
-        self.command[index] = values
+        set_by_name(self.command, self.act_spec, names, values)
         self._fresh = True
 
     def step(self) -> None:

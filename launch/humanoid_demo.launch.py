@@ -8,35 +8,31 @@ the character's key bodies (blue) against the clip's (orange). RViz starts by de
 only where rviz2 is installed; ``rviz:=true`` without it stops the launch with a message.
 """
 
+import importlib.util
 import os
 
-from ament_index_python.packages import get_package_prefix, get_package_share_directory
-from ament_index_python.packages import PackageNotFoundError
+from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction, Shutdown
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 
-def _rviz_installed():
-    try:
-        get_package_prefix("rviz2")
-    except PackageNotFoundError:
-        return False
-    return True
+def _sim_demo():
+    """sim_demo.launch.py beside this file: its RViz checks are shared, not copied."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim_demo.launch.py")
+    spec = importlib.util.spec_from_file_location("distill_ros_sim_demo_launch", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _nodes(context):
     share = get_package_share_directory("distill_ros")
     config = os.path.join(share, "config")
-    rviz = LaunchConfiguration("rviz").perform(context).strip().lower()
-    if rviz not in ("true", "false"):
-        return [LogInfo(msg=f"rviz must be true or false, got {rviz!r}"),
-                Shutdown(reason="bad rviz argument")]
-    if rviz == "true" and not _rviz_installed():
-        return [LogInfo(msg="rviz:=true but rviz2 is not installed (apt install "
-                            "ros-$ROS_DISTRO-rviz2), or launch with rviz:=false"),
-                Shutdown(reason="rviz2 is not installed")]
+    rviz, stop = _sim_demo().rviz_check(context)
+    if stop:
+        return stop
     task = LaunchConfiguration("task")
     actions = [
         Node(package="distill_ros", executable="sim_robot", name="sim_robot", output="screen",
@@ -51,7 +47,7 @@ def _nodes(context):
              parameters=[os.path.join(config, "humanoid_policy_inference_params.yaml"),
                          {"model_path": LaunchConfiguration("model_path")}]),
     ]
-    if rviz == "true":
+    if rviz:
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
                             arguments=["-d", os.path.join(share, "rviz", "humanoid.rviz")]))
     return actions
@@ -65,7 +61,8 @@ def generate_launch_description():
                               description="clip the sim plays and motion_command commands"),
         DeclareLaunchArgument("mode", default_value="full",
                               description="command mode (tasks/humanoid/commands.py MODES)"),
-        DeclareLaunchArgument("rviz", default_value="true" if _rviz_installed() else "false",
+        DeclareLaunchArgument("rviz", default_value="true" if _sim_demo().rviz_installed()
+                              else "false",
                               description="start rviz2 (default: true where it is installed)"),
         OpaqueFunction(function=_nodes),
     ])

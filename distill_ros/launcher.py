@@ -26,6 +26,8 @@ LAUNCH_SETS: Dict[str, List[Tuple[str, str]]] = {
     "humanoid_demo": [("sim_robot", "humanoid_sim_robot_params.yaml"),
                       ("motion_command", "motion_command_params.yaml"),
                       ("policy_inference", "humanoid_policy_inference_params.yaml")],
+    "dressing_demo": [("sim_robot", "dressing_sim_robot_params.yaml"),
+                      ("policy_inference", "dressing_policy_inference_params.yaml")],
 }
 #: launch argument -> (executable, parameter) it sets, as the launch files declare them.
 LAUNCH_ARGUMENTS: Dict[str, Tuple[str, str]] = {

@@ -16,7 +16,6 @@ pytest.importorskip("open3d", reason="open3d is not installed: pip install "
                     "'distill_ros[pointcloud]'")
 
 from distill_ros.export.metadata import PolicyMetadata  # noqa: E402
-from distill_ros.nodes.inference_inputs import InputWiring  # noqa: E402
 from distill_ros.runtime.observation import (  # noqa: E402
     GroupStore, ObservationAssembler, points_from_cloud)
 from distill_ros.runtime.pointcloud import cloud_config, preprocess_group  # noqa: E402
@@ -91,6 +90,8 @@ def _training_cloud(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("camera", [Camera(), Camera(width=400, height=300)],
                          ids=["camera", "denser_camera"])
 def test_node_builds_the_group_training_computes(tester, camera):
+    from distill_ros.nodes.inference_inputs import InputWiring
+
     ros = tester.ros
     trained, raw = _training_cloud(camera)
     # the family's camera sees fewer points than N (the rows repeat); the denser one more,

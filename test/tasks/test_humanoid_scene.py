@@ -134,3 +134,19 @@ def test_bad_commands_are_refused_with_the_names(scene):
     with pytest.raises(ValueError, match="NaN"):
         scene.set_command(["chest/angle"], [float("nan")])
     np.testing.assert_array_equal(scene.command, before)
+
+
+def test_a_student_keeps_the_names_the_scene_publishes(scene):
+    from distill_ros.distill.dagger.envs import group_spec
+    from distill_ros.tasks.humanoid.family import OBS_GROUPS
+
+    shapes = {"proprio": (196,), "command": (51,), "command_mask": (51,)}
+    spec = group_spec(shapes, FAMILY.obs_spec, FAMILY.obs_groups)
+    assert FAMILY.obs_groups is OBS_GROUPS
+    proprio = spec.group("proprio").channels.names
+    assert set(proprio) <= set(scene.features()[0]) and "phase" not in proprio
+    assert spec.group("command").kind == "command"
+    assert spec.group("command").channels.names[0] == "+1/keypoint/head[0]"
+    # another command size (more future frames) than the family names: generic names
+    other = group_spec({"command": (102,), "command_mask": (102,)}, None, OBS_GROUPS)
+    assert other.group("command").channels.names[:2] == ("command_0", "command_1")

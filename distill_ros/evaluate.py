@@ -122,8 +122,8 @@ class EvalPlan:
         fam = add_user_tasks(self.cfg.family, self.cfg.objects, "objects")  # a fresh worker
         if who == "student":
             return OnnxPolicy(self.root / "export" / "policy.onnx").act
-        return load_teacher(teacher_file(self.root, self.cfg.teachers.sources, task),
-                            fam.obs_spec, fam.act_spec).act
+        return load_teacher(teacher_file(self.root, self.cfg.teachers.sources, task,
+                                         self.cfg.family), fam.obs_spec, fam.act_spec).act
 
 
 def evaluate_run(cfg, run_dir: Path, tasks: list[str], episodes: int | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Optional
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ KINDS = ("vector", "points", "history", "command")
 #: the name of the one group of a flat observation (and of its ONNX input, as before groups)
 FLAT_GROUP = "obs"
 _RESERVED = ("act",)   # input names whose "<name>_mean" buffer would clash with the student's
+#: keys of a points group's ``preprocess`` (`runtime.pointcloud.CloudConfig` less n_points)
+PREPROCESS_KEYS = ("voxel_size", "crop_low", "crop_high")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class Group:
       input named ``<name>_mask`` (1: the element is commanded, 0: ignore its value).
 
     ``channels`` holds the element or channel names, their optional limits and the units.
+    ``preprocess`` (points only) says how a raw labelled cloud becomes the group: the crop
+    box (m) and voxel edge (m) of `runtime.pointcloud.preprocess`, which training and the
+    node both run from it; None: the cloud's own points, fixed-N selected.
     """
 
     name: str
@@ -81,6 +87,7 @@ class Group:
     channels: Spec
     length: int = 0
     dtype: str = "float32"
+    preprocess: Optional[Mapping[str, Any]] = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name in _RESERVED:
@@ -101,6 +108,18 @@ class Group:
         if not sized and self.length:
             raise ValueError(f"observation group {self.name!r} ({self.kind}) takes no length, "
                              f"got {self.length}")
+        if self.preprocess is not None:
+            object.__setattr__(self, "preprocess", self._checked_preprocess())
+
+    def _checked_preprocess(self) -> dict:
+        """``preprocess`` as plain floats and 3-tuples (equal after a JSON round trip)."""
+        unknown = sorted(set(self.preprocess) - set(PREPROCESS_KEYS))
+        if self.kind != "points" or unknown:
+            raise ValueError(f"observation group {self.name!r}: preprocess is for points "
+                             f"groups, with keys among {list(PREPROCESS_KEYS)}; got kind "
+                             f"{self.kind!r} and unknown keys {unknown}")
+        return {k: (float(v) if k == "voxel_size" else tuple(float(x) for x in v))
+                for k, v in self.preprocess.items()}
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -124,8 +143,12 @@ class Group:
 
     def to_dict(self) -> dict:
         """Plain-JSON form."""
-        return {"name": self.name, "kind": self.kind, "length": self.length,
-                "dtype": self.dtype, "channels": asdict(self.channels)}
+        out = {"name": self.name, "kind": self.kind, "length": self.length,
+               "dtype": self.dtype, "channels": asdict(self.channels)}
+        if self.preprocess is not None:   # only then: older layouts serialise as before
+            out["preprocess"] = {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in self.preprocess.items()}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "Group":
@@ -134,7 +157,7 @@ class Group:
         channels = Spec(tuple(c["names"]), tuple(c.get("low", ())), tuple(c.get("high", ())),
                         c.get("units", ""))
         return cls(d["name"], d["kind"], channels, int(d.get("length", 0)),
-                   d.get("dtype", "float32"))
+                   d.get("dtype", "float32"), d.get("preprocess"))
 
 
 @dataclass(frozen=True)

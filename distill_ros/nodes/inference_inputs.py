@@ -5,7 +5,8 @@ Sources, all chosen by name (parameters in ``inference_parameters``):
 * ``joint_states_topic``: ``sensor_msgs/JointState`` positions of mapped joints;
 * ``array_topics``: labelled ``std_msgs/Float64MultiArray`` elements;
 * ``points_groups`` (``"group:topic"``): a ``sensor_msgs/PointCloud2`` (x, y, z and optional
-  label fields, as the group's channels name them) is the whole ``points`` group;
+  label fields, as the group's channels name them) is the whole ``points`` group, after the
+  group's own preprocessing when it has one (crop, voxels, N: as in training);
 * ``command_groups`` (``"group:values_topic:mask_topic"``): two ``Float64MultiArray`` give a
   ``command`` group's values and its 0/1 mask; the latest of each are paired.
 
@@ -18,7 +19,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from distill_ros import ros
 from distill_ros.nodes.command_output import array_labels
-from distill_ros.runtime.observation import command_from_arrays, points_from_cloud
+from distill_ros.runtime.observation import command_from_arrays
+from distill_ros.runtime.pointcloud import group_from_cloud
 from distill_ros.runtime.supervisor import Supervisor
 
 
@@ -90,7 +92,7 @@ class InputWiring:
         """A ``points`` group from a PointCloud2 topic."""
         group, sup = self._group(name, "points", "points_groups"), self.sup
         self._subscribe("sensor_msgs/msg/PointCloud2", topic, lambda m: sup.update_group(
-            name, lambda: {name: points_from_cloud(
+            name, lambda: {name: group_from_cloud(
                 group, m.fields, m.point_step, m.data, m.width, m.height, m.row_step,
                 m.is_bigendian)}, topic))
 

@@ -1,18 +1,20 @@
-"""sim_robot: a task family's scene (pybullet grasp) as a ROS 2 robot, ros2_control style.
+"""sim_robot: a task family's scene as a ROS 2 robot, ros2_control style.
 
-The scene comes from the family named by ``family`` (``TaskFamily.make_scene``); the grasp
-family offers one. Each control period (the task's 30 Hz unless ``rate_hz`` says otherwise)
-it applies the
-last forward-controller command and steps the physics, then publishes:
+The scene comes from the family named by ``family`` (``TaskFamily.make_scene``, the
+`tasks.scene.Scene` protocol); no ROS inside the scene, this node only translates. Each
+control period (the task's rate unless ``rate_hz`` says otherwise) it applies the last
+forward-controller command and steps the physics, then publishes:
 
-* ``joint_states`` (``sensor_msgs/JointState``: ee_x, ee_y, ee_z, finger_left, finger_right)
-* ``~/features`` (labelled ``std_msgs/Float64MultiArray``: finger opening, object pose
-  relative and absolute, half extents, contacts: every observation element that is not
-  a joint position)
-* ``~/object_pose`` (``geometry_msgs/PoseStamped``), ``~/markers`` (the object for RViz),
-  ``~/success`` (``std_msgs/Bool``) and ``/diagnostics`` (1 Hz).
-* ``~/points`` (``sensor_msgs/PointCloud2``, x/y/z float32, world frame, sensor-data QoS)
-  at ``point_cloud_hz``: what a depth camera over the table sees (0 turns it off).
+* ``joint_states`` (``sensor_msgs/JointState``; grasp: ee_x, ee_y, ee_z, finger_left,
+  finger_right)
+* ``~/features`` (labelled ``std_msgs/Float64MultiArray``: every observation element that
+  is not a joint position; grasp: finger opening, object pose, half extents, contacts)
+* ``~/object_pose`` (``geometry_msgs/PoseStamped``) when the scene has an object,
+  ``~/markers`` (the scene's shapes for RViz), ``~/success`` (``std_msgs/Bool``) and
+  ``/diagnostics`` (1 Hz, the scene's status line).
+* ``~/points`` (``sensor_msgs/PointCloud2``, x/y/z and, when the scene labels points, a
+  ``label`` field, float32, world frame, sensor-data QoS) at ``point_cloud_hz``: what the
+  scene's depth camera sees (0 turns it off).
 
 Commands arrive on ``command_topic`` (``std_msgs/Float64MultiArray``, elements by
 ``layout.dim[i].label`` when present, else in ``command_names`` order, as a forward
@@ -23,9 +25,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
+
 from distill_ros import ros
 from distill_ros.nodes.command_output import array_labels, diagnostic_array, labelled_array
 from distill_ros.tasks.base import get_family
+
+MARKER_TYPES = {"cube": "CUBE", "sphere": "SPHERE", "cylinder": "CYLINDER",
+                "line_strip": "LINE_STRIP", "points": "POINTS", "text": "TEXT_VIEW_FACING"}
 
 PARAMETERS = {
     "family": "grasp",         # task family that offers the scene (or my_pkg.module:FAMILY)
@@ -40,7 +47,7 @@ PARAMETERS = {
 
 
 class SimRobot(ros.Node):
-    """A pybullet grasp scene driven by forward-controller commands."""
+    """A family's pybullet scene driven by forward-controller commands."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("sim_robot", **kwargs)
@@ -121,85 +128,73 @@ class SimRobot(ros.Node):
         was_success = self.scene.success
         self.scene.step()
         if self.scene.success and not was_success:
-            self.get_logger().info(
-                f"success: {self.scene.task} lifted {self.scene.lift * 100:.0f} cm and held, "
-                f"{self.scene.steps} steps into episode seed {self.scene.seed}")
+            message, _ = self.scene.status()
+            self.get_logger().info(f"success: {self.scene.task}: {message}, "
+                                   f"{self.scene.steps} steps into episode seed "
+                                   f"{self.scene.seed}")
         self._publish_state()
 
     def _publish_state(self) -> None:
         t, stamp = self._types, self.get_clock().now().to_msg()
         names, positions, velocities = self.scene.joint_state()
-        joint_state = t["joint_state"](name=list(names), position=positions,
-                                       velocity=velocities)
+        joint_state = t["joint_state"](name=list(names), position=list(positions),
+                                       velocity=list(velocities))
         joint_state.header.stamp = stamp
         self._pubs["joint_states"].publish(joint_state)
         self._pubs["features"].publish(labelled_array(*self.scene.features()))
-        position, quat, half = self.scene.object_pose()
-        pose = t["pose"]()
-        pose.header.stamp, pose.header.frame_id = stamp, self._p("frame_id")
-        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = position
-        o = pose.pose.orientation
-        o.x, o.y, o.z, o.w = quat
-        self._pubs["object_pose"].publish(pose)
+        if hasattr(self.scene, "object_pose"):
+            position, quat, _ = self.scene.object_pose()
+            pose = t["pose"]()
+            pose.header.stamp, pose.header.frame_id = stamp, self._p("frame_id")
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = position
+            o = pose.pose.orientation
+            o.x, o.y, o.z, o.w = quat
+            self._pubs["object_pose"].publish(pose)
         self._pubs["success"].publish(t["bool"](data=self.scene.success))
-        self._pubs["markers"].publish(self._object_marker(pose, half))
+        self._pubs["markers"].publish(self._markers(stamp))
 
     def _publish_points(self) -> None:
         points = self.scene.point_cloud()
+        if points is None:
+            return
         field = self._types["field"]
+        axes = ("x", "y", "z", "label")[:points.shape[1]]
         cloud = self._types["cloud"](
-            height=1, width=len(points), is_bigendian=False, point_step=12,
-            row_step=12 * len(points), is_dense=True,
+            height=1, width=len(points), is_bigendian=False, point_step=4 * len(axes),
+            row_step=4 * len(axes) * len(points), is_dense=True,
             fields=[field(name=axis, offset=4 * i, datatype=field.FLOAT32, count=1)
-                    for i, axis in enumerate("xyz")],
-            data=points.astype("<f4").tobytes())
+                    for i, axis in enumerate(axes)],
+            data=np.ascontiguousarray(points, dtype="<f4").tobytes())
         cloud.header.stamp = self.get_clock().now().to_msg()
         cloud.header.frame_id = self._p("frame_id")
         self._pubs["points"].publish(cloud)
 
-    def _object_marker(self, pose: Any, half: list) -> Any:
-        marker = self._types["marker"](ns="sim_robot", id=0, type=self._types["marker"].CUBE,
-                                       action=self._types["marker"].ADD)
-        marker.header = pose.header
-        marker.pose = pose.pose
-        marker.scale.x, marker.scale.y, marker.scale.z = (2 * h for h in half)
-        green = self.scene.success
-        marker.color.r, marker.color.g, marker.color.b, marker.color.a = (
-            (0.1, 0.8, 0.2, 0.9) if green else (0.8, 0.5, 0.1, 0.9))
-        return self._types["markers"](markers=[marker, *self._gripper_markers(pose.header)])
-
-    def _gripper_markers(self, header: Any) -> list:
-        """The robot state for RViz: palm and finger pads at the joint positions (m)."""
-        names, q, _ = self.scene.joint_state()
-        joints = dict(zip(names, q))
-        palm = (joints["ee_x"], joints["ee_y"], joints["ee_z"])
-        x, y, z = palm
-        finger = (0.01, 0.025, 0.06)  # URDF finger boxes, 4 cm below the palm, sliding on x
-        parts = [(1, palm, (0.12, 0.04, 0.02)),
-                 (2, (x - joints["finger_left"], y, z - 0.04), finger),
-                 (3, (x + joints["finger_right"], y, z - 0.04), finger)]
+    def _markers(self, stamp: Any) -> Any:
+        """The scene's `Shape` list as a ``visualization_msgs/MarkerArray``."""
+        marker_type, point_type = self._types["marker"], ros.get_interface(
+            "geometry_msgs/msg/Point")
         markers = []
-        for marker_id, (x, y, z), (sx, sy, sz) in parts:
-            m = self._types["marker"](ns="sim_robot", id=marker_id,
-                                      type=self._types["marker"].CUBE,
-                                      action=self._types["marker"].ADD)
-            m.header = header
-            m.pose.position.x, m.pose.position.y, m.pose.position.z = x, y, z
-            m.pose.orientation.w = 1.0
-            m.scale.x, m.scale.y, m.scale.z = sx, sy, sz
-            m.color.r = m.color.g = m.color.b = 0.7
-            m.color.a = 1.0
+        for shape in self.scene.shapes():
+            m = marker_type(ns=shape.ns, id=shape.id, action=marker_type.ADD,
+                            type=getattr(marker_type, MARKER_TYPES[shape.kind]))
+            m.header.stamp, m.header.frame_id = stamp, self._p("frame_id")
+            m.pose.position.x, m.pose.position.y, m.pose.position.z = map(
+                float, shape.position)
+            o = m.pose.orientation
+            o.x, o.y, o.z, o.w = map(float, shape.orientation)
+            m.scale.x, m.scale.y, m.scale.z = map(float, shape.scale)
+            m.color.r, m.color.g, m.color.b, m.color.a = map(float, shape.color)
+            m.points = [point_type(x=float(x), y=float(y), z=float(z))
+                        for x, y, z in shape.points]
+            m.text = shape.text
             markers.append(m)
-        return markers
+        return self._types["markers"](markers=markers)
 
     def _publish_diagnostics(self) -> None:
-        scene = self.scene
-        message = "object grasped and held" if scene.success else "grasping"
+        message, values = self.scene.status()
         self._pubs["diagnostics"].publish(diagnostic_array(
             self, f"sim_robot: {self.family.name} scene", "OK", message,
-            self.get_fully_qualified_name(),
-            {"task": scene.task, "seed": scene.seed, "steps": scene.steps,
-             "success": scene.success, "lift_m": scene.lift, "commands": self.commands}))
+            self.get_fully_qualified_name(), {**values, "commands": self.commands}))
 
 
 def main(args: Optional[list] = None) -> None:

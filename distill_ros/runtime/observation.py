@@ -11,7 +11,9 @@ against the policy's `Group` and return the ONNX input arrays, with errors namin
 
 - `points_from_cloud`: ``sensor_msgs/PointCloud2`` parts (fields with name/offset/datatype,
   point_step, data, width, height) -> ``(N, C)`` float32 in the group's channel order
-  (e.g. x, y, z and an optional label), with the fixed-N selection of `select_points`.
+  (e.g. x, y, z and an optional label), with the fixed-N selection of `select_points`
+  (`cloud_points`: the finite points before it; a group with its own open3d preprocessing
+  is built by `pointcloud.group_from_cloud`).
 - `command_from_arrays`: values and a 0/1 mask (two ``Float64MultiArray``) ->
   ``{name: values, name_mask: mask}``; masked values are set to 0.
 - `GroupStore`: the latest arrays of such groups with their arrival times.
@@ -150,6 +152,23 @@ def points_from_cloud(group: Group, fields: Sequence[Any], point_step: int, data
                       is_bigendian: bool = False) -> np.ndarray:
     """``(N, C)`` float32 points of a ``points`` group from the parts of a PointCloud2.
 
+    The cloud's finite points (`cloud_points`), then the fixed-N selection of
+    `select_points`. A group with its own preprocessing (`spec.Group.preprocess`) is a
+    ValueError: build it with `runtime.pointcloud.group_from_cloud`, as the node does.
+    """
+    if group.preprocess is not None:
+        raise ValueError(f"group {group.name!r} has point-cloud preprocessing: build it with "
+                         "distill_ros.runtime.pointcloud.group_from_cloud")
+    points = cloud_points(group, fields, point_step, data, width, height, row_step,
+                          is_bigendian)
+    return select_points(points, group.length, group.name)
+
+
+def cloud_points(group: Group, fields: Sequence[Any], point_step: int, data: bytes,
+                 width: int, height: int = 1, row_step: Optional[int] = None,
+                 is_bigendian: bool = False) -> np.ndarray:
+    """``(M, C)`` float32 finite points of a PointCloud2, in a ``points`` group's channels.
+
     Args:
         group: the policy's ``points`` group; its channel names (e.g. ``x, y, z, label``)
             are looked up by name among `fields`.
@@ -158,7 +177,7 @@ def points_from_cloud(group: Group, fields: Sequence[Any], point_step: int, data
         point_step, data, width, height, row_step, is_bigendian: as in PointCloud2.
 
     Points with a non-finite channel (NaN marks "no return" in organised clouds) are
-    dropped before the fixed-N selection of `select_points`.
+    dropped; the cloud's size and order are kept.
     """
     if group.kind != "points":
         raise ValueError(f"group {group.name!r} is a {group.kind} group, not points")
@@ -190,8 +209,7 @@ def points_from_cloud(group: Group, fields: Sequence[Any], point_step: int, data
             for r in range(height)]
     table = np.concatenate(rows) if rows else np.zeros(0, dtype)
     points = np.stack([table[c].astype(np.float32) for c in names], axis=1)
-    points = points[np.all(np.isfinite(points), axis=1)]
-    return select_points(points, group.length, group.name)
+    return points[np.all(np.isfinite(points), axis=1)]
 
 
 def _has(f: Any, key: str) -> bool:

@@ -9,16 +9,22 @@ becomes a fixed-size observation (`preprocess`):
 3. take exactly N points: farthest-point sampling (open3d, deterministic) when there are
    more, the rows repeated in order when fewer (`observation.select_points`).
 
+A policy's ``points`` group carries its settings (`spec.Group.preprocess`, written by
+`group_preprocess`), so the node rebuilds the group from a ``PointCloud2`` with the very
+function and settings training used (`group_from_cloud`, `preprocess_group`).
+
 No torch and no ROS here; open3d is imported where used, through `require_open3d`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from distill_ros.runtime.observation import select_points
+from distill_ros.runtime.observation import cloud_points, points_from_cloud, select_points
+from distill_ros.spec import Group
 
 OPEN3D_HINT = ("open3d is needed for point-cloud observations: "
                "pip install 'distill_ros[pointcloud]'")
@@ -98,10 +104,12 @@ def labelled_points(depth: np.ndarray, labels: np.ndarray, view_matrix,
 def preprocess(points: np.ndarray, cfg: CloudConfig) -> np.ndarray:
     """(N, 4) float32 x, y, z, label: crop, voxel-downsample per label, then exactly N points.
 
-    Deterministic: the same cloud gives the same array, in any process.
+    Deterministic: the same cloud gives the same array, in any process. The points are
+    taken as float32 first, the precision a ``PointCloud2`` carries them in, so a cloud
+    gives the same array here and after a trip through ROS.
     An empty cloud after cropping is a ValueError, as in `select_points`.
     """
-    pts = np.asarray(points, dtype=np.float64)
+    pts = np.asarray(np.asarray(points, dtype=np.float32), dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 4:
         raise ValueError(f"points must be (M, 4): x, y, z, label; got shape {pts.shape}")
     pts = pts[np.all(np.isfinite(pts), axis=1)]
@@ -110,6 +118,48 @@ def preprocess(points: np.ndarray, cfg: CloudConfig) -> np.ndarray:
     if len(pts) > cfg.n_points:
         pts = _farthest_points(pts, cfg.n_points)
     return select_points(pts, cfg.n_points).astype(np.float32)
+
+
+def group_preprocess(cfg: CloudConfig) -> dict:
+    """The ``preprocess`` of a points group made with `cfg` (its length is `cfg.n_points`)."""
+    return {"voxel_size": cfg.voxel_size, "crop_low": tuple(cfg.crop_low),
+            "crop_high": tuple(cfg.crop_high)}
+
+
+def cloud_config(group: Group) -> CloudConfig:
+    """The `CloudConfig` a points group was made with; ValueError if it has none."""
+    if group.kind != "points" or group.preprocess is None:
+        raise ValueError(f"group {group.name!r} ({group.kind}) has no point-cloud "
+                         "preprocessing (spec.Group.preprocess)")
+    return CloudConfig(n_points=group.length, **group.preprocess)
+
+
+def preprocess_group(points: np.ndarray, group: Group) -> np.ndarray:
+    """(N, C) float32 group from a labelled cloud (M, 4): `preprocess` with the group's settings.
+
+    The group's channels must be x, y, z, label, the columns `preprocess` works on.
+    """
+    if tuple(group.channels.names) != ("x", "y", "z", "label"):
+        raise ValueError(f"group {group.name!r}: preprocessing needs channels x, y, z, label, "
+                         f"got {list(group.channels.names)}")
+    try:
+        return preprocess(points, cloud_config(group))
+    except ValueError as err:
+        raise ValueError(f"group {group.name!r}: {err}") from None
+
+
+def group_from_cloud(group: Group, fields: Sequence[Any], point_step: int, data: bytes,
+                     width: int, height: int = 1, row_step: Optional[int] = None,
+                     is_bigendian: bool = False) -> np.ndarray:
+    """A ``points`` group from the parts of a ``PointCloud2`` (`observation.cloud_points`).
+
+    A group with preprocessing gets `preprocess_group`, as training computed it; any other
+    the fixed-N selection of `observation.points_from_cloud`.
+    """
+    parts = (fields, point_step, data, width, height, row_step, is_bigendian)
+    if group.preprocess is None:
+        return points_from_cloud(group, *parts)
+    return preprocess_group(cloud_points(group, *parts), group)
 
 
 def _voxel_per_label(pts: np.ndarray, voxel: float) -> np.ndarray:

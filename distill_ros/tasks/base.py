@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import gymnasium as gym
@@ -34,8 +35,9 @@ class TaskFamily:
     """A family of tasks (e.g. one per object) that one student must serve.
 
     `make(task, **kwargs)` builds a gymnasium env. `make_scene(task, seed)`, when given,
-    builds the scene the `sim_robot` node drives (see `tasks.grasp_scene.GraspScene` for
-    the methods it calls); a family without one runs in the pipeline only.
+    builds the scene the `sim_robot` node drives (the `tasks.scene.Scene` protocol;
+    `tasks.grasp_scene.GraspScene` is an example); a family without one runs in the
+    pipeline only.
     """
 
     name: str
@@ -50,6 +52,10 @@ class TaskFamily:
     add_task: Callable[[str, object, str], None] | None = None
     #: built-in demonstrators by name (name -> nn.Module factory) for `onestep.demonstrators`
     scripted_experts: Optional[dict[str, Callable[[], Any]]] = None
+    #: task -> a teacher file that ships with the family (None: none; train one or bring one)
+    shipped_teacher: Optional[Callable[[str], Optional[Path]]] = None
+    #: (run, cfg) -> summary: the family's own eval stage, replacing the success-rate one
+    evaluate: Optional[Callable[[Any, Any], dict]] = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

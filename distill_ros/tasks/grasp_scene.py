@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from distill_ros.spec import Spec
+from distill_ros.tasks.scene import Shape, set_by_name, success_color
 
 JOINTS = ("ee_x", "ee_y", "ee_z", "finger_left", "finger_right")  # URDF order, prismatic, m
 JOINT_OBS = ("palm_x", "palm_y", "palm_z")  # observation elements that are joint positions
@@ -50,14 +51,7 @@ class GraspScene:
 
     def set_command(self, names: Sequence[str], values: Sequence[float]) -> None:
         """Set the command elements by name (``ee_vx`` ... ``gripper_opening``)."""
-        values = np.asarray(values, dtype=np.float64)
-        if len(names) != len(values) or not set(names) <= set(self.act_spec.names):
-            raise ValueError(f"command names {list(names)} (for {len(values)} values) must be "
-                             f"elements of {list(self.act_spec.names)}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"command contains NaN or Inf: {values.tolist()}")
-        for name, value in zip(names, values):
-            self.command[self.act_spec.names.index(name)] = value
+        set_by_name(self.command, self.act_spec, names, values)
 
     def step(self) -> None:
         """Advance one control period with the current command."""
@@ -84,6 +78,28 @@ class GraspScene:
         pos, quat = env._pb.getBasePositionAndOrientation(env._obj, physicsClientId=env._cid)
         named = dict(zip(self.obs_spec.names, self.obs))
         return list(pos), list(quat), [float(named[f"obj_half_{a}"]) for a in "xyz"]
+
+    def shapes(self) -> list[Shape]:
+        """The object (green once held) and the gripper's palm and finger pads, for RViz."""
+        position, quat, half = self.object_pose()
+        names, q, _ = self.joint_state()
+        joints = dict(zip(names, q))
+        x, y, z = joints["ee_x"], joints["ee_y"], joints["ee_z"]
+        finger = (0.01, 0.025, 0.06)  # URDF finger boxes, 4 cm below the palm, sliding on x
+        grey = (0.7, 0.7, 0.7, 1.0)
+        return [Shape(0, "cube", position, quat, [2 * h for h in half],
+                      success_color(self.success)),
+                Shape(1, "cube", (x, y, z), scale=(0.12, 0.04, 0.02), color=grey),
+                Shape(2, "cube", (x - joints["finger_left"], y, z - 0.04), scale=finger,
+                      color=grey),
+                Shape(3, "cube", (x + joints["finger_right"], y, z - 0.04), scale=finger,
+                      color=grey)]
+
+    def status(self) -> tuple[str, dict[str, Any]]:
+        """Whether the object is held, and the episode's figures."""
+        return ("object grasped and held" if self.success else "grasping",
+                {"task": self.task, "seed": self.seed, "steps": self.steps,
+                 "success": self.success, "lift_m": self.lift})
 
     def point_cloud(self, width: int = 96, height: int = 72) -> np.ndarray:
         """Points (N, 3) in the world frame (m) that a depth camera sees of object and gripper.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distill_ros.spec import Spec
 from distill_ros.teachers.tf_bundle import TensorBundle
 
 CLIPS = ("walk", "jump", "spinkick", "backflip", "walk_COMenabled")
@@ -22,6 +23,7 @@ _ACTOR = "agent/main/actor"
 LAYERS = (f"{_ACTOR}/0/dense", f"{_ACTOR}/1/dense", f"{_ACTOR}/dense")
 NORMS = ("agent/resource/s_norm", "agent/resource/a_norm")
 SMALL_BATCH = 16  # up to this many states per call, the forward pass avoids BLAS
+INDEX_SUFFIX = ".index"
 
 
 def policies_dir() -> Path:
@@ -72,6 +74,21 @@ class DeepMimicTeacher:
                    name=Path(prefix).name)
 
     @classmethod
+    def from_index_file(cls, path: str | Path, obs_spec: Spec, act_spec: Spec
+                        ) -> DeepMimicTeacher:
+        """A teacher file named by its `.index` (`teachers.sources`), checked against layouts."""
+        path = Path(path)
+        if path.suffix != INDEX_SUFFIX:
+            raise ValueError(f"teacher file {path}: a DeepMimic checkpoint is named by its "
+                             f"{INDEX_SUFFIX} file, e.g. humanoid3d_walk.ckpt{INDEX_SUFFIX}")
+        teacher = cls.load(path.with_suffix(""))
+        if (teacher.obs_dim, teacher.act_dim) != (obs_spec.dim, act_spec.dim):
+            raise ValueError(f"teacher file {path} maps {teacher.obs_dim} state values to "
+                             f"{teacher.act_dim} actions, the task has {obs_spec.dim} and "
+                             f"{act_spec.dim}; use a checkpoint of this character")
+        return teacher
+
+    @classmethod
     def for_clip(cls, clip: str) -> DeepMimicTeacher:
         """The shipped policy of one clip (`walk`, `jump`, `spinkick`, `backflip`, ...)."""
         return cls.load(checkpoint_prefix(clip))
@@ -94,12 +111,26 @@ class DeepMimicTeacher:
                              f"{obs.shape}")
         h = (np.atleast_2d(obs) - self.s_mean) / self.s_std
         # A few states: numpy's own loop, not BLAS, whose threads on a busy machine made one
-        # call in ten take 50 ms instead of 0.05 ms. Batches: BLAS (on a shared machine, run
-        # with OPENBLAS_NUM_THREADS=1: 256 states took 400 ms threaded, 35 ms on one thread).
-        small = h.shape[0] <= SMALL_BATCH
-        for i, (w, b) in enumerate(self.weights):
-            h = (np.einsum("bi,io->bo", h, w, optimize=False) if small else h @ w) + b
-            if i < len(self.weights) - 1:
-                h = np.maximum(h, 0.0)
+        # call in ten take 50 ms instead of 0.05 ms. Batches: torch's BLAS, whose threads are
+        # torch.set_num_threads' (the pipeline sets 1): numpy's OpenBLAS, threaded, took
+        # 400 ms for 256 states on a shared machine, against 35 ms on one thread.
+        if h.shape[0] <= SMALL_BATCH:
+            for i, (w, b) in enumerate(self.weights):
+                h = np.einsum("bi,io->bo", h, w, optimize=False) + b
+                if i < len(self.weights) - 1:
+                    h = np.maximum(h, 0.0)
+        else:
+            h = self._batched(h)
         out = h * self.a_std + self.a_mean
         return out[0] if obs.ndim == 1 else out
+
+    def _batched(self, h: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(h, np.float32))
+            for i, (w, b) in enumerate(self.weights):
+                x = torch.addmm(torch.from_numpy(b), x, torch.from_numpy(w))
+                if i < len(self.weights) - 1:
+                    x = torch.relu(x)
+            return x.numpy()

@@ -57,9 +57,21 @@ class TeacherPlan:
         """Tasks whose teacher has no measured success yet, in config order."""
         return [t for t in self.tasks if self.recorded(t) is None]
 
+    def teacher_file(self, task: str) -> Path:
+        """The user's file for `task`, else the family's shipped one, else the one trained here."""
+        from distill_ros.teachers import teacher_file
+
+        return teacher_file(self.root, self.teachers.sources, task, self.family)
+
+    def trains_here(self, task: str) -> bool:
+        """Whether `task`'s teacher is trained in this run (no user's or shipped file)."""
+        from distill_ros.teachers import trained_teacher_file
+
+        return self.teacher_file(task) == trained_teacher_file(self.root, task)
+
     def units(self, task: str) -> int:
         """Work the job reports: env steps trained here, then check episodes."""
-        trained = 0 if task in self.teachers.sources else self.teachers.timesteps
+        trained = self.teachers.timesteps if self.trains_here(task) else 0
         return trained + self.teachers.eval_episodes
 
     def __call__(self, task: str) -> dict:
@@ -72,15 +84,15 @@ def train_and_measure(plan: TeacherPlan, task: str) -> dict:
     from distill_ros.evaluate import success_rate
     from distill_ros.progress import StepsBar
     from distill_ros.tasks.base import add_user_tasks
-    from distill_ros.teachers import load_teacher, teacher_file
+    from distill_ros.teachers import load_teacher
     from distill_ros.teachers.sb3 import remove_checkpoints, train_teacher
 
     fam = add_user_tasks(plan.family, plan.objects, "objects")  # a fresh worker knows none
     i = plan.tasks.index(task)
     cfg = plan.teachers
-    path = teacher_file(plan.root, cfg.sources, task)
+    path = plan.teacher_file(task)
     started = time.monotonic()
-    train_here = task not in cfg.sources
+    train_here = plan.trains_here(task)
     if train_here and path.is_file():  # killed between training and its evaluation
         log.info("teacher %s: trained earlier, measuring its success", task)
         remove_checkpoints(path.parent)  # in case the kill came before their removal

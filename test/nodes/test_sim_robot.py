@@ -13,6 +13,7 @@ def test_sim_robot_publishes_state_obeys_commands_and_resets(tester, start_node)
     joint_states = tester.record("sensor_msgs/msg/JointState", "/joint_states")
     features = tester.record("std_msgs/msg/Float64MultiArray", "/sim_robot/features")
     pose = tester.record("geometry_msgs/msg/PoseStamped", "/sim_robot/object_pose")
+    markers = tester.record("visualization_msgs/msg/MarkerArray", "/sim_robot/markers")
     points = tester.record("sensor_msgs/msg/PointCloud2", "/sim_robot/points",
                            tester.ros.SENSOR_DATA)
     command = tester.publisher("std_msgs/msg/Float64MultiArray",
@@ -34,6 +35,12 @@ def test_sim_robot_publishes_state_obeys_commands_and_resets(tester, start_node)
     half = np.array([named[f"obj_half_{axis}"] for axis in "xyz"])
     inside = np.all(np.abs(xyz - [position.x, position.y, position.z]) <= half + 0.005, axis=1)
     assert inside.sum() > 20, f"{inside.sum()} of {len(xyz)} points on the cube's faces"
+    # RViz: the scene's shapes; the object marker sits on the object pose, sized by it
+    _, array = markers.wait_for(lambda m: len(m.markers) == 4, 0, 10.0, f"markers\n{sim.log()}")
+    cube = {m.id: m for m in array.markers}[0]
+    assert cube.type == cube.CUBE and cube.header.frame_id == "world"
+    assert np.allclose([cube.scale.x, cube.scale.y, cube.scale.z], 2 * half, atol=1e-6)
+    assert abs(cube.pose.position.z - position.z) < 0.02, (cube.pose.position, position)
 
     from distill_ros.nodes.command_output import labelled_array
     z0 = dict(zip(joint_states.items[-1][1].name, joint_states.items[-1][1].position))["ee_z"]

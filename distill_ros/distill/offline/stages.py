@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 
 def teacher_file(run: RunDir, cfg: PipelineConfig, task: str) -> Path:
-    """The user's file for `task` if the config names one, else the one trained here."""
-    return run_teacher_file(run.root, cfg.teachers.sources, task)
+    """The user's file for `task`, else the family's shipped one, else the one trained here."""
+    return run_teacher_file(run.root, cfg.teachers.sources, task, cfg.family)
 
 
 def recorded_success(run: RunDir, task: str) -> float | None:
@@ -124,9 +124,15 @@ def export_policy(run: RunDir, cfg: PipelineConfig, student, real_obs) -> dict:
 
 
 def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
-    """Teachers and the exported student on the same seeds; writes report/eval.*."""
+    """Teachers and the exported student on the same seeds; writes report/eval.*.
+
+    A family with its own evaluation (`TaskFamily.evaluate`) writes its own report instead.
+    """
     from distill_ros.evaluate import evaluate_rows, summarize, write_report
 
+    family_eval = get_family(cfg.family).evaluate
+    if family_eval is not None:
+        return family_eval(run, cfg)
     rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes, executor,
                          run.root / PROGRESS_FILE)
     summary = summarize(rows, cfg.eval.episodes)

@@ -8,6 +8,7 @@ the training garments, plus each training range with each held-out garment fixed
 
 from __future__ import annotations
 
+from distill_ros.runtime.pointcloud import group_preprocess
 from distill_ros.spec import Group, ObsSpec, Spec
 from distill_ros.tasks.base import TaskFamily
 from distill_ros.tasks.dressing.arm import JOINTS
@@ -45,8 +46,16 @@ def obs_groups(n_points: int = CLOUD.n_points) -> ObsSpec:
         Group("proprio", "vector", Spec(PROPRIO_NAMES, units="m, quaternion (world frame)")),
         Group("points", "points", Spec(("x", "y", "z", "label"),
                                        units="m (world frame); label 0 arm, 1 garment"),
-              length=n_points),
+              length=n_points, preprocess=group_preprocess(CLOUD)),
     ))
+
+
+def make_scene(task: str, seed: int = 0):
+    """The dressing scene `sim_robot` drives (`scene.DressingScene`)."""
+    from distill_ros.tasks.dressing.scene import DressingScene
+
+    env = DressingEnv(task, max_episode_steps=2**31)  # a robot has no episode end
+    return DressingScene(env, OBS_SPEC, ACT_SPEC, seed)
 
 
 FAMILY = TaskFamily(
@@ -57,4 +66,5 @@ FAMILY = TaskFamily(
     act_spec=ACT_SPEC,
     control_rate_hz=CONTROL_RATE_HZ,
     max_episode_steps=EPISODE_STEPS,
+    make_scene=make_scene,
 )

@@ -80,6 +80,10 @@ MODES: dict[str, frozenset[str]] = {
 }
 
 
+#: the modes a multi-mode student is evaluated on: HOVER's named examples
+EVAL_MODES = ("full", "upper_joints_root_velocity", "head_hands")
+
+
 class CommandSpace:
     """Layout of the command over `future_steps` control steps ahead, and its computation."""
 

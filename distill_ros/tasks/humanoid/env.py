@@ -5,6 +5,8 @@ then returns the 197-value state and the imitation reward at the new time. Episo
 random state of the clip (reference-state initialisation), end on a fall (a link of
 `FALL_CONTACT_LINKS`, every link but the feet, touches the ground) and are truncated after
 `max_seconds` of simulated time. Actions are not clipped to the action space, as in DeepMimic.
+An episode that reaches the time limit without a fall is a success (`info["is_success"]`);
+each step's info also holds HOVER's tracking errors (`imitation.tracking_errors`).
 
 `reward_variant="deepmimic"` (default) compares joint velocities with the clip's, as DeepMimic
 does; `"pybullet"` compares them with zero, as pybullet's port does in effect.
@@ -20,7 +22,8 @@ import numpy as np
 from distill_ros.tasks.humanoid import quat
 from distill_ros.tasks.humanoid.character import BodyState, KinematicHumanoid, SimHumanoid
 from distill_ros.tasks.humanoid.commands import ReferenceFrames
-from distill_ros.tasks.humanoid.imitation import deepmimic_state, imitation_reward
+from distill_ros.tasks.humanoid.imitation import (deepmimic_state, imitation_reward,
+                                                  tracking_errors)
 from distill_ros.tasks.humanoid.motion import MotionClip
 from distill_ros.tasks.humanoid.skeleton import (ACTION_HIGH, ACTION_LOW, FALL_CONTACT_LINKS,
                                                  JOINTS, KEY_BODIES, STATE_DIM)
@@ -107,6 +110,7 @@ class HumanoidImitationEnv(gym.Env):
         reward, info = self.reward(body)
         info.update(time=self.time, phase=self.clip.phase(self.time))
         truncated = not fell and self.time > self.max_seconds
+        info["is_success"] = truncated
         return self._observe(body), reward, fell, truncated, info
 
     def reward(self, body: BodyState | None = None) -> tuple[float, dict[str, float]]:
@@ -126,19 +130,29 @@ class HumanoidImitationEnv(gym.Env):
             else:
                 ref_com_vel = m @ ref_vel
             com_err = float(np.sum((m @ body.link_lin_vel - ref_com_vel) ** 2))
-        return imitation_reward(body, ref, ref_pos, com_err)
+        reward, info = imitation_reward(body, ref, ref_pos, com_err)
+        info.update(tracking_errors(body, ref, ref_pos))
+        return reward, info
 
-    def reference_frames(self, steps: int) -> ReferenceFrames:
-        """The clip now and at the next `steps` control steps (HOVER's command source)."""
+    def reference_frames(self, steps: int, bodies: set[int] | None = None) -> ReferenceFrames:
+        """The clip now and at the next `steps` control steps (HOVER's command source).
+
+        `bodies`: the frames whose key-body positions are needed (default all; the others
+        are left NaN, which saves a forward-kinematics pass per frame).
+        """
         poses = [self.clip.pose(self.time + k / self.control_hz) for k in range(steps + 1)]
         links = [int(link) for link, _ in KEY_BODIES.values()]
+        body_pos = np.full((len(poses), len(links), 3), np.nan)
+        for k, p in enumerate(poses):
+            if bodies is None or k in bodies:
+                body_pos[k] = self.kin.links(p)[0][links]
         return ReferenceFrames(
             root_pos=np.array([p.root_pos for p in poses]),
             root_rot=np.array([p.root_rot for p in poses]),
             root_lin_vel=np.array([p.root_lin_vel for p in poses]),
             root_ang_vel=np.array([p.root_ang_vel for p in poses]),
             joint_rot=[np.array([p.joint_pos[i] for p in poses]) for i in range(len(JOINTS))],
-            body_pos=np.array([self.kin.links(p)[0][links] for p in poses]))
+            body_pos=body_pos)
 
     def close(self) -> None:
         """Disconnect both physics clients."""

@@ -18,7 +18,10 @@ from distill_ros.tasks.humanoid import quat
 from distill_ros.tasks.humanoid.character import BodyState
 from distill_ros.tasks.humanoid.motion import Pose
 from distill_ros.tasks.humanoid.skeleton import (END_EFFECTORS, JOINT_WEIGHTS, JOINTS,
-                                                 REWARD_SCALES, REWARD_WEIGHTS, STATE_DIM)
+                                                 KEY_BODIES, REWARD_SCALES, REWARD_WEIGHTS,
+                                                 STATE_DIM)
+
+KEY_LINKS = [link for link, _ in KEY_BODIES.values()]
 
 
 def deepmimic_state(body: BodyState, phase: float) -> np.ndarray:
@@ -82,3 +85,29 @@ def imitation_reward(sim: BodyState, ref: Pose, ref_link_pos: np.ndarray,
     info = {f"{k}_err": e for k, e in errors.items()}
     info.update({f"{k}_reward": r for k, r in terms.items()})
     return float(reward), info
+
+
+def joint_angle_errors(sim: BodyState, ref: Pose) -> np.ndarray:
+    """Per joint (skeleton.JOINTS order): the angle (rad) between simulated and reference."""
+    out = np.zeros(len(JOINTS))
+    for k, joint in enumerate(JOINTS):
+        if joint.dof == 3:
+            out[k] = float(quat.angle(quat.mul(ref.joint_pos[k], quat.conj(sim.joint_pos[k]))))
+        else:
+            out[k] = abs(float(sim.joint_pos[k][0] - ref.joint_pos[k][0]))
+    return out
+
+
+def tracking_errors(sim: BodyState, ref: Pose, ref_link_pos: np.ndarray) -> dict[str, float]:
+    """Tracking metrics of one instant, as HOVER reports them.
+
+    `mpjpe_mm`: mean distance (mm) of the key bodies (`skeleton.KEY_BODIES`) relative to the
+    root, simulated against reference (root-relative MPJPE, so a drift of the whole body does
+    not count); `joint_err_rad`: mean joint angle error; `root_vel_err`: root velocity error
+    (m/s, world frame).
+    """
+    sim_rel = sim.link_pos[KEY_LINKS] - sim.base_pos
+    ref_rel = ref_link_pos[KEY_LINKS] - ref.root_pos
+    return {"mpjpe_mm": 1000.0 * float(np.mean(np.linalg.norm(sim_rel - ref_rel, axis=1))),
+            "joint_err_rad": float(np.mean(joint_angle_errors(sim, ref))),
+            "root_vel_err": float(np.linalg.norm(sim.base_lin_vel - ref.root_lin_vel))}

@@ -1,0 +1,124 @@
+"""HOVER's evaluation: per clip and command mode, how well a policy tracks the clip.
+
+Each (clip, mode) runs `episodes` seeded episodes (the same starts for every policy and
+mode) to the time limit or a fall, and reports: fall rate, mean imitation reward, keypoint
+MPJPE (mm, root-relative), joint-angle error (rad) and root velocity error (m/s), averaged
+over all steps of all episodes. Teachers read DeepMimic's state (with the phase) and ignore
+the command, so they are measured once per clip (mode `any`); clips without a teacher (e.g.
+`run`, `kick`, `punch`) are measured for students only.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from distill_ros.rollout import episode_seed
+from distill_ros.tasks.humanoid.commands import EVAL_MODES
+from distill_ros.tasks.humanoid.hover import GROUPS
+
+log = logging.getLogger(__name__)
+METRICS = ("fall_rate", "reward", "mpjpe_mm", "joint_err_rad", "root_vel_err")
+TEACHER_MODE = "any"
+
+#: groups of one step (state, proprio, command, command_mask) -> (36,) PD targets
+Act = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def episode_metrics(env, act: Act, seed: int, mode: str, max_steps: int | None = None
+                    ) -> dict[str, float]:
+    """One episode of `act` on a `HoverEnv` with `mode` pinned: sums and counts per metric."""
+    obs, _ = env.reset(seed=seed, options={"mode": mode})
+    sums = dict.fromkeys(METRICS[1:], 0.0)
+    steps, fell = 0, False
+    while max_steps is None or steps < max_steps:
+        action = np.asarray(act(obs), np.float64).reshape(-1)
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"policy returned a non-finite action at step {steps} of the "
+                             f"episode with seed {seed}")
+        obs, reward, fell, truncated, info = env.step(action)
+        sums["reward"] += reward
+        for key in METRICS[2:]:
+            sums[key] += info[key]
+        steps += 1
+        if fell or truncated:
+            break
+    return {"steps": steps, "fell": bool(fell), **sums}
+
+
+def evaluate_policy(family: str, clip: str, clip_index: int, act: Act, modes: Sequence[str],
+                    episodes: int, seed: int, desc: str = "",
+                    max_steps: int | None = None) -> list[dict]:
+    """One row per mode: the metrics of `act` over `episodes` seeded episodes of `clip`."""
+    from distill_ros.tasks.base import make_env
+
+    env = make_env(family, clip, groups=GROUPS)
+    rows = []
+    try:
+        for mode in modes:
+            runs = [episode_metrics(env, act, episode_seed(seed, clip_index, ep), mode,
+                                    max_steps)
+                    for ep in tqdm(range(episodes), desc=desc or f"eval {clip} {mode}",
+                                   unit="ep", leave=False)]
+            steps = sum(r["steps"] for r in runs)
+            row = {"clip": clip, "mode": mode, "episodes": episodes, "steps": steps,
+                   "fall_rate": float(np.mean([r["fell"] for r in runs]))}
+            row.update({k: sum(r[k] for r in runs) / max(1, steps) for k in METRICS[1:]})
+            rows.append(row)
+    finally:
+        env.close()
+    return rows
+
+
+def student_act(policy) -> Act:
+    """An exported student (`OnnxPolicy`) as an `Act`: its inputs picked from the groups.
+
+    A flat student (one input `obs`) reads DeepMimic's state.
+    """
+    names = list(policy.groups.input_names)
+    if names == ["obs"]:
+        return lambda g: policy.act(g["state"])
+    return lambda g: policy.act({k: g[k] for k in names})
+
+
+def teacher_act(teacher) -> Act:
+    """A teacher (197-value state -> action) as an `Act`."""
+    return lambda g: np.asarray(teacher.act(g["state"][None]))[0]
+
+
+def evaluate_run(run, cfg, modes: Sequence[str] = EVAL_MODES, label: str = "student",
+                 max_steps: int | None = None) -> dict:
+    """The eval stage: teachers (seen clips) and the exported student on every clip x mode.
+
+    Writes report/eval.json (rows), eval.md (the table) and eval.png; returns a summary.
+    """
+    from distill_ros.runtime.onnx_policy import OnnxPolicy
+    from distill_ros.tasks.base import get_family
+    from distill_ros.tasks.humanoid.report import summarize, write_report
+    from distill_ros.teachers import load_teacher, teacher_file
+
+    fam = get_family(cfg.family)
+    onnx = Path(run.root) / "export" / "policy.onnx"
+    if not onnx.is_file():
+        raise FileNotFoundError(f"{onnx} does not exist; run `distill-ros export CONFIG` first")
+    student = student_act(OnnxPolicy(onnx, want_gpu=False))
+    rows = []
+    for i, clip in enumerate(cfg.tasks + cfg.held_out):
+        split = "seen" if clip in cfg.tasks else "held-out"
+        path = teacher_file(run.root, cfg.teachers.sources, clip, cfg.family)
+        if clip in cfg.tasks and path.is_file():
+            teacher = teacher_act(load_teacher(path, fam.obs_spec, fam.act_spec))
+            for row in evaluate_policy(cfg.family, clip, i, teacher, ("full",),
+                                       cfg.eval.episodes, cfg.eval.seed,
+                                       f"eval teacher {clip}", max_steps):
+                rows.append({**row, "mode": TEACHER_MODE, "policy": "teacher", "split": split})
+        for row in evaluate_policy(cfg.family, clip, i, student, modes, cfg.eval.episodes,
+                                   cfg.eval.seed, f"eval {label} {clip}", max_steps):
+            rows.append({**row, "policy": label, "split": split})
+    summary = summarize(rows)
+    write_report(Path(run.root) / "report", rows, summary)
+    return summary

@@ -1,0 +1,90 @@
+"""The humanoid evaluation's table, summary and plots (report/eval.json, eval.md, eval.png).
+
+Rows are `evaluate.evaluate_policy`'s, each with `policy` (teacher, student, or a
+specialist's label) and `split` (seen: the clip has a teacher in the run; held-out: not).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
+
+COLUMNS = (("fall_rate", "fall rate", ".2f"), ("reward", "imitation reward", ".3f"),
+           ("mpjpe_mm", "MPJPE (mm)", ".0f"), ("joint_err_rad", "joint err (rad)", ".3f"),
+           ("root_vel_err", "root vel err (m/s)", ".3f"))
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Per clip: reward and fall rate of each policy and mode, and student/teacher reward.
+
+    The ratio is the student's reward with the full command over the teacher's (the issue's
+    "keeps 90% of each teacher's reward" check).
+    """
+    out: dict = {"clips": {}}
+    for r in rows:
+        clip = out["clips"].setdefault(r["clip"], {"split": r["split"]})
+        clip[f"{r['policy']}/{r['mode']}"] = {"reward": r["reward"], "fall_rate": r["fall_rate"]}
+    for name, clip in out["clips"].items():
+        teacher, full = clip.get("teacher/any"), clip.get("student/full")
+        if teacher and full and teacher["reward"] > 0:
+            clip["student_full_over_teacher"] = full["reward"] / teacher["reward"]
+    return out
+
+
+def format_table(rows: list[dict]) -> str:
+    """Markdown: one line per policy x clip x mode, metrics averaged over every step."""
+    head = "| policy | clip | split | mode | " + " | ".join(c[1] for c in COLUMNS) + \
+        " | episodes | steps |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 6)]
+    for r in sorted(rows, key=lambda r: (r["clip"], r["mode"] != "any", r["mode"],
+                                         r["policy"] != "teacher", r["policy"])):
+        values = " | ".join(format(r[k], f) for k, _, f in COLUMNS)
+        lines.append(f"| {r['policy']} | {r['clip']} | {r['split']} | {r['mode']} | {values} "
+                     f"| {r['episodes']} | {r['steps']} |")
+    lines += ["", "Teachers read the clip phase and ignore the command (mode `any`); students "
+              "read proprioception and the masked command. Errors are means over all steps, "
+              "MPJPE over head, hands, pelvis and feet relative to the root."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report_dir: Path, rows: list[dict], summary: dict) -> None:
+    """eval.json (rows and summary), eval.md (table) and eval.png (reward and falls)."""
+    report_dir = Path(report_dir)
+    atomic_write_json(report_dir / "eval.json", {"rows": rows, "summary": summary})
+    atomic_write_text(report_dir / "eval.md", format_table(rows))
+    plot(rows, report_dir / "eval.png")
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Grouped bars per clip x mode: imitation reward (top) and fall rate (bottom) by policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    keys = list(dict.fromkeys((r["clip"], r["mode"]) for r in rows if r["mode"] != "any"))
+    teacher = {r["clip"]: r for r in rows if r["policy"] == "teacher"}
+    x = np.arange(len(keys))
+    width = 0.8 / max(1, len(policies))
+    fig, axes = plt.subplots(2, 1, figsize=(max(7, 0.9 * len(keys) + 2), 6), sharex=True)
+    for ax, metric, label in ((axes[0], "reward", "imitation reward"),
+                              (axes[1], "fall_rate", "fall rate")):
+        for j, who in enumerate(policies):
+            by_key = {(r["clip"], r["mode"]): r[metric] for r in rows if r["policy"] == who}
+            if who == "teacher":  # the same for every mode: its clip's value
+                by_key = {k: teacher[k[0]][metric] for k in keys if k[0] in teacher}
+            values = [by_key.get(k, np.nan) for k in keys]
+            ax.bar(x + (j - (len(policies) - 1) / 2) * width, values, width, label=who)
+        ax.set_ylabel(label)
+        ax.set_ylim(0, 1.05)
+    axes[1].set_xticks(x, [f"{c}\n{m}" for c, m in keys], rotation=45, ha="right",
+                       fontsize="small")
+    axes[0].legend(fontsize="small", ncol=min(4, len(policies)))
+    axes[0].set_title("humanoid: tracking per clip and command mode", fontsize="medium")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)

@@ -115,6 +115,15 @@ def _written(plan: CollectPlan, task: str, shard_index: int) -> dict:
             "successes": int(successes.sum()), "steps_stored": int(len(episode))}
 
 
+def tidy(folder: Path) -> None:
+    """Remove the temporary files of jobs killed mid-write (every job has ended now)."""
+    from distill_ros.atomic import remove_stale_temporaries
+
+    removed = remove_stale_temporaries(folder)
+    if removed:
+        log.info("%s: removed %d temporary file(s) of killed writers", folder, removed)
+
+
 def collect_all(plan: CollectPlan, executor, progress_path: Path | None = None) -> dict:
     """Write every missing shard through `executor`; steps per task of the whole dataset.
 
@@ -135,6 +144,7 @@ def collect_all(plan: CollectPlan, executor, progress_path: Path | None = None) 
     with StageProgress("collect", [plan.shard_size(k) for _, k in jobs], "ep",
                        progress_path) as progress:
         results = executor.map(plan, jobs, "collect", progress)
+    tidy(plan.data_dir)
     for r in results:
         log.info("collect: %s shard %d: %d/%d episodes succeeded, %d steps stored", r["task"],
                  r["shard"], r["successes"], r["episodes"], r["steps_stored"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from distill_ros.collect import CollectPlan, collect_all
+from distill_ros.collect import CollectPlan, collect_all, tidy
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.dataset import load_dataset
 from distill_ros.executor import Executor
@@ -56,6 +56,7 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict
             log.info("teacher %s: success %.2f over %d check episodes in %.1f s (the eval "
                      "stage measures again on its own seeds, so the report may differ)",
                      r["task"], r["success"], cfg.teachers.eval_episodes, r["wall_s"])
+    tidy(run.root / "teachers")  # what jobs killed mid-write left
     return {"success": {task: plan.recorded(task) for task in cfg.tasks}}
 
 

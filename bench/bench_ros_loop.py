@@ -9,15 +9,20 @@ Two processes over loopback DDS for ``--seconds`` (30 by default) per rate in ``
 
 In the same run, the floor: a ping-pong between two processes through the same middleware
 API (``distill_ros.ros``, so the same backend; one-way = round trip / 2) and bare ONNX
-Runtime ``run`` calls on the same model. Prints one JSON object with, per rate:
+Runtime ``run`` calls on the same model, back to back (``ort_run``, the issue's floor) and
+each after a 2 ms sleep (``ort_run_after_idle``: what the same call costs when its thread
+wakes from a wait, as the node's does every tick; for context, not a target). Prints one
+JSON object with, per rate:
 
 * ``latency_*``: obs->command, the node's own measure (its last 10 s): the age of the
   newest input when its command leaves (input arrival to publish; with a timer, this
   includes the wait for the next tick);
 * ``robot_round_trip``: this process's measure: trigger published to command received
   (two hops plus the node), against a floor of two one-way hops plus one ONNX run;
-* ``compute_*``: the node's work per compute (phase-free), ``policy_*``: the policy call
-  inside it (the same ONNX run, but in the node's conditions), ``overruns``, the rates;
+* ``compute_*``: the node's work per compute (phase-free): from the trigger (the input's
+  callback, or the timer tick) until the command's publish call returned; ``policy_*``:
+  the policy call inside it (input checks and the ONNX run, in the node's conditions),
+  ``overruns``, the rates;
 * ``ratios`` and ``targets`` (issue 14: obs->command p50 <= 3x floor, p99 <= 0.5 ms at
   500 Hz, no overruns, compute p50 <= 5x one ONNX Runtime run).
 
@@ -73,8 +78,8 @@ def _pct(values_s: list) -> dict:
             "max_ms": float(ms.max()), "n": int(ms.size)}
 
 
-def ort_floor(model: str, n: int = 5000) -> dict:
-    """Bare ``InferenceSession.run`` on one observation, one thread."""
+def ort_floor(model: str, n: int = 5000, idle_s: float = 0.0) -> dict:
+    """Bare ``InferenceSession.run`` on one observation, one thread; ``idle_s`` sleeps first."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -83,6 +88,8 @@ def ort_floor(model: str, n: int = 5000) -> dict:
     feed = {i.name: np.zeros([1, *i.shape[1:]], np.float32) for i in session.get_inputs()}
     times = []
     for _ in range(n):
+        if idle_s:
+            time.sleep(idle_s)
         start = time.perf_counter()
         session.run(None, feed)
         times.append(time.perf_counter() - start)
@@ -230,6 +237,8 @@ def judge(rate: float, run: dict, floor: dict) -> dict:
               "robot_round_trip_p50_vs_floor": run["robot_round_trip"]["p50_ms"]
               / (2 * dds["p50_ms"] + ort["p50_ms"]),
               "compute_p50_vs_ort_run": run["compute_p50_ms"] / ort["p50_ms"],
+              "compute_p50_vs_ort_run_after_idle": run["compute_p50_ms"]
+              / floor["ort_run_after_idle"]["p50_ms"],
               "compute_p50_vs_policy_in_node": run["compute_p50_ms"] / run["policy_p50_ms"]}
     targets = {"obs_to_command_p50_le_3x_floor": ratios["obs_to_command_p50_vs_floor"] <= 3,
                "no_overruns": run["overruns"] == 0,
@@ -269,7 +278,8 @@ def main() -> None:
         runs = {rate: node_run(ros, args.model, rate, args.seconds, args.trigger,
                                not args.unlabelled)
                 for rate in (float(r) for r in args.rates.split(","))}
-        floor = {"dds_one_way": dds_floor(), "ort_run": ort_floor(args.model)}
+        floor = {"dds_one_way": dds_floor(), "ort_run": ort_floor(args.model),
+                 "ort_run_after_idle": ort_floor(args.model, 2000, idle_s=0.002)}
     finally:
         ros.shutdown()
     print(json.dumps({

@@ -35,9 +35,13 @@ class EvalConfig:
 
 
 def success_rate(family: str, task: str, policy: Policy, episodes: int, seed: int,
-                 task_index: int, desc: str = "") -> float:
-    """Fraction of `episodes` seeded episodes in which `policy` succeeds."""
-    env = make_env(family, task)
+                 task_index: int, desc: str = "", groups: tuple[str, ...] = ()) -> float:
+    """Fraction of `episodes` seeded episodes in which `policy` succeeds.
+
+    `groups` asks the family for those observation groups (a dict observation); empty: the
+    family's flat observation.
+    """
+    env = make_env(family, task, groups=groups) if groups else make_env(family, task)
     try:
         wins = 0
         quiet = {"disable": True} if in_job() else {}  # a job's episodes count on its stage's bar
@@ -62,14 +66,17 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (lo, hi)
 
 
-def evaluate_rows(run, cfg, tasks: list[str], episodes: int, executor=None,
-                  progress_path: Path | None = None) -> list[dict]:
+def evaluate_rows(run, cfg, tasks: list[str], episodes: int, with_teachers: bool = True,
+                  executor=None, progress_path: Path | None = None) -> list[dict]:
     """Success of the exported student, and of the teacher for seen tasks, on `tasks`.
 
     A task's seeds depend on its place in the config (`tasks` then `held_out`), so a task
-    evaluated again later gets the same episodes as in the run's own report. Each (task,
-    policy) pair is one `EvalPlan` job on `executor` (default: this process), so every
-    executor writes the same table.
+    evaluated again later gets the same episodes as in the run's own report. Teacher and
+    student read the observation groups the config gives them (`ObservationViews.of`), the
+    same as in training: a grouped student gets its inputs by name from one grouped env.
+    `with_teachers=False` leaves the teacher columns empty (None). Each (task, policy) pair
+    is one `EvalPlan` job on `executor` (default: this process), so every executor writes
+    the same table; `progress_path` gets the numbers of its progress bar.
     """
     from distill_ros.executor import SerialExecutor
     from distill_ros.progress import StageProgress
@@ -77,15 +84,16 @@ def evaluate_rows(run, cfg, tasks: list[str], episodes: int, executor=None,
     onnx = run.root / "export" / "policy.onnx"
     if not onnx.is_file():
         raise FileNotFoundError(f"{onnx} does not exist; run `distill-ros export CONFIG` first")
+    plan = EvalPlan(cfg, run.root, episodes)
+    plan.student_policy()  # a student the config's groups cannot feed is refused here, first
     order = cfg.tasks + cfg.held_out
     jobs = []
     for j, task in enumerate(tasks):
         i = order.index(task) if task in order else len(order) + j
         jobs += [(task, i, who) for who in ("teacher", "student")
-                 if who == "student" or task in cfg.tasks]
+                 if who == "student" or (task in cfg.tasks and with_teachers)]
     with StageProgress("eval", [episodes] * len(jobs), "ep", progress_path) as progress:
-        rates = (executor or SerialExecutor()).map(EvalPlan(cfg, run.root, episodes), jobs,
-                                                   "eval", progress)
+        rates = (executor or SerialExecutor()).map(plan, jobs, "eval", progress)
     rate = {(task, who): r for (task, _, who), r in zip(jobs, rates)}
     rows = []
     for task in tasks:
@@ -110,20 +118,31 @@ class EvalPlan:
     def __call__(self, job: tuple[str, int, str]) -> float:
         """Success rate of one policy on one task, on the seeds of the task's place."""
         task, i, who = job
-        return success_rate(self.cfg.family, task, self.policy(task, who), self.episodes,
-                            self.cfg.eval.seed, i, f"eval {who} {task}")
+        policy = self.student_policy() if who == "student" else self.teacher_policy(task)
+        return success_rate(self.cfg.family, task, policy, self.episodes, self.cfg.eval.seed,
+                            i, f"eval {who} {task}", self.views().env_groups)
 
-    def policy(self, task: str, who: str) -> Policy:
-        """The exported student, or `task`'s teacher, as a policy."""
+    def views(self):
+        """Which observation groups teacher and student read (`ObservationViews`)."""
+        from distill_ros.distill.dagger.views import ObservationViews
+
+        return ObservationViews.of(self.cfg)
+
+    def student_policy(self) -> Policy:
+        """The exported student, fed the observation groups it was trained on."""
         from distill_ros.runtime.onnx_policy import OnnxPolicy
+
+        onnx = OnnxPolicy(self.root / "export" / "policy.onnx")
+        return self.views().student_policy(onnx.act, onnx.groups.input_names)
+
+    def teacher_policy(self, task: str) -> Policy:
+        """`task`'s teacher (the user's, the family's shipped one or the run's own)."""
         from distill_ros.tasks.base import add_user_tasks
         from distill_ros.teachers import load_teacher, teacher_file
 
         fam = add_user_tasks(self.cfg.family, self.cfg.objects, "objects")  # a fresh worker
-        if who == "student":
-            return OnnxPolicy(self.root / "export" / "policy.onnx").act
-        return load_teacher(teacher_file(self.root, self.cfg.teachers.sources, task,
-                                         self.cfg.family), fam.obs_spec, fam.act_spec).act
+        path = teacher_file(self.root, self.cfg.teachers.sources, task, self.cfg.family)
+        return self.views().teacher_policy(load_teacher(path, fam.obs_spec, fam.act_spec).act)
 
 
 def evaluate_run(cfg, run_dir: Path, tasks: list[str], episodes: int | None = None,
@@ -151,7 +170,8 @@ def evaluate_run(cfg, run_dir: Path, tasks: list[str], episodes: int | None = No
         if not (run.root / "export" / "policy.onnx").is_file():
             raise FileNotFoundError(f"{run.root / 'export' / 'policy.onnx'} does not exist; "
                                     "run `distill-ros run CONFIG` first")
-        rows = evaluate_rows(run, cfg, tasks, episodes, executor, run.root / PROGRESS_FILE)
+        rows = evaluate_rows(run, cfg, tasks, episodes, executor=executor,
+                             progress_path=run.root / PROGRESS_FILE)
         names = "-".join(tasks)
         if len(names) > 60 or not names.replace("-", "").replace("_", "").isalnum():
             names = hashlib.sha256(names.encode()).hexdigest()[:12]

@@ -1,5 +1,6 @@
 """bench/bench_humanoid.py runs as users run it and prints the JSON it promises."""
 
+import pytest
 from test_bench import run_bench
 
 
@@ -12,3 +13,38 @@ def test_bench_humanoid_prints_rewards_of_both_envs_and_speeds():
     assert walk["max_abs_diff_pybullet_variant"] < 0.02
     speeds = walk["env_steps_per_s_without_policy"]
     assert speeds["ours"] > 0 and speeds["reference"] > 0
+
+
+def test_bench_humanoid_distill_compares_teachers_multi_mode_and_specialists(tmp_path):
+    import yaml
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "hum_bench", "family": "humanoid", "tasks": ["walk"], "seed": 0,
+        "teachers": {"eval_episodes": 1},
+        "student": {"arch": "mlp", "hidden": [16]},
+        "distill": {"algorithm": "dagger"},
+        "eval": {"episodes": 1},
+        "dagger": {"n_envs": 1, "vector": "sync", "teacher_groups": ["state"],
+                   "student_groups": ["proprio", "command"], "rounds": 1,
+                   "steps_per_round": 10, "updates_per_round": 5, "batch_size": 8,
+                   "eval_episodes": 1}}))
+    out = run_bench("bench_humanoid_distill.py", "--config", str(config), "--runs",
+                    str(tmp_path / "runs"), "--modes", "head_hands", timeout=900)
+    assert set(out["wall_s"]) == {"multi_mode", "specialist_head_hands"}
+    rows = out["rows"]
+    assert {(r["policy"], r["mode"]) for r in rows} == {
+        ("teacher", "any"), ("multi-mode", "full"), ("multi-mode", "head_hands"),
+        ("multi-mode", "upper_joints_root_velocity"), ("specialist", "head_hands")}
+    multi = {r["mode"]: r for r in rows if r["policy"] == "multi-mode"}
+    spec = next(r for r in rows if r["policy"] == "specialist")
+    cell = out["versus_specialists"]["cells"][0]
+    wins = {k for k in ("fall_rate", "mpjpe_mm", "joint_err_rad", "root_vel_err")
+            if multi["head_hands"][k] <= spec[k]}
+    wins |= {"reward"} if multi["head_hands"]["reward"] >= spec["reward"] else set()
+    assert set(cell["multi_matches_or_beats"]) == wins
+    teacher = next(r for r in rows if r["policy"] == "teacher")
+    assert out["full_command_over_teacher"]["walk"] == \
+        pytest.approx(multi["full"]["reward"] / teacher["reward"], abs=1e-3)
+    table = (tmp_path / "runs" / "hum_bench" / "report" / "specialists" / "eval.md").read_text()
+    assert "| specialist | walk | seen | head_hands |" in table

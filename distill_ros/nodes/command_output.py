@@ -4,18 +4,24 @@ Two outputs, picked by the ``output_type`` parameter:
 
 * ``float64_multi_array``: ``std_msgs/Float64MultiArray`` for a forward command
   controller's ``~/commands`` (RELIABLE). Elements are in ``command_names`` order and
-  each carries its name in ``layout.dim[i].label`` (unless ``labelled`` is False).
+  each carries its name in ``layout.dim[i].label`` (unless ``labelled`` is False). The
+  layout is serialised once: each command is those bytes plus its values
+  (:class:`~distill_ros.ros.cdr.Float64Tail`), the same bytes the message would give.
 * ``joint_trajectory``: ``trajectory_msgs/JointTrajectory`` with one point reached
   one control period from now (``positions`` or ``velocities``, per ``trajectory_field``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import logging
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from distill_ros import ros
+from distill_ros.ros.cdr import Float64Tail
+
+log = logging.getLogger(__name__)
 
 OUTPUT_TYPES = ("float64_multi_array", "joint_trajectory")
 TRAJECTORY_FIELDS = ("positions", "velocities")
@@ -66,14 +72,21 @@ class CommandOutput:
             raise ValueError(f"command_names {unknown} are not actions of the model; its "
                              f"actions are {list(policy_names)}")
         self.order = np.array([list(policy_names).index(n) for n in self.names])
+        same_order = self.order.tolist() == list(range(len(policy_names)))
+        self._pick = None if same_order else self.order  # None: send the command as it is
         self.joints = list(joints) or self.names
         if len(self.joints) != len(self.names):
             raise ValueError(f"trajectory_joints has {len(self.joints)} names for "
                              f"{len(self.names)} command elements {self.names}")
         self.output_type, self.field, self.period_s = output_type, field, period_s
         self._node = node
+        self._wire: Optional[Float64Tail] = None
         if output_type == "float64_multi_array":  # one message, reused: only data changes
             self._msg = labelled_array(self.names if labelled else [], [0.0] * len(self.names))
+            try:
+                self._wire = Float64Tail(self._msg)
+            except ValueError as err:  # not little-endian float64 at the end: the message
+                log.info("commands are serialised per message: %s", err)
         else:
             self._msg = ros.get_interface("trajectory_msgs/msg/JointTrajectory")(
                 joint_names=self.joints)
@@ -82,6 +95,11 @@ class CommandOutput:
 
     def publish(self, command: np.ndarray) -> None:
         """Send ``command`` (policy order) to the controller (callers serialise calls)."""
+        if self._wire is not None:
+            pick = self._pick
+            values = command if pick is None else command[pick]
+            self.publisher.publish(self._wire.serialize(values))
+            return
         values = command[self.order].tolist()
         msg = self._msg
         if self.output_type == "float64_multi_array":

@@ -21,7 +21,9 @@ Both backends behave the same where rclpy and our DDS backend could differ (chec
 ``Parameter.to_value_msg``/``from_value_msg`` convert parameter values; a client's
 ``call`` works whether or not its node is spun; ``declare_parameter(name, value,
 parameter_descriptor(...))`` refuses read-only and out-of-range sets with rclpy's
-reasons; Ctrl-C ends ``spin`` once and leaves the context valid for cleanup.
+reasons; Ctrl-C ends ``spin`` once and leaves the context valid for cleanup;
+``serialize_message``/``deserialize_message`` give and take the CDR bytes that
+``Publisher.publish`` also accepts (sent as they are, see :mod:`distill_ros.ros.cdr`).
 """
 
 from typing import Any, Optional, Tuple
@@ -31,12 +33,14 @@ from distill_ros.ros.qos import (DEFAULT, LATCHED, PARAMETER_EVENTS, PARAMETERS,
                                  ROSOUT, SENSOR_DATA, SERVICES_DEFAULT)
 
 if BACKEND == "rclpy":
-    from distill_ros.ros._rclpy.api import (Executor, get_global_executor, get_interface, init,
-                                            Node, ok, Parameter, shutdown, spin,
+    from distill_ros.ros._rclpy.api import (deserialize_message, Executor,
+                                            get_global_executor, get_interface, init, Node, ok,
+                                            Parameter, serialize_message, shutdown, spin,
                                             spin_in_background, spin_once, SpinThread)
 else:
-    from distill_ros.ros._dds.api import (Executor, get_global_executor, get_interface, init,
-                                          Node, ok, Parameter, shutdown, spin,
+    from distill_ros.ros._dds.api import (deserialize_message, Executor,
+                                          get_global_executor, get_interface, init, Node, ok,
+                                          Parameter, serialize_message, shutdown, spin,
                                           spin_in_background, spin_once, SpinThread)
 from distill_ros.ros.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
@@ -83,4 +87,5 @@ __all__ = [
     "set_parameters_result", "parameter_descriptor", "spin", "spin_once", "spin_in_background",
     "SpinThread", "Executor", "get_global_executor", "QoSProfile", "SENSOR_DATA", "DEFAULT",
     "PARAMETERS", "SERVICES_DEFAULT", "PARAMETER_EVENTS", "ROSOUT", "LATCHED",
+    "serialize_message", "deserialize_message",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future
@@ -92,7 +93,8 @@ class PolicyInputs:
         arrays = [obs] if self.flat else [obs[name] for name, _, _ in self.vectors]
         bad = []
         for array, (_, _, names) in zip(arrays, self.vectors):
-            if not np.isfinite(array).all():
+            # float32 elements: their float64 sum is finite exactly when all of them are
+            if not math.isfinite(sum(array.tolist())):
                 bad += [self._source(names[i]) for i in np.flatnonzero(~np.isfinite(array))]
         return bad
 
@@ -108,26 +110,12 @@ class PolicyInputs:
 
 
 def fast_act(runner: Any) -> Callable[[Any], np.ndarray]:
-    """``runner.act`` without per-call allocations for an ONNX policy: reused input arrays."""
+    """``runner.act`` without per-call allocations for an ONNX policy (IO-bound arrays)."""
     from distill_ros.runtime.onnx_policy import OnnxPolicy
 
     if not isinstance(runner, OnnxPolicy):
         return runner.act  # a chunked runner keeps its own history and queue
-    session, shapes = runner.session, runner.groups.input_shapes()
-    feed = {name: np.zeros((1, *shape), np.float32) for name, shape in shapes.items()}
-    if runner.groups.is_flat:
-        row = feed[runner.groups.input_names[0]][0]
-
-        def act(obs: np.ndarray) -> np.ndarray:
-            row[:] = obs
-            return session.run(None, feed)[0][0]
-        return act
-
-    def act_groups(obs: Any) -> np.ndarray:
-        for name, array in obs.items():
-            feed[name][0] = array
-        return session.run(None, feed)[0][0]
-    return act_groups
+    return runner.bound_act()
 
 
 def open_policy(path: str, use_gpu: bool, inputs: ObservationAssembler,

@@ -60,7 +60,7 @@ class ObservationAssembler:
         for obs, joint in self.joint_map.items():
             self._joint_slots.setdefault(joint, []).append(self._slot[obs])
         self._array_slots = {n: self._slot[n] for n in array_names if n not in self.joint_map}
-        self._values = np.zeros(len(self.names))
+        self._values = np.zeros(len(self.names), np.float32)  # as the policy reads them
         self._times = np.full(len(self.names), -np.inf)  # monotonic s; -inf: never received
         self._joint_positions: dict[str, float] = {}
         self._positions_view = MappingProxyType(self._joint_positions)
@@ -103,8 +103,8 @@ class ObservationAssembler:
         ``oldest`` is ``-inf`` while some element was never received.
         """
         with self._lock:
-            times = self._times[index]
-            return self._values[index].astype(np.float32), float(times.min()), float(times.max())
+            times = self._times[index].tolist()  # few elements: Python's min/max are cheaper
+            return self._values[index], min(times), max(times)
 
     def never_received(self, obs_names: Sequence[str]) -> list[str]:
         """Elements of ``obs_names`` that no message has carried yet."""

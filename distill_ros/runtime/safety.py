@@ -74,6 +74,10 @@ class SafetyConfig:
             if len(getattr(self, label)) != n:
                 raise ValueError(f"{label} has {len(getattr(self, label))} values for "
                                  f"{n} command elements {list(self.names)}")
+        for label in ("low", "high", "max_rate"):
+            if any(math.isnan(v) for v in np.asarray(getattr(self, label), float).ravel()):
+                raise ValueError(f"{label} holds NaN: give a number per element of "
+                                 f"{list(self.names)} (inf for no rate limit)")
         for label in ("max_rate", "initial_hold"):
             value = getattr(self, label)
             if len(value) not in (0, 1, n):
@@ -149,8 +153,9 @@ class SafetyFilter:
                         for p in self.position_limits]
         self.last: np.ndarray | None = None  # last command sent
         self.rejected = 0  # non-finite actions replaced by a hold
-        self._dt, self._step = 0.0, np.zeros(n)      # max_rate * dt, kept while dt is
-        self._lo, self._hi = np.empty(n), np.empty(n)  # per-tick scratch: no allocation
+        # a command has a few elements: plain floats are cheaper per tick than numpy calls
+        self._bounds = list(zip(self.low.tolist(), self.high.tolist()))
+        self._dt, self._steps = 0.0, [0.0] * n  # max_rate * dt, kept while dt is
 
     def hold(self) -> np.ndarray:
         """The hold command: zero velocities, last positions (initial ones before any)."""
@@ -171,27 +176,31 @@ class SafetyFilter:
             ``(command, note)``: the command to send and ``""``, or the hold command and
             why (``"non-finite action"``).
         """
-        command = np.array(action, dtype=np.float64).reshape(-1)  # ours to change
-        if command.shape != self.low.shape or not np.isfinite(command).all():
+        values = np.ravel(action).tolist()  # float64, ours to change
+        if len(values) != len(self._bounds) or not all(map(math.isfinite, values)):
             self.rejected += 1
             hold = self.hold()
             self.last = hold
-            return hold, "non-finite action" if command.shape == self.low.shape else (
-                f"action has {command.size} elements, expected {self.low.size}")
+            return hold, "non-finite action" if len(values) == len(self._bounds) else (
+                f"action has {len(values)} elements, expected {self.low.size}")
+        # x if x > y else y is np.maximum for non-NaN floats, signed zeros included
         if self.last is not None and dt > 0:
             if dt != self._dt:
-                self._dt, self._step = dt, self.max_rate * dt
-            np.maximum(command, np.subtract(self.last, self._step, out=self._lo), out=command)
-            np.minimum(command, np.add(self.last, self._step, out=self._hi), out=command)
+                self._dt, self._steps = dt, (self.max_rate * dt).tolist()
+            for i, (v, last, step) in enumerate(zip(values, self.last.tolist(), self._steps)):
+                v = v if v > last - step else last - step
+                values[i] = v if v < last + step else last + step
         # after the rate limit: limits tightened while running hold from the next command
-        np.maximum(command, self.low, out=command)
-        np.minimum(command, self.high, out=command)
+        for i, (low, high) in enumerate(self._bounds):
+            v = values[i] if values[i] > low else low
+            values[i] = v if v < high else high
         # last, so a decelerating command never pushes past a joint's range
         for i, joint, low, high in self._limits:
             q = (joint_positions or {}).get(joint)
-            if q is None or not math.isfinite(q) or (q >= high and command[i] > 0) or (
-                    q <= low and command[i] < 0):
-                command[i] = 0.0  # m/s: never past the range; unknown position: no motion
+            if q is None or not math.isfinite(q) or (q >= high and values[i] > 0) or (
+                    q <= low and values[i] < 0):
+                values[i] = 0.0  # m/s: never past the range; unknown position: no motion
+        command = np.array(values)
         self.last = command
         return command, ""
 

@@ -34,6 +34,16 @@ def listener(node: ros.Node, done: threading.Event, topic: str) -> None:
     node.create_subscription(joint_state, topic, on_msg, 10)
 
 
+def array_listener(node: ros.Node, done: threading.Event, topic: str) -> None:
+    """Report the first Float64MultiArray received on ``topic``: labels and exact values."""
+    def on_msg(msg: object) -> None:
+        _say(json.dumps({"labels": [d.label for d in msg.layout.dim],
+                         "data": [float(v).hex() for v in msg.data]}))
+        done.set()
+    node.create_subscription(ros.get_interface("std_msgs/msg/Float64MultiArray"), topic,
+                             on_msg, 10)
+
+
 def trigger_server(node: ros.Node, done: threading.Event, name: str) -> None:
     """Serve std_srvs/Trigger, answering with this process id."""
     trigger = ros.get_interface("std_srvs/srv/Trigger")
@@ -84,7 +94,12 @@ class Managed(ros.LifecycleNode):
 
 
 class CliTarget(ros.LifecycleNode):
-    """What the ``ros2`` CLI tests drive: described parameters, a Trigger, a String input."""
+    """What the ``ros2`` CLI tests drive: described parameters, a Trigger, a String input.
+
+    It also latches one labelled Float64MultiArray on ``~/commands``, published as the
+    pre-serialised bytes of :class:`~distill_ros.ros.cdr.Float64Tail` (as policy_inference
+    sends its commands).
+    """
 
     def __init__(self) -> None:
         super().__init__("cli_target")
@@ -101,13 +116,20 @@ class CliTarget(ros.LifecycleNode):
         self._status_pub = self.create_publisher(diag, "~/status", ros.LATCHED)
         self._status_pub.publish(diag(status=[status(level=status.WARN, name="cli_target",
                                                      message="warming up")]))
+        from distill_ros.nodes.command_output import labelled_array
+        from distill_ros.ros.cdr import Float64Tail
+
+        commands = labelled_array(["ee_vx", "gripper_opening"], [0.0, 0.0])
+        self._commands_pub = self.create_publisher(type(commands), "~/commands", ros.LATCHED)
+        self._commands_pub.publish(Float64Tail(commands).serialize([-0.375, 0.0625]))
 
     def _reset(self, request: object, response: object) -> object:
         response.success, response.message = True, f"reset in {self.current_state.label}"
         return response
 
 
-ROLES = {"listener": listener, "trigger_server": trigger_server, "param_node": param_node}
+ROLES = {"listener": listener, "array_listener": array_listener,
+         "trigger_server": trigger_server, "param_node": param_node}
 
 
 def main() -> None:

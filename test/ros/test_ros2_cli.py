@@ -81,6 +81,14 @@ def test_topic_echo_reads_a_byte_field(target):
     assert "message: warming up" in out and "level: \"\\x01\"" in out, out
 
 
+def test_topic_echo_decodes_commands_sent_as_serialised_bytes(target):
+    out = ros2("topic", "echo", "--once", "--qos-durability", "transient_local",
+               "--qos-reliability", "reliable", "/cli_target/commands",
+               "std_msgs/msg/Float64MultiArray", timeout_s=60)
+    assert "label: ee_vx" in out and "label: gripper_opening" in out, out
+    assert "- -0.375\n- 0.0625" in out, out
+
+
 def test_service_call_and_topic_pub(target):
     answer = ros2("service", "call", "/cli_target/reset", "std_srvs/srv/Trigger")
     assert "success=True" in answer and "reset in unconfigured" in answer, answer

@@ -96,3 +96,44 @@ def test_limited_joint_with_unknown_position_gets_no_velocity():
     safety = make(position_limits=[PositionLimit("ee_vz", "ee_z", 0.0, 0.5)])
     command, _ = safety.apply([0.1, 0.1, 0.04], dt=0.0, joint_positions={"ee_x": 0.0})
     np.testing.assert_allclose(command, [0.1, 0.0, 0.04])
+
+
+def _numpy_reference(safety, last, action, dt, joints):
+    """The filter as numpy ufuncs spell it (rate limit, clamp, position limits), for ticks."""
+    command = np.array(action, dtype=np.float64).reshape(-1)
+    if last is not None and dt > 0:
+        step = safety.max_rate * dt
+        command = np.minimum(np.maximum(command, last - step), last + step)
+    command = np.minimum(np.maximum(command, safety.low), safety.high)
+    q = joints.get("ee_x")  # the one position limit: ee_vx while ee_x is in [-0.1, 0.1]
+    if q is None or not np.isfinite(q) or (q >= 0.1 and command[0] > 0) or (
+            q <= -0.1 and command[0] < 0):
+        command[0] = 0.0
+    return command
+
+
+def test_float_arithmetic_gives_the_numpy_ufunc_command_bit_for_bit():
+    """Per-tick plain floats: same bits as np.maximum/np.minimum, signed zeros included."""
+    rng = np.random.default_rng(0)
+    safety = make(max_rate=[2.0, np.inf, 0.5],
+                  position_limits=[PositionLimit("ee_vx", "ee_x", -0.1, 0.1)])
+    grid = np.array([-0.3, -0.2, -0.0, 0.0, 0.08, 0.2, 0.3])
+    last = None
+    for tick in range(3000):
+        action = (rng.choice(grid, 3) if tick % 2 else rng.normal(0, 0.2, 3)).astype(
+            rng.choice([np.float32, np.float64]))
+        dt = float(rng.choice([0.0, 0.01, 0.02, 1.0]))
+        joints = {"ee_x": float(rng.choice([-0.2, -0.1, 0.0, 0.1, 0.2, np.nan]))} \
+            if tick % 5 else {}
+        expected = _numpy_reference(safety, last, action, dt, joints)
+        command, note = safety.apply(action, dt, joints)
+        assert note == "" and command.dtype == np.float64
+        assert command.tobytes() == expected.tobytes(), (tick, action, dt, joints)
+        last = command.copy()
+
+
+def test_nan_limits_are_refused_naming_the_field():
+    with pytest.raises(ValueError, match="max_rate holds NaN"):
+        make(max_rate=[np.nan])
+    with pytest.raises(ValueError, match="high holds NaN"):
+        make(high=[0.2, np.nan, 0.08])

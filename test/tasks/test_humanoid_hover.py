@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from distill_ros.tasks.base import get_family, make_env
-from distill_ros.tasks.humanoid.commands import EVAL_MODES, MODES
+from distill_ros.tasks.humanoid.character import KinematicHumanoid
+from distill_ros.tasks.humanoid.commands import EVAL_MODES, MODES, CommandSpace
+from distill_ros.tasks.humanoid.env import reference_frames
 from distill_ros.tasks.humanoid.hover import GROUPS, HoverEnv
+from distill_ros.tasks.humanoid.motion import MotionClip
 from distill_ros.teachers.deepmimic import DeepMimicTeacher
 
 SPECIALIST = "distill_ros.tasks.humanoid.family:specialist_head_hands"
@@ -38,6 +41,11 @@ def test_the_command_is_the_clips_next_frame():
     assert obs["command"][elbow] == pytest.approx(pose.joint_pos[6][0], abs=1e-6)
     height = names.index("+1/root/root_height[0]")
     assert obs["command"][height] == pytest.approx(pose.root_pos[1], abs=1e-6)
+    # a publisher with no simulated character computes the same command from the clip alone
+    kin = KinematicHumanoid()
+    frames = reference_frames(MotionClip.named("walk"), kin, env.time, 1, 30, bodies={1})
+    np.testing.assert_allclose(CommandSpace((1,)).compute(frames), env.command(), atol=1e-9)
+    kin.close()
     env.close()
 
 

@@ -134,8 +134,8 @@ def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     family_eval = get_family(cfg.family).evaluate
     if family_eval is not None:
         return family_eval(run, cfg)
-    rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes, executor,
-                         run.root / PROGRESS_FILE)
+    rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes,
+                         executor=executor, progress_path=run.root / PROGRESS_FILE)
     summary = summarize(rows, cfg.eval.episodes)
     write_report(run.root / "report", rows, summary)
     return summary

@@ -9,6 +9,7 @@ from distill_ros.ros import signals
 from distill_ros.ros.names import split_interface_name
 from distill_ros.ros._dds import ros_args
 from distill_ros.ros._dds.context import close_context, get_context
+from distill_ros.ros._dds.endpoints import deserialize_message, serialize_message
 from distill_ros.ros._dds.executor import Executor
 from distill_ros.ros._dds.node import Node
 from distill_ros.ros._dds.parameters import Parameter
@@ -17,7 +18,7 @@ from distill_ros.ros.spin_thread import SpinThread
 
 __all__ = ["init", "shutdown", "ok", "spin", "spin_once", "spin_in_background",
            "get_global_executor", "get_interface", "Node", "Parameter", "Executor",
-           "SpinThread"]
+           "SpinThread", "serialize_message", "deserialize_message"]
 
 _EXECUTOR: Optional[Executor] = None
 _EXECUTOR_LOCK = threading.Lock()

@@ -2,7 +2,10 @@
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Union
+
+from cyclonedds._clayer import ddspy_write
+from cyclonedds.core import DDSException
 
 from distill_ros.ros import qos as q
 from distill_ros.ros.names import dds_topic_name
@@ -35,16 +38,30 @@ class Publisher:
                                   ctx.types.user_data(_ros_type(msg_type)))
         self.guid = self._writer.guid.bytes
 
-    def publish(self, msg: Any) -> None:
-        """Publish ``msg`` (an instance of this publisher's message class)."""
-        if not isinstance(msg, self.msg_type):
-            raise TypeError(
-                f"publisher on {self.topic_name} takes {self.msg_type.__ros_type__}, "
-                f"got {type(msg).__name__}")
-        if self._writer is None:
+    def publish(self, msg: Union[Any, bytes]) -> None:
+        """Publish ``msg``: an instance of the message class, or its serialised CDR bytes.
+
+        Bytes (as :func:`serialize_message` or rclpy's ``serialize_message`` make them) go
+        out as they are, like rclpy's ``publish(bytes)``: no Python serialisation.
+        """
+        writer = self._writer
+        if writer is None:
             raise RuntimeError(f"publisher on {self.topic_name} was destroyed; create a new "
                                "one to publish again")
-        self._writer.write(prepare(msg))
+        if type(msg) is bytes:  # noqa: E721 - exactly bytes, as rclpy's publish_raw takes
+            if len(msg) < 4 or len(msg) % 4:
+                raise ValueError(f"publisher on {self.topic_name}: serialised messages are "
+                                 f"whole 4-byte words with the CDR header, got {len(msg)} "
+                                 "bytes; make them with ros.serialize_message")
+            ret = ddspy_write(writer._ref, msg)
+            if ret < 0:
+                raise DDSException(ret, f"writing serialised bytes on {self.topic_name}")
+            return
+        if not isinstance(msg, self.msg_type):
+            raise TypeError(
+                f"publisher on {self.topic_name} takes {self.msg_type.__ros_type__} or its "
+                f"serialised bytes, got {type(msg).__name__}")
+        writer.write(prepare(msg))
 
     def get_subscription_count(self) -> int:
         """Return how many subscriptions (any process) are matched to this publisher."""
@@ -53,6 +70,19 @@ class Publisher:
     def destroy(self) -> None:
         """Delete the DDS writer."""
         self._writer = None
+
+
+def serialize_message(msg: Any) -> bytes:
+    """The CDR bytes (4-byte header, XCDR1, 4-byte padded) a publisher writes for ``msg``."""
+    _ros_type(type(msg))
+    data = prepare(msg).serialize(use_version_2=False)  # writers offer XCDR1 only
+    return data.ljust((len(data) + 3) & ~3, b"\0")
+
+
+def deserialize_message(data: bytes, msg_type: type) -> Any:
+    """The message of class ``msg_type`` that the CDR bytes ``data`` hold."""
+    _ros_type(msg_type)
+    return msg_type.deserialize(bytes(data))
 
 
 class Subscription:

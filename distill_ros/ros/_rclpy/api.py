@@ -21,6 +21,7 @@ from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy_impl
 from rclpy.node import Node as _RclpyNode
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile as _RclpyQoS, ReliabilityPolicy
+from rclpy.serialization import deserialize_message, serialize_message
 from rclpy.signals import SignalHandlerOptions
 
 from distill_ros.ros import qos as q
@@ -30,7 +31,7 @@ from distill_ros.ros.spin_thread import SpinThread
 
 __all__ = ["init", "shutdown", "ok", "spin", "spin_once", "spin_in_background",
            "get_global_executor", "get_interface", "Node", "Parameter", "Executor",
-           "SpinThread"]
+           "SpinThread", "serialize_message", "deserialize_message"]
 
 _SPIN_WAKE_S = 0.1  # ros.spin returns to Python this often, so Ctrl-C is noticed
 

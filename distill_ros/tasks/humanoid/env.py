@@ -135,29 +135,36 @@ class HumanoidImitationEnv(gym.Env):
         return reward, info
 
     def reference_frames(self, steps: int, bodies: set[int] | None = None) -> ReferenceFrames:
-        """The clip now and at the next `steps` control steps (HOVER's command source).
-
-        `bodies`: the frames whose key-body positions are needed (default all; the others
-        are left NaN, which saves a forward-kinematics pass per frame).
-        """
-        poses = [self.clip.pose(self.time + k / self.control_hz) for k in range(steps + 1)]
-        links = [int(link) for link, _ in KEY_BODIES.values()]
-        body_pos = np.full((len(poses), len(links), 3), np.nan)
-        for k, p in enumerate(poses):
-            if bodies is None or k in bodies:
-                body_pos[k] = self.kin.links(p)[0][links]
-        return ReferenceFrames(
-            root_pos=np.array([p.root_pos for p in poses]),
-            root_rot=np.array([p.root_rot for p in poses]),
-            root_lin_vel=np.array([p.root_lin_vel for p in poses]),
-            root_ang_vel=np.array([p.root_ang_vel for p in poses]),
-            joint_rot=[np.array([p.joint_pos[i] for p in poses]) for i in range(len(JOINTS))],
-            body_pos=body_pos)
+        """The clip now and at the next `steps` control steps (see `reference_frames`)."""
+        return reference_frames(self.clip, self.kin, self.time, steps, self.control_hz, bodies)
 
     def close(self) -> None:
         """Disconnect both physics clients."""
         self.sim.close()
         self.kin.close()
+
+
+def reference_frames(clip: MotionClip, kin: KinematicHumanoid, time: float, steps: int,
+                     control_hz: float, bodies: set[int] | None = None) -> ReferenceFrames:
+    """`clip` at `time` (s) and the next `steps` control steps: HOVER's command source.
+
+    `kin` poses the clip's character for the key-body positions; `bodies` names the frames
+    that need them (default all; the others are NaN, which saves a forward-kinematics pass
+    each). A command publisher runs this with no simulated character at all.
+    """
+    poses = [clip.pose(time + k / control_hz) for k in range(steps + 1)]
+    links = [int(link) for link, _ in KEY_BODIES.values()]
+    body_pos = np.full((len(poses), len(links), 3), np.nan)
+    for k, p in enumerate(poses):
+        if bodies is None or k in bodies:
+            body_pos[k] = kin.links(p)[0][links]
+    return ReferenceFrames(
+        root_pos=np.array([p.root_pos for p in poses]),
+        root_rot=np.array([p.root_rot for p in poses]),
+        root_lin_vel=np.array([p.root_lin_vel for p in poses]),
+        root_ang_vel=np.array([p.root_ang_vel for p in poses]),
+        joint_rot=[np.array([p.joint_pos[i] for p in poses]) for i in range(len(JOINTS))],
+        body_pos=body_pos)
 
 
 def rollout(env: HumanoidImitationEnv, policy, start_time: float,

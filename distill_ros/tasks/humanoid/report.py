@@ -88,3 +88,29 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
+
+
+#: per metric: True when higher is better
+HIGHER_IS_BETTER = {"fall_rate": False, "reward": True, "mpjpe_mm": False,
+                    "joint_err_rad": False, "root_vel_err": False}
+
+
+def versus_specialists(multi: list[dict], specialists: list[dict]) -> dict:
+    """Where the multi-mode student matches or beats each specialist on its own mode.
+
+    Per (clip, mode) a specialist was measured on: the metrics the multi-mode student
+    matches or beats, and whether they are at least half of them (HOVER's claim).
+    """
+    ours = {(r["clip"], r["mode"]): r for r in multi}
+    cells = []
+    for spec in specialists:
+        mine = ours.get((spec["clip"], spec["mode"]))
+        if mine is None:
+            continue
+        wins = [k for k, higher in HIGHER_IS_BETTER.items()
+                if (mine[k] >= spec[k] if higher else mine[k] <= spec[k])]
+        cells.append({"clip": spec["clip"], "mode": spec["mode"], "split": spec["split"],
+                      "multi_matches_or_beats": wins,
+                      "at_least_half": len(wins) * 2 >= len(HIGHER_IS_BETTER)})
+    return {"cells": cells, "cells_at_least_half": sum(c["at_least_half"] for c in cells),
+            "cells_total": len(cells)}

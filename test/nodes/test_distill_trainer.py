@@ -22,6 +22,16 @@ def _state(msg):
     return (_values(msg) or {}).get("state")
 
 
+def _start(tester, start_node, config, run_dir, rate_hz):
+    """Record /diagnostics and the markers, then start a trainer for teachers..distill."""
+    diags = tester.record("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics")
+    markers = tester.record("visualization_msgs/msg/MarkerArray", "/distill_trainer/markers")
+    trainer = start_node("distill_trainer", "-p", f"config_path:={config}",
+                         "-p", f"run_dir:={run_dir}", "-p", f"progress_rate_hz:={rate_hz}",
+                         "-p", "stages:=[teachers, collect, distill]")
+    return diags, markers, trainer
+
+
 def test_trainer_runs_stops_and_exports_through_services(tester, start_node, tmp_path,
                                                          expert_file):
     tasks = ["cube"]
@@ -30,11 +40,7 @@ def test_trainer_runs_stops_and_exports_through_services(tester, start_node, tmp
                           collect={"episodes_per_task": 10, "shard_episodes": 10},
                           distill={"epochs": 3}, eval={"episodes": 20})
     run_dir = tmp_path / "run"
-    diags = tester.record("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics")
-    markers = tester.record("visualization_msgs/msg/MarkerArray", "/distill_trainer/markers")
-    trainer = start_node("distill_trainer", "-p", f"config_path:={config}",
-                         "-p", f"run_dir:={run_dir}", "-p", "progress_rate_hz:=4.0",
-                         "-p", "stages:=[teachers, collect, distill]")
+    diags, markers, trainer = _start(tester, start_node, config, run_dir, 4.0)
     result = tester.set_param(NODE, "config_path", str(tmp_path / "missing.yaml"))
     assert not result.successful and "does not exist" in result.reason, result
     result = tester.set_param(NODE, "stages", ["teachers", "fly"])
@@ -84,11 +90,7 @@ def test_trainer_publishes_every_dagger_rounds_figures(tester, start_node, tmp_p
                 "buffer_size": cap, "eval_every": 3, "eval_episodes": 1,
                 "beta": {"schedule": "linear", "horizon": horizon}})
     run_dir = tmp_path / "run"
-    diags = tester.record("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics")
-    markers = tester.record("visualization_msgs/msg/MarkerArray", "/distill_trainer/markers")
-    trainer = start_node("distill_trainer", "-p", f"config_path:={config}",
-                         "-p", f"run_dir:={run_dir}", "-p", "progress_rate_hz:=20.0",
-                         "-p", "stages:=[teachers, collect, distill]")
+    diags, markers, trainer = _start(tester, start_node, config, run_dir, 20.0)
     started = time.monotonic()
     reply = tester.call(TRIGGER, f"{NODE}/start")
     assert reply.success, reply.message

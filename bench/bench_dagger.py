@@ -12,7 +12,15 @@ Memory. A child process per setting runs DAgger storing the `points` group (the 
 dominates a transition's bytes) and reports its peak RSS and its RSS after every round:
 the buffer capped at a tenth of the run vs large enough to keep every transition.
 
+Grasp (`--family grasp --run-dir RUN`): the issue's three criteria on a finished offline run's
+objects. DAgger (`--config`, default config/grasp_quick_dagger.yaml) runs from scratch with
+copies of RUN's teachers (RUN is only read), once per `--seeds`; the teachers, RUN's offline
+student and every DAgger student are evaluated through the eval stage on the same seeded
+episodes (`--episodes` per task). RUN's offline collection is replayed to count its teacher
+queries (every step of every episode, failures included) beside the steps it stored.
+
     python bench/bench_dagger.py [--rounds 12 --steps 50 --updates 150 --rss-rounds 20]
+    python bench/bench_dagger.py --family grasp --run-dir runs/grasp_quick [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from distill_ros.distill.dagger.runner import DaggerJob, train_dagger, trained_s
 from distill_ros.students.factory import build_student
 from distill_ros.tasks import toy
 
+REPO = Path(__file__).resolve().parents[1]
 SEEN, HELD_OUT = list(toy.TASKS[:6]), list(toy.TASKS[6:])
 STUDENT, TEACHER = ["proprio", "command"], ["state", "command"]
 PUSH, MASKED = 10, 0.5
@@ -177,8 +186,15 @@ def memory(args: argparse.Namespace) -> dict:
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
-    """Run both parts and print one JSON object."""
+    """Run the toy parts (or the grasp comparison) and print one JSON object."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", choices=("toy", "grasp"), default="toy")
+    parser.add_argument("--run-dir", type=Path, help="grasp: a finished offline run (read only)")
+    parser.add_argument("--config", type=Path, default=REPO / "config" / "grasp_quick_dagger.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="grasp: DAgger seeds")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="grasp: override a dagger setting, e.g. beta.horizon=900")
+    parser.add_argument("--out", type=Path, help="grasp: where the DAgger runs go (default: tmp)")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--steps", type=int, default=50, help="steps per env per round")
     parser.add_argument("--updates", type=int, default=150, help="updates per round")
@@ -189,6 +205,12 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.family == "grasp":
+        from bench_dagger_grasp import grasp
+
+        result = grasp(args)
+        print(json.dumps(result, indent=2))
+        return result
     result = {"family": "toy", "seen": SEEN, "held_out": HELD_OUT, "push_steps": PUSH,
               "masked_axis_prob": MASKED}
     if not args.skip_quality:

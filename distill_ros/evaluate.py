@@ -33,9 +33,13 @@ class EvalConfig:
 
 
 def success_rate(family: str, task: str, policy: Policy, episodes: int, seed: int,
-                 task_index: int, desc: str = "") -> float:
-    """Fraction of `episodes` seeded episodes in which `policy` succeeds."""
-    env = make_env(family, task)
+                 task_index: int, desc: str = "", groups: tuple[str, ...] = ()) -> float:
+    """Fraction of `episodes` seeded episodes in which `policy` succeeds.
+
+    `groups` asks the family for those observation groups (a dict observation); empty: the
+    family's flat observation.
+    """
+    env = make_env(family, task, groups=groups) if groups else make_env(family, task)
     try:
         wins = 0
         for ep in tqdm(range(episodes), desc=desc or f"eval {task}", unit="ep", leave=False):
@@ -57,32 +61,40 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (lo, hi)
 
 
-def evaluate_rows(run, cfg, tasks: list[str], episodes: int) -> list[dict]:
+def evaluate_rows(run, cfg, tasks: list[str], episodes: int,
+                  with_teachers: bool = True) -> list[dict]:
     """Success of the exported student, and of the teacher for seen tasks, on `tasks`.
 
     A task's seeds depend on its place in the config (`tasks` then `held_out`), so a task
-    evaluated again later gets the same episodes as in the run's own report.
+    evaluated again later gets the same episodes as in the run's own report. Teacher and
+    student read the observation groups the config gives them (`ObservationViews.of`), the
+    same as in training: a grouped student gets its inputs by name from one grouped env.
+    `with_teachers=False` leaves the teacher columns empty (None).
     """
+    from distill_ros.distill.dagger.views import ObservationViews
     from distill_ros.runtime.onnx_policy import OnnxPolicy
     from distill_ros.tasks.base import get_family
     from distill_ros.teachers import load_teacher, teacher_file
 
     fam = get_family(cfg.family)
-    student = OnnxPolicy(run.root / "export" / "policy.onnx")
+    views = ObservationViews.of(cfg)
+    onnx = OnnxPolicy(run.root / "export" / "policy.onnx")
+    student = views.student_policy(onnx.act, onnx.groups.input_names)
     order = cfg.tasks + cfg.held_out
     rows = []
     for j, task in enumerate(tasks):
         i = order.index(task) if task in order else len(order) + j
         row = {"task": task, "split": "seen" if task in cfg.tasks else "held-out",
                "episodes": episodes, "teacher": None, "teacher_ci": None}
-        if task in cfg.tasks:
+        if task in cfg.tasks and with_teachers:
             t = load_teacher(teacher_file(run.root, cfg.teachers.sources, task, cfg.family),
                              fam.obs_spec, fam.act_spec)
-            row["teacher"] = success_rate(cfg.family, task, t.act, episodes, cfg.eval.seed, i,
-                                          f"eval teacher {task}")
+            row["teacher"] = success_rate(cfg.family, task, views.teacher_policy(t.act),
+                                          episodes, cfg.eval.seed, i, f"eval teacher {task}",
+                                          views.env_groups)
             row["teacher_ci"] = wilson_interval(round(row["teacher"] * episodes), episodes)
-        row["student"] = success_rate(cfg.family, task, student.act, episodes, cfg.eval.seed,
-                                      i, f"eval student {task}")
+        row["student"] = success_rate(cfg.family, task, student, episodes, cfg.eval.seed, i,
+                                      f"eval student {task}", views.env_groups)
         row["student_ci"] = wilson_interval(round(row["student"] * episodes), episodes)
         rows.append(row)
     return rows

@@ -8,14 +8,15 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-Policy = Callable[[np.ndarray], np.ndarray]  # (B, obs_dim) -> (B, act_dim), physical units
+#: (B, obs_dim) -> (B, act_dim), physical units; a family's grouped env gives a dict of batches
+Policy = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
 class Episode:
     """One episode's observations, the actions taken, and whether it succeeded."""
 
-    obs: np.ndarray
+    obs: np.ndarray            # (T, obs_dim), or a dict of (T, ...) arrays by input name
     act: np.ndarray
     success: bool
     seed: int
@@ -24,12 +25,13 @@ class Episode:
 def run_episode(env: gym.Env, policy: Policy, seed: int) -> Episode:
     """Roll `policy` out from `env.reset(seed=seed)` until success or the time limit.
 
+    A grouped env's dict observation reaches `policy` as a dict of one-row batches.
     NaN/Inf actions are refused with the step at which they appeared.
     """
     obs, info = env.reset(seed=seed)
     observations, actions = [], []
     while True:
-        action = np.asarray(policy(obs[None]), dtype=np.float32).reshape(-1)
+        action = np.asarray(policy(_batch(obs)), dtype=np.float32).reshape(-1)
         if not np.all(np.isfinite(action)):
             raise ValueError(f"policy returned a non-finite action {action.tolist()} at step "
                              f"{len(actions)} of the episode with seed {seed}")
@@ -38,7 +40,17 @@ def run_episode(env: gym.Env, policy: Policy, seed: int) -> Episode:
         obs, _, terminated, truncated, info = env.step(action)
         if info.get("is_success") or terminated or truncated:
             break
-    return Episode(np.stack(observations), np.stack(actions), bool(info.get("is_success")), seed)
+    return Episode(_stack(observations), np.stack(actions), bool(info.get("is_success")), seed)
+
+
+def _batch(obs):
+    return {k: v[None] for k, v in obs.items()} if isinstance(obs, dict) else obs[None]
+
+
+def _stack(observations: list):
+    if observations and isinstance(observations[0], dict):
+        return {k: np.stack([o[k] for o in observations]) for k in observations[0]}
+    return np.stack(observations)
 
 
 def episode_seed(base: int, task_index: int, episode: int) -> int:

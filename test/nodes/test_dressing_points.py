@@ -6,6 +6,8 @@ real DDS and `InputWiring` builds the group with the settings the policy's ``poi
 carries (`spec.Group.preprocess`). Both must give the same array, bit for bit.
 """
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -16,7 +18,6 @@ pytest.importorskip("open3d", reason="open3d is not installed: pip install "
                     "'distill_ros[pointcloud]'")
 
 from distill_ros.export.metadata import PolicyMetadata  # noqa: E402
-from distill_ros.nodes.inference_inputs import InputWiring  # noqa: E402
 from distill_ros.runtime.observation import (  # noqa: E402
     GroupStore, ObservationAssembler, points_from_cloud)
 from distill_ros.runtime.pointcloud import cloud_config, preprocess_group  # noqa: E402
@@ -60,6 +61,19 @@ def test_the_points_settings_travel_with_the_policy():
                                                  length=8, preprocess={"voxel_size": 0.01}))
 
 
+def test_a_node_imports_open3d_when_it_wires_the_cloud_not_on_the_first_cloud():
+    code = ("import sys; from distill_ros.runtime.pointcloud import prepare_group; "
+            "from distill_ros.spec import Group, Spec; "
+            "from distill_ros.tasks.dressing.family import obs_groups; "
+            "prepare_group(Group('p', 'points', Spec(('x', 'y', 'z', 'label')), length=8)); "
+            "print('open3d' in sys.modules); "
+            "prepare_group(obs_groups().group('points')); print('open3d' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"], out.stdout
+
+
 def _cloud_message(ros, points: np.ndarray, order: tuple[str, ...], pad: int):
     """A PointCloud2 of `points` (x, y, z, label) with fields in `order` and `pad` bytes."""
     field = ros.get_interface("sensor_msgs/msg/PointField")
@@ -91,6 +105,8 @@ def _training_cloud(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("camera", [Camera(), Camera(width=400, height=300)],
                          ids=["camera", "denser_camera"])
 def test_node_builds_the_group_training_computes(tester, camera):
+    from distill_ros.nodes.inference_inputs import InputWiring
+
     ros = tester.ros
     trained, raw = _training_cloud(camera)
     # the family's camera sees fewer points than N (the rows repeat); the denser one more,

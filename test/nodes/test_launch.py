@@ -96,9 +96,14 @@ def test_cli_launch_runs_the_sim_demo_until_interrupted(tester, student_onnx):
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
+    assert_launcher_ended_its_nodes(proc, out, 2)
+
+
+def assert_launcher_ended_its_nodes(proc, out: str, count: int) -> None:
+    """`distill-ros launch` exited 0 after Ctrl-C and none of its `count` nodes outlived it."""
     assert proc.returncode == 0, out[-3000:]
     pids = [int(p) for p in re.findall(r"\d+", out.split("pids", 1)[1].split("]")[0])]
-    assert len(pids) == 2, out[-2000:]
+    assert len(pids) == count, out[-2000:]
     time.sleep(0.2)
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(
@@ -116,6 +121,17 @@ def _ros2_launch(tmp_path, *args, launch_file="sim_demo.launch.py"):
                             start_new_session=True)
 
 
+def interrupt_launch(proc: subprocess.Popen, timeout_s: float) -> str:
+    """Ctrl-C to a ``ros2 launch`` session (launch and nodes), SIGKILL if it lingers; output."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    return out
+
+
 @needs_ros2
 def test_ros2_launch_grasps_and_ctrl_c_ends_every_node_cleanly_with_a_hold(
         tester, student_onnx, tmp_path):
@@ -128,12 +144,7 @@ def test_ros2_launch_grasps_and_ctrl_c_ends_every_node_cleanly_with_a_hold(
         success.wait_for(lambda m: m.data, 0, 120.0, "grasp under ros2 launch")
     finally:
         interrupted = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
+        out = interrupt_launch(proc, 60)
     assert out.count("process has finished cleanly") == 2, out[-4000:]
     assert "process has died" not in out and "Traceback" not in out, out[-4000:]
     held = [m for _, m in commands.since(interrupted)]
@@ -171,11 +182,6 @@ def test_ros2_launch_training_ctrl_c_waits_for_the_stage_and_the_trainer_exits_0
                        "the teachers stage running")
         time.sleep(2.0)   # into training: the stage now saves when interrupted
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
+        out = interrupt_launch(proc, 90)
     assert "process has finished cleanly" in out, out[-4000:]
     assert "process has died" not in out and "Traceback" not in out, out[-4000:]

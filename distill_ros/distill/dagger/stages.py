@@ -6,7 +6,8 @@ collect   offline's when `dagger.init: offline` (the warm start trains on it); o
 distill   the offline student first when warm-starting, then DAgger's rounds; the student
           goes to student/best.pt in the offline format, so export and eval read it unchanged
 export    student -> export/policy.onnx, parity-checked on random states and the buffer's
-eval      offline's: teachers and the exported student on the same seeds
+eval      offline's: teachers and the exported student on the same seeds, each reading the
+          groups `dagger.teacher_groups` / `dagger.student_groups` give it (`views`)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.dagger.envs import FLAT_GROUP, family_maker, group_spec
 from distill_ros.distill.dagger.runner import DaggerJob, train_dagger, trained_student
+from distill_ros.distill.dagger.views import ObservationViews
 from distill_ros.distill.offline import stages as offline
 from distill_ros.executor import Executor
 from distill_ros.rundir import RunDir
@@ -34,7 +36,8 @@ def _student_builder(cfg: PipelineConfig):
     fam = get_family(cfg.family)
 
     def build(shapes: dict[str, tuple[int, ...]]) -> torch.nn.Module:
-        return build_student(cfg.student, group_spec(shapes, fam.obs_spec), fam.act_spec)
+        return build_student(cfg.student, group_spec(shapes, fam.obs_spec, fam.obs_groups),
+                             fam.act_spec)
     return build
 
 
@@ -44,7 +47,6 @@ def dagger_job(run: RunDir, cfg: PipelineConfig) -> DaggerJob:
 
     fam = get_family(cfg.family)
     best = run.root / "student" / "best.pt"
-    groups = list(dict.fromkeys([*cfg.dagger.teacher_groups, *cfg.dagger.student_groups]))
 
     def teacher(task: str):
         return load_teacher(offline.teacher_file(run, cfg, task), fam.obs_spec, fam.act_spec)
@@ -54,6 +56,7 @@ def dagger_job(run: RunDir, cfg: PipelineConfig) -> DaggerJob:
                                            weights_only=False)["student"])
         log.info("dagger: warm start from the offline student %s", best)
 
+    groups = ObservationViews.of(cfg).env_groups
     return DaggerJob(make_env=family_maker(cfg.family, groups), tasks=list(cfg.tasks),
                      build_student=_student_builder(cfg), load_teacher=teacher,
                      out_dir=run.root / "student" / "dagger", seed=cfg.seed,

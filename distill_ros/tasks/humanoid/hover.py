@@ -61,9 +61,12 @@ class HoverEnv(HumanoidImitationEnv):
         if mode is not None and mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
         self.pinned = mode
-        self.mask = (self.space.mask(MODES[mode]) if mode is not None
-                     else self.sampler.current if self.sampler.current is not None
-                     else self.sampler.step())
+        if mode is not None:
+            self.mask = self.space.mask(MODES[mode])
+        elif self.sampler.current is not None:  # back to the sampler's current draw
+            self.mask = self.sampler.current
+        else:
+            self.mask = self.sampler.reset()
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """RSI as the base env; a fresh mask (drawn, or the pinned `options["mode"]`)."""

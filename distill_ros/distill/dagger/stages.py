@@ -36,7 +36,8 @@ def _student_builder(cfg: PipelineConfig):
     fam = get_family(cfg.family)
 
     def build(shapes: dict[str, tuple[int, ...]]) -> torch.nn.Module:
-        return build_student(cfg.student, group_spec(shapes, fam.obs_spec), fam.act_spec)
+        return build_student(cfg.student, group_spec(shapes, fam.obs_spec, fam.obs_groups),
+                             fam.act_spec)
     return build
 
 

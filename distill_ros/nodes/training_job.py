@@ -93,14 +93,28 @@ class TrainingJob:
         self.current = None
         self.state = "stopped" if self._stop.is_set() else "complete"
 
-    def progress(self) -> dict[str, str]:
-        """Status of every requested stage, from ``run.json`` (``pending`` before it exists)."""
+    def _ledger_stages(self) -> dict:
         try:
             ledger = json.loads((self.run_dir / "run.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             ledger = {}
-        stages = ledger.get("stages", {})
+        return ledger.get("stages", {})
+
+    def progress(self) -> dict[str, str]:
+        """Status of every requested stage, from ``run.json`` (``pending`` before it exists)."""
+        stages = self._ledger_stages()
         return {s: stages.get(s, {}).get("status", "pending") for s in self.stages}
+
+    def live_figures(self) -> dict[str, object]:
+        """The running stages' latest figures (``<stage>.<name>``), e.g. a DAgger round's.
+
+        A stage publishes them as ``progress`` in its ``run.json`` entry while it runs (the
+        DAgger distill stage after every round); they are gone once the stage ends.
+        """
+        return {f"{stage}.{name}": value
+                for stage, entry in self._ledger_stages().items() if stage in self.stages
+                and entry.get("status") == "running"
+                for name, value in (entry.get("progress") or {}).items()}
 
     def fraction(self) -> float:
         """Share of the requested stages complete (a running stage counts half)."""

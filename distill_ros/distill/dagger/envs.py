@@ -102,22 +102,28 @@ def episode_outcomes(terminated: np.ndarray, truncated: np.ndarray, info: dict
     return done, success
 
 
-def group_spec(shapes: dict[str, tuple[int, ...]], flat: object = None) -> object:
+def group_spec(shapes: dict[str, tuple[int, ...]], flat: object = None,
+               named: object = None) -> object:
     """The `ObsSpec` of observation inputs by per-sample shape, as a student reads them.
 
     The one input `obs` is the family's flat spec `flat` (if given). Otherwise each input
     becomes a group: `<name>` with `<name>_mask` beside it is a command, a (N, C) array is
-    points, a vector is a vector; channels are named `<name>_<i>` when the family names none.
+    points, a vector is a vector. Channels take the names of the same-sized group of `named`
+    (the family's `obs_groups`), so the exported student's inputs can be sourced by name
+    (e.g. from a robot's labelled features); else they are named `<name>_<i>`.
     """
     from distill_ros.spec import Group, ObsSpec, Spec
 
     if list(shapes) == [FLAT_GROUP] and flat is not None:
         return ObsSpec.of(flat)
+    known = {g.name: g.channels for g in named.groups} if named is not None else {}
     groups = []
     for name, shape in shapes.items():
         if name.endswith("_mask") and name[:-5] in shapes:
             continue
-        channels = Spec(tuple(f"{name}_{i}" for i in range(shape[-1])))
+        channels = known.get(name)
+        if channels is None or channels.dim != shape[-1]:
+            channels = Spec(tuple(f"{name}_{i}" for i in range(shape[-1])))
         if f"{name}_mask" in shapes:
             groups.append(Group(name, "command", channels))
         elif len(shape) == 2:

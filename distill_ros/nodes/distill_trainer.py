@@ -137,7 +137,8 @@ class DistillTrainer(ros.Node):
         message = state if job is None or not job.error else f"{state}: {job.error}"
         values = {"state": state, "config": self._p("config_path"),
                   "current_stage": (job.current if job else None) or "",
-                  "fraction": job.fraction() if job else 0.0, **stages}
+                  "fraction": job.fraction() if job else 0.0, **stages,
+                  **(job.jobs_progress() if job else {})}  # the jobs' one bar
         self._diag_pub.publish(diagnostic_array(self, STATUS_NAME, level, message,
                                                 self.get_fully_qualified_name(), values))
         self._marker_pub.publish(self._progress_markers(state, stages, values["fraction"]))

@@ -108,11 +108,12 @@ def job_costs(cfg, serial_dir: Path, serial: dict) -> dict:
     episodes = 5
     started = time.perf_counter()
     success_rate(cfg.family, task, teacher.act, episodes, 0, 0)
+    eval_episode = (time.perf_counter() - started) / episodes
+    collected = cfg.collect.episodes_per_task * len(cfg.tasks)
     return {"teacher_s": teachers, "collect_shard_s": serial["collect_s"] / shards,
-            "collect_episode_s": serial["collect_s"] / (cfg.collect.episodes_per_task
-                                                         * len(cfg.tasks)),
+            "collect_episode_s": serial["collect_s"] / collected,
             "shards": shards, "shard_episodes": cfg.collect.shard_episodes,
-            "eval_episode_s": (time.perf_counter() - started) / episodes,
+            "eval_episode_s": eval_episode,
             "teacher_timesteps": cfg.teachers.timesteps}
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small budgets (minutes)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noop-tasks", type=int, default=200)
+    parser.add_argument("--keep", action="store_true", help="keep the three run folders")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     folder = Path(tempfile.mkdtemp(prefix="bench_scale_"))
@@ -172,7 +174,9 @@ def main() -> None:
         "same_artefacts": prints["serial"] == prints["processes"] == prints["ray"],
         "artefacts_compared": len(prints["serial"]),
         "ray": {"start_s": ray_start, **overhead},
-        "run_dir": str(folder)}, indent=2))
+        "run_dir": str(folder) if args.keep else None}, indent=2))
+    if not args.keep:
+        shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

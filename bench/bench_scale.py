@@ -105,8 +105,10 @@ def job_costs(cfg, serial_dir: Path, serial: dict) -> dict:
     shards = len(list((serial_dir / "data").rglob("*.npz")))
     fam = get_family(cfg.family)
     task = cfg.tasks[0]
+    started = time.perf_counter()  # what every collect and eval job pays first
     teacher = load_teacher(serial_dir / "teachers" / task / "teacher.zip", fam.obs_spec,
                            fam.act_spec)
+    loading = time.perf_counter() - started
     episodes = 5
     started = time.perf_counter()
     success_rate(cfg.family, task, teacher.act, episodes, 0, 0)
@@ -115,7 +117,7 @@ def job_costs(cfg, serial_dir: Path, serial: dict) -> dict:
     return {"teacher_s": teachers, "collect_shard_s": serial["collect_s"] / shards,
             "collect_episode_s": serial["collect_s"] / collected,
             "shards": shards, "shard_episodes": cfg.collect.shard_episodes,
-            "eval_episode_s": eval_episode,
+            "eval_episode_s": eval_episode, "teacher_load_s": loading,
             "teacher_timesteps": cfg.teachers.timesteps}
 
 

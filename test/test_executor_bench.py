@@ -33,6 +33,8 @@ def test_bench_scale_times_three_executors_that_write_the_same_files(tmp_path):
     costs = out["job_costs"]
     assert set(costs["teacher_s"]) == {"goal_1", "goal_6", "goal_3"} and costs["shards"] == 6
     assert costs["collect_shard_s"] == pytest.approx(runs["serial"]["collect_s"] / 6)
+    assert costs["collect_episode_s"] == pytest.approx(runs["serial"]["collect_s"] / 12)
+    assert 0 < costs["teacher_load_s"] and 0 < costs["eval_episode_s"]
     # 3 equal-ish teachers on 2 workers cannot beat 3/2; 6 shards can reach 2
     assert 1.0 <= out["ideal_speedup"] <= 2.0
     ray = out["ray"]

@@ -12,10 +12,12 @@ sim_robot publishes the joints, features and keypoint markers of the humanoid sc
 import time
 
 import numpy as np
+import pytest
 
 from conftest import REPO
 from nodes.conftest import OUTPUT
 from nodes.humanoid_models import teacher_student_onnx
+from tasks.test_humanoid_switch import walk_student  # noqa: F401 - a fixture
 
 F64 = "std_msgs/msg/Float64MultiArray"
 CONFIG = REPO / "config"
@@ -154,3 +156,44 @@ def test_the_student_the_humanoid_pipeline_exports_closes_the_loop(
     _assert_a_new_command_each_period(first, last, logs)
     inference = _status(diagnostics, "policy_inference: control loop", start)
     assert inference is not None and inference["state"] == "active", logs()
+
+
+@pytest.mark.slow   # trains the walk student of tasks/test_humanoid_switch.py (~1-3 min)
+def test_a_dagger_walk_student_tracks_motion_command_across_a_live_mode_switch(
+        tester, start_node, tmp_path, walk_student):  # noqa: F811 - the fixture
+    """A competent student that reads the command: full -> head_hands -> full, still up.
+
+    The student (DAgger from the walk expert, trained on `full` and `head_hands` masks)
+    reads proprio from sim_robot's features and the masked command from motion_command;
+    the mode changes live through motion_command's parameter, as an operator would.
+    """
+    from distill_ros.export.metadata import PolicyMetadata
+    from distill_ros.export.onnx_export import export_student
+    from distill_ros.spec import ObsSpec
+    from distill_ros.tasks.humanoid.commands import CommandSpace, MODES
+    from distill_ros.tasks.humanoid.family import ACT_SPEC, CONTROL_HZ
+
+    _, student = walk_student
+    model = tmp_path / "walk_student.onnx"
+    export_student(student, model, PolicyMetadata(ObsSpec.of(student.obs_spec), ACT_SPEC,
+                                                  float(CONTROL_HZ), "humanoid"))
+    success = tester.record("std_msgs/msg/Bool", "/sim_robot/success")
+    diagnostics = tester.record("diagnostic_msgs/msg/DiagnosticArray", "/diagnostics")
+    masks = tester.record(F64, "/motion_command/mask")
+    commands = tester.record(F64, OUTPUT)
+    logs = _start_demo(start_node, model)
+    start, _ = commands.wait_for(lambda m: True, 0, 90.0, f"student command\n{logs()}")
+    success.wait_for(lambda m: m.data, start, 120.0, f"5 s up under the student\n{logs()}")
+    space = CommandSpace((1,))
+    windows = []
+    for mode in ("head_hands", "full"):
+        assert tester.set_param("/motion_command", "mode", mode).successful
+        want = space.mask(MODES[mode]).tolist()
+        switched, _ = masks.wait_for(lambda m, w=want: list(m.data) == w, time.monotonic(),
+                                     10.0, f"{mode} mask")
+        windows.append(_sim_window(diagnostics, switched, 3.0, logs))
+    for first, last in windows:
+        _assert_a_new_command_each_period(first, last, logs)
+    falls = int(windows[-1][1]["falls"]) - int(windows[0][0]["falls"])
+    assert falls == 0, f"the student fell across the mode switches\n{logs()}"
+    assert windows[-1][1]["success"] == "True", windows[-1][1]

@@ -140,6 +140,9 @@ def test_ray_tasks_declare_the_needs_of_their_kind(ray_local):
         return ray.get_runtime_context().get_assigned_resources()
 
     assert ray_local.map(assigned, [0], "teachers") == [{"CPU": 2.0}]  # ray.jobs.teachers
+    import ray
+
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}  # loopback only
     assert ray_local.map(assigned, [0, 1], "collect") == [{"CPU": 1.0}] * 2  # the default
 
 

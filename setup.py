@@ -51,6 +51,7 @@ setup(
             "distill-ros = distill_ros.cli:main",
             "policy_inference = distill_ros.nodes.policy_inference:main",
             "sim_robot = distill_ros.nodes.sim_robot:main",
+            "motion_command = distill_ros.nodes.motion_command:main",
             "distill_trainer = distill_ros.nodes.distill_trainer:main",
         ],
     },

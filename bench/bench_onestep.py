@@ -1,17 +1,21 @@
-"""Latency of one action chunk: 100-step DDPM and 10-step DDIM teachers vs the OneDP generator.
+"""Latency of one action chunk: the T-step DDPM and the DDIM teacher vs the OneDP generator.
 
 Runs on CPU at batch 1 with one thread; weights are random (latency does not depend on
 them). Prints one JSON object: median seconds per chunk for each path and its speed-up
-over the 100-step DDPM teacher (OneDP, Wang et al. 2024, reports ≈ 42x on a GPU). Also
+over the T-step DDPM teacher (OneDP, Wang et al. 2024, reports ≈ 42x on a GPU). Also
 timed: the deployable export (normalisation and unscaling in the graph, as the pipeline
 writes export/policy.onnx) and the runtime's `ChunkedPolicy` per control tick, averaged
 over the `n_exec` ticks of a chunk (one plan plus queue pops).
 
     python bench/bench_onestep.py [--obs-dim 30 --act-dim 4 --horizon 8 --repeats 200]
     python bench/bench_onestep.py --config config/detour_onestep.yaml   # that run's shapes
+    python bench/bench_onestep.py --config config/detour_onestep.yaml --markdown
 
 With ``--config`` the shapes (family's observation and action sizes, the onestep section's
 horizon, history, width, depth, T and DDIM steps) come from a pipeline config instead.
+Keys name the step counts: ``ddpm_{T}_torch_s``, ``ddim_{S}_torch_s`` and
+``speedup_vs_ddpm_{T}`` (``baseline`` names the reference path). ``table_markdown`` (or
+``--markdown``) is the table of issue 3's closing note: path, time per chunk, speed-up.
 """
 
 from __future__ import annotations
@@ -77,6 +81,35 @@ def diffusion_config(args: argparse.Namespace) -> tuple[DiffusionConfig, str]:
     return cfg.onestep.diffusion_config(fam.obs_spec.dim, fam.act_spec.dim, cfg.seed), cfg.family
 
 
+#: row label of each timed path, in the order of the table (issue 3's form)
+ROWS = (("ddpm_{T}_torch", "DDPM-{T}, torch"), ("ddim_{S}_torch", "DDIM-{S}, torch"),
+        ("onestep_torch", "one-step, torch"), ("onestep_onnxruntime", "one-step, ONNX Runtime"),
+        ("onestep_exported_onnxruntime", "exported policy, ONNX Runtime"))
+
+
+def latency_table(cfg: DiffusionConfig, times: dict[str, float],
+                  speedup: dict[str, float]) -> str:
+    """Markdown: path | time per chunk | speed-up vs DDPM-T, then the runner's cost per tick."""
+    T, S = cfg.num_train_steps, cfg.ddim_steps
+    lines = [f"| path | time per chunk | speed-up vs DDPM-{T} |", "|---|---|---|"]
+    for key, label in ROWS:
+        key, label = key.format(T=T, S=S), label.format(T=T, S=S)
+        lines.append(f"| {label} | {_ms(times[key + '_s'])} | {_times(speedup[key])} |")
+    lines.append(f"\nThe chunked runner costs {_ms(times['chunked_runner_per_tick_s'])} per "
+                 "tick (CPU, batch 1, 1 thread).")
+    return "\n".join(lines)
+
+
+def _times(ratio: float) -> str:
+    """A speed-up as issue 3 wrote it: 1x, 9.8x, 113x."""
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+
+
+def _ms(seconds: float) -> str:
+    """Milliseconds with three significant digits, as the closing notes write them."""
+    return f"{seconds * 1e3:.3g} ms"
+
+
 def main(argv: Optional[list[str]] = None) -> dict:
     """Run the benchmark and print its JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -88,6 +121,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per path")
     parser.add_argument("--config", help="pipeline config whose onestep shapes to time "
                         "(overrides the shape flags)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the latency table (markdown) instead of the JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -109,12 +144,13 @@ def main(argv: Optional[list[str]] = None) -> dict:
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     feeds = {"obs": obs.numpy(), "noise": noise.numpy().astype(np.float32)}
 
+    ddpm, ddim = f"ddpm_{cfg.num_train_steps}", f"ddim_{cfg.ddim_steps}"
     with torch.inference_mode():
         slow_repeats = max(10, args.repeats // 10)
         times = {
-            "ddpm_100_torch_s": median_seconds(
+            f"{ddpm}_torch_s": median_seconds(
                 lambda: teacher.sample(obs, sampler="ddpm", generator=rng), slow_repeats),
-            "ddim_10_torch_s": median_seconds(
+            f"{ddim}_torch_s": median_seconds(
                 lambda: teacher.sample(obs, steps=cfg.ddim_steps, sampler="ddim",
                                        generator=rng),
                 args.repeats),
@@ -123,7 +159,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     times["onestep_onnxruntime_s"] = median_seconds(
         lambda: sess.run(["actions"], feeds), args.repeats)
     times.update(deployable_times(gen, cfg, args.repeats))
-    base = times["ddpm_100_torch_s"]
+    base = times[f"{ddpm}_torch_s"]
+    speedup = {k.removesuffix("_s"): base / v for k, v in times.items() if "per_tick" not in k}
     result = {
         "device": "cpu", "threads": 1, "batch": 1,
         "family": family or None,
@@ -133,10 +170,14 @@ def main(argv: Optional[list[str]] = None) -> dict:
                   "hidden": cfg.hidden_dim, "blocks": cfg.n_blocks,
                   "params": sum(p.numel() for p in teacher.parameters())},
         "median_seconds_per_chunk": times,
-        "speedup_vs_ddpm_100": {k.removesuffix("_s"): base / v for k, v in times.items()
-                                if "per_tick" not in k},
-        "target_onestep_40x_met": base / times["onestep_torch_s"] >= 40.0,
+        "baseline": f"{ddpm}_torch",
+        f"speedup_vs_{ddpm}": speedup,
+        "target_onestep_40x_met": speedup["onestep_torch"] >= 40.0,
+        "table_markdown": latency_table(cfg, times, speedup),
     }
+    if args.markdown:
+        print(result["table_markdown"])
+        return result
     print(json.dumps(result, indent=2))
     return result
 

@@ -42,6 +42,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete what killed writers left in `folder` and below: `atomic_path`'s temporary files.
+
+    Call it only when no writer can be at work there (e.g. after a stage's jobs have all
+    ended). Returns how many files were removed.
+    """
+    stale = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()] if Path(folder).is_dir() \
+        else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
     """Call `write(f)` on a temporary file beside `path`, fsync it, then rename over `path`."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:

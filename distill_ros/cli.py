@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         stages = list(STAGES) if args.command == "run" else [args.command]
         executor = make_executor(args.processes, args.executor or cfg.executor, cfg.ray)
         if args.command == "eval" and (args.held_out or args.episodes):
-            report = _evaluate_again(cfg, run_dir, args)
+            report = _evaluate_again(cfg, run_dir, args, executor)
         elif "eval" in stages:
             report = run_stages(cfg, run_dir, stages, force=args.force,
                                 executor=executor).root / "report"
@@ -128,14 +128,14 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _evaluate_again(cfg, run_dir: Path, args: argparse.Namespace) -> Path:
+def _evaluate_again(cfg, run_dir: Path, args: argparse.Namespace, executor) -> Path:
     """`eval --held-out/--episodes`: a finished run's export on other objects or episodes."""
     from distill_ros.evaluate import evaluate_run
     from distill_ros.pipeline import set_threads
 
     set_threads(cfg)
     return evaluate_run(cfg, run_dir, args.held_out or cfg.tasks + cfg.held_out,
-                        args.episodes)
+                        args.episodes, executor)
 
 
 def quiet_progress_bars(interval_s: float = 30.0) -> None:

@@ -51,6 +51,11 @@ class CollectPlan:
         """Where shard `shard_index` of `task` lives."""
         return self.data_dir / task / f"shard_{shard_index:04d}.npz"
 
+    def shard_size(self, shard_index: int) -> int:
+        """Episodes in shard `shard_index` (the last one may hold fewer)."""
+        first = shard_index * self.collect.shard_episodes
+        return min(self.collect.shard_episodes, self.collect.episodes_per_task - first)
+
     def missing(self) -> list[tuple[str, int]]:
         """(task, shard index) of every shard not yet on disk, in task then shard order."""
         return [(task, k) for task in self.tasks for k in range(self.collect.n_shards())
@@ -62,8 +67,13 @@ class CollectPlan:
 
 
 def collect_shard(plan: CollectPlan, task: str, shard_index: int) -> dict:
-    """Roll out and write one shard of `task`; returns its counts for the log."""
+    """Roll out and write one shard of `task`; returns its counts for the log.
+
+    A shard already on disk (its job was killed after writing it, and retried) is read back,
+    not written again.
+    """
     from distill_ros.distill.dataset import write_shard
+    from distill_ros.progress import report
     from distill_ros.rollout import episode_seed, run_episode
     from distill_ros.tasks.base import add_user_tasks, make_env
     from distill_ros.teachers import load_teacher
@@ -73,7 +83,9 @@ def collect_shard(plan: CollectPlan, task: str, shard_index: int) -> dict:
     i = plan.tasks.index(task)
     files = plan.demonstrators[task]
     first = shard_index * cfg.shard_episodes
-    last = min(first + cfg.shard_episodes, cfg.episodes_per_task)
+    last = first + plan.shard_size(shard_index)
+    if plan.shard_path(task, shard_index).is_file():
+        return _written(plan, task, shard_index)
     loaded: dict[int, object] = {}
     env = make_env(plan.family, task)
     try:
@@ -83,6 +95,7 @@ def collect_shard(plan: CollectPlan, task: str, shard_index: int) -> dict:
             if d not in loaded:
                 loaded[d] = load_teacher(files[d], fam.obs_spec, fam.act_spec)
             episodes.append(run_episode(env, loaded[d].act, episode_seed(plan.seed, i, e)))
+            report(1)
     finally:
         env.close()
     steps = write_shard(plan.shard_path(task, shard_index), episodes, task, fam.obs_spec,
@@ -91,11 +104,35 @@ def collect_shard(plan: CollectPlan, task: str, shard_index: int) -> dict:
             "successes": sum(e.success for e in episodes), "steps_stored": steps}
 
 
-def collect_all(plan: CollectPlan, executor) -> dict:
-    """Write every missing shard through `executor`; steps per task of the whole dataset."""
+def _written(plan: CollectPlan, task: str, shard_index: int) -> dict:
+    """The counts of a shard an earlier attempt of the same job wrote."""
+    import numpy as np
+
+    with np.load(plan.shard_path(task, shard_index), allow_pickle=False) as z:
+        successes, episode = z["successes"], z["episode"]
+    log.info("collect: %s shard %d was written by an earlier attempt, kept", task, shard_index)
+    return {"task": task, "shard": shard_index, "episodes": int(len(successes)),
+            "successes": int(successes.sum()), "steps_stored": int(len(episode))}
+
+
+def tidy(folder: Path) -> None:
+    """Remove the temporary files of jobs killed mid-write (every job has ended now)."""
+    from distill_ros.atomic import remove_stale_temporaries
+
+    removed = remove_stale_temporaries(folder)
+    if removed:
+        log.info("%s: removed %d temporary file(s) of killed writers", folder, removed)
+
+
+def collect_all(plan: CollectPlan, executor, progress_path: Path | None = None) -> dict:
+    """Write every missing shard through `executor`; steps per task of the whole dataset.
+
+    One bar counts the episodes of every worker; `progress_path` gets the same numbers.
+    """
     import numpy as np
 
     from distill_ros.distill.dataset import load_dataset
+    from distill_ros.progress import StageProgress
     from distill_ros.tasks.base import get_family
 
     jobs = plan.missing()
@@ -104,7 +141,11 @@ def collect_all(plan: CollectPlan, executor) -> dict:
         log.info("collect: kept %d shard(s) written by an earlier run", kept)
     if jobs:
         log.info("collect: %d shard(s) to write on %r", len(jobs), executor)
-    for r in executor.map(plan, jobs):
+    with StageProgress("collect", [plan.shard_size(k) for _, k in jobs], "ep",
+                       progress_path) as progress:
+        results = executor.map(plan, jobs, "collect", progress)
+    tidy(plan.data_dir)
+    for r in results:
         log.info("collect: %s shard %d: %d/%d episodes succeeded, %d steps stored", r["task"],
                  r["shard"], r["successes"], r["episodes"], r["steps_stored"])
     fam = get_family(plan.family)

@@ -7,12 +7,14 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.checks import in_range, positive
+from distill_ros.progress import PROGRESS_FILE, in_job, report
 from distill_ros.rollout import Policy, episode_seed, run_episode
 from distill_ros.tasks.base import make_env
 
@@ -42,8 +44,11 @@ def success_rate(family: str, task: str, policy: Policy, episodes: int, seed: in
     env = make_env(family, task, groups=groups) if groups else make_env(family, task)
     try:
         wins = 0
-        for ep in tqdm(range(episodes), desc=desc or f"eval {task}", unit="ep", leave=False):
+        quiet = {"disable": True} if in_job() else {}  # a job's episodes count on its stage's bar
+        for ep in tqdm(range(episodes), desc=desc or f"eval {task}", unit="ep", leave=False,
+                       **quiet):
             wins += run_episode(env, policy, episode_seed(seed, task_index, ep)).success
+            report(1)
     finally:
         env.close()
     return wins / episodes
@@ -61,46 +66,87 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (lo, hi)
 
 
-def evaluate_rows(run, cfg, tasks: list[str], episodes: int,
-                  with_teachers: bool = True) -> list[dict]:
+def evaluate_rows(run, cfg, tasks: list[str], episodes: int, with_teachers: bool = True,
+                  executor=None, progress_path: Path | None = None) -> list[dict]:
     """Success of the exported student, and of the teacher for seen tasks, on `tasks`.
 
     A task's seeds depend on its place in the config (`tasks` then `held_out`), so a task
     evaluated again later gets the same episodes as in the run's own report. Teacher and
     student read the observation groups the config gives them (`ObservationViews.of`), the
     same as in training: a grouped student gets its inputs by name from one grouped env.
-    `with_teachers=False` leaves the teacher columns empty (None).
+    `with_teachers=False` leaves the teacher columns empty (None). Each (task, policy) pair
+    is one `EvalPlan` job on `executor` (default: this process), so every executor writes
+    the same table; `progress_path` gets the numbers of its progress bar.
     """
-    from distill_ros.distill.dagger.views import ObservationViews
-    from distill_ros.runtime.onnx_policy import OnnxPolicy
-    from distill_ros.tasks.base import get_family
-    from distill_ros.teachers import load_teacher, teacher_file
+    from distill_ros.executor import SerialExecutor
+    from distill_ros.progress import StageProgress
 
-    fam = get_family(cfg.family)
-    views = ObservationViews.of(cfg)
-    onnx = OnnxPolicy(run.root / "export" / "policy.onnx")
-    student = views.student_policy(onnx.act, onnx.groups.input_names)
+    onnx = run.root / "export" / "policy.onnx"
+    if not onnx.is_file():
+        raise FileNotFoundError(f"{onnx} does not exist; run `distill-ros export CONFIG` first")
+    plan = EvalPlan(cfg, run.root, episodes)
+    plan.student_policy()  # a student the config's groups cannot feed is refused here, first
     order = cfg.tasks + cfg.held_out
-    rows = []
+    jobs = []
     for j, task in enumerate(tasks):
         i = order.index(task) if task in order else len(order) + j
+        jobs += [(task, i, who) for who in ("teacher", "student")
+                 if who == "student" or (task in cfg.tasks and with_teachers)]
+    with StageProgress("eval", [episodes] * len(jobs), "ep", progress_path) as progress:
+        rates = (executor or SerialExecutor()).map(plan, jobs, "eval", progress)
+    rate = {(task, who): r for (task, _, who), r in zip(jobs, rates)}
+    rows = []
+    for task in tasks:
         row = {"task": task, "split": "seen" if task in cfg.tasks else "held-out",
                "episodes": episodes, "teacher": None, "teacher_ci": None}
-        if task in cfg.tasks and with_teachers:
-            t = load_teacher(teacher_file(run.root, cfg.teachers.sources, task, cfg.family),
-                             fam.obs_spec, fam.act_spec)
-            row["teacher"] = success_rate(cfg.family, task, views.teacher_policy(t.act),
-                                          episodes, cfg.eval.seed, i, f"eval teacher {task}",
-                                          views.env_groups)
-            row["teacher_ci"] = wilson_interval(round(row["teacher"] * episodes), episodes)
-        row["student"] = success_rate(cfg.family, task, student, episodes, cfg.eval.seed, i,
-                                      f"eval student {task}", views.env_groups)
-        row["student_ci"] = wilson_interval(round(row["student"] * episodes), episodes)
+        for who in ("teacher", "student"):
+            if (task, who) in rate:
+                row[who] = rate[task, who]
+                row[f"{who}_ci"] = wilson_interval(round(row[who] * episodes), episodes)
         rows.append(row)
     return rows
 
 
-def evaluate_run(cfg, run_dir: Path, tasks: list[str], episodes: int | None = None) -> Path:
+@dataclass(frozen=True)
+class EvalPlan:
+    """One eval job per (task, task's place, ``teacher`` | ``student``): picklable."""
+
+    cfg: Any        # the PipelineConfig
+    root: Path      # the run folder
+    episodes: int
+
+    def __call__(self, job: tuple[str, int, str]) -> float:
+        """Success rate of one policy on one task, on the seeds of the task's place."""
+        task, i, who = job
+        policy = self.student_policy() if who == "student" else self.teacher_policy(task)
+        return success_rate(self.cfg.family, task, policy, self.episodes, self.cfg.eval.seed,
+                            i, f"eval {who} {task}", self.views().env_groups)
+
+    def views(self):
+        """Which observation groups teacher and student read (`ObservationViews`)."""
+        from distill_ros.distill.dagger.views import ObservationViews
+
+        return ObservationViews.of(self.cfg)
+
+    def student_policy(self) -> Policy:
+        """The exported student, fed the observation groups it was trained on."""
+        from distill_ros.runtime.onnx_policy import OnnxPolicy
+
+        onnx = OnnxPolicy(self.root / "export" / "policy.onnx")
+        return self.views().student_policy(onnx.act, onnx.groups.input_names)
+
+    def teacher_policy(self, task: str) -> Policy:
+        """`task`'s teacher (the user's, the family's shipped one or the run's own)."""
+        from distill_ros.tasks.base import add_user_tasks
+        from distill_ros.teachers import load_teacher, teacher_file
+
+        fam = add_user_tasks(self.cfg.family, self.cfg.objects, "objects")  # a fresh worker
+        path = teacher_file(self.root, self.cfg.teachers.sources, task, self.cfg.family)
+        return self.views().teacher_policy(load_teacher(path, fam.obs_spec, fam.act_spec).act)
+
+
+def evaluate_run(cfg, run_dir: Path, tasks: list[str], episodes: int | None = None,
+                 executor=None) -> Path:
     """Evaluate a finished run's export on `tasks` (any objects) without retraining.
 
     The config may differ from the run's in `held_out`, `eval` and objects the run did not
@@ -124,7 +170,8 @@ def evaluate_run(cfg, run_dir: Path, tasks: list[str], episodes: int | None = No
         if not (run.root / "export" / "policy.onnx").is_file():
             raise FileNotFoundError(f"{run.root / 'export' / 'policy.onnx'} does not exist; "
                                     "run `distill-ros run CONFIG` first")
-        rows = evaluate_rows(run, cfg, tasks, episodes)
+        rows = evaluate_rows(run, cfg, tasks, episodes, executor=executor,
+                             progress_path=run.root / PROGRESS_FILE)
         names = "-".join(tasks)
         if len(names) > 60 or not names.replace("-", "").replace("_", "").isalnum():
             names = hashlib.sha256(names.encode()).hexdigest()[:12]

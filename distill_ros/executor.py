@@ -1,49 +1,67 @@
-"""Executors run independent jobs (a shard to collect, a task to evaluate) and return results.
+"""Executors run independent jobs (a teacher to train, a shard to collect, an eval row).
 
-The interface is one method, ``map(fn, jobs) -> results`` in job order: serial, a
-process pool, or Ray tasks (`RayExecutor`, the optional ``[ray]`` extra). Jobs must not
-depend on which process runs them: each seeds itself from its own description, so every
-executor writes the same artefacts.
+The interface is one method, ``map(fn, jobs, label, progress) -> results`` in job order:
+serial, a process pool, or Ray tasks (`RayExecutor` in `executor_ray`, the optional
+``[ray]`` extra). Jobs must not depend on which process runs them: each seeds itself from
+its own description and writes atomically, so every executor writes the same artefacts.
+`label` names the kind of job (``teachers``, ``collect``, ``eval``): Ray tasks declare the
+CPUs and GPUs the config gives that kind. `progress` (a `progress.StageProgress`) gets
+the jobs' own `progress.report` counts from whichever worker runs them.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import logging
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence, TypeVar
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Optional, Protocol, Sequence, TypeVar
 
-from distill_ros.checks import in_range, positive
+from distill_ros.executor_ray import POLL_S, RayConfig, RayExecutor
+from distill_ros.progress import Sink, StageProgress, reporting
 
+__all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayConfig", "RayExecutor",
+           "SerialExecutor", "make_executor", "run_job"]
 log = logging.getLogger(__name__)
 Job = TypeVar("Job")
 Result = TypeVar("Result")
+
+EXECUTORS = ("serial", "processes", "ray")
 
 
 class Executor(Protocol):
     """Runs ``fn`` on every job; results come back in the order of ``jobs``."""
 
-    def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job]) -> list[Result]:
+    def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job], label: str = "jobs",
+            progress: Optional[StageProgress] = None) -> list[Result]:
         """``[fn(job) for job in jobs]``, however the jobs are spread."""
 
 
 class SerialExecutor:
     """Every job in this process, one after the other (the default)."""
 
-    def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job]) -> list[Result]:
+    def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job], label: str = "jobs",
+            progress: Optional[StageProgress] = None) -> list[Result]:
         """Run the jobs in order."""
-        return [fn(job) for job in jobs]
+        results = []
+        for i, job in enumerate(jobs):
+            with reporting(i, progress):
+                results.append(fn(job))
+            if progress is not None:
+                progress.job_done(i)
+        return results
 
     def __repr__(self) -> str:
         return "SerialExecutor()"
 
 
-def _run_job(fn: Callable[[Job], Result], job: Job) -> Result:
-    """A job in a worker that other jobs share the cores with: one torch thread."""
+def run_job(fn: Callable[[Job], Result], job: Job, index: int = 0,
+            sink: Optional[Sink] = None) -> Result:
+    """Job number `index` in a worker that shares the cores (one torch thread)."""
     _init_worker()
-    return fn(job)
+    with reporting(index, sink):
+        return fn(job)
 
 
 def _init_worker() -> None:
@@ -56,102 +74,91 @@ def _init_worker() -> None:
 
 
 class ProcessExecutor:
-    """Jobs spread over `processes` fresh Python processes (spawned, not forked).
+    """Jobs spread over `processes` Python processes (spawned, not forked), kept for reuse.
 
-    Spawned workers start clean: no inherited torch thread pools or pybullet clients. `fn`
-    and the jobs must be picklable (module-level functions, dataclasses).
+    Spawned workers start clean: no inherited torch thread pools or pybullet clients. They
+    stay up from one `map` to the next (each stage would otherwise pay their imports again)
+    until `shutdown` or the end of the program. `fn` and the jobs must be picklable
+    (module-level functions, dataclasses). Progress comes back through a manager queue.
     """
 
     def __init__(self, processes: int) -> None:
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes}")
         self.processes = processes
+        self._context = multiprocessing.get_context("spawn")
+        self._pool: Optional[ProcessPoolExecutor] = None
+        self._manager = self._queue = None
 
-    def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job]) -> list[Result]:
+    def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job], label: str = "jobs",
+            progress: Optional[StageProgress] = None) -> list[Result]:
         """Run the jobs on the pool; the first job error is raised here."""
         if not jobs:
             return []
-        workers = min(self.processes, len(jobs))
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            return list(pool.map(fn, jobs))
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+        queue = self._progress_queue() if progress is not None else None
+        if progress is not None:
+            progress.executor = repr(self)
+        try:
+            futures = [self._pool.submit(run_job, fn, job, i, queue)
+                       for i, job in enumerate(jobs)]
+            return _follow(futures, queue, progress)
+        except BrokenProcessPool:
+            self._pool = None  # a worker died: the next map starts a fresh pool
+            raise
+
+    def _progress_queue(self):
+        """The manager queue workers report to, emptied of an earlier map's messages."""
+        if self._manager is None:
+            self._manager = self._context.Manager()
+            self._queue = self._manager.Queue()
+        _drain(self._queue, None)
+        return self._queue
+
+    def shutdown(self) -> None:
+        """Stop the worker processes (and the progress manager)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        if self._manager is not None:
+            self._manager.shutdown()
+            self._manager = self._queue = None
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(processes={self.processes})"
 
 
-class RayExecutor:
-    """Jobs as Ray tasks, each declaring `num_cpus` (and `num_gpus`); retried if a worker dies.
+def _follow(futures: list, queue, progress: Optional[StageProgress]) -> list:
+    """Feed `progress` from the workers until every future is done; results in order."""
+    index = {f: i for i, f in enumerate(futures)}
+    pending = set(futures)
+    while pending:
+        done, pending = cf.wait(pending, POLL_S, cf.FIRST_COMPLETED)
+        _drain(queue, progress)
+        if progress is not None:
+            progress.tick()
+        for future in done:
+            if future.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise future.exception()
+            if progress is not None:
+                progress.job_done(index[future])
+    return [f.result() for f in futures]
 
-    With no `address`, the first `map` starts an embedded Ray instance on this machine
-    (loopback only, no dashboard, usage stats off unless $RAY_USAGE_STATS_ENABLED says
-    otherwise) with `local_cpus` CPUs (default: all); ``auto`` or ``ray://host:port`` joins
-    a running cluster. Jobs are seeded from their own description and write atomically,
-    so a retried job writes the same file once.
-    """
 
-    def __init__(self, address: str | None = None, num_cpus: float = 1.0,
-                 num_gpus: float = 0.0, local_cpus: int | None = None,
-                 max_retries: int = 3) -> None:
-        if num_cpus <= 0 or num_gpus < 0:
-            raise ValueError(f"a Ray task needs num_cpus > 0 and num_gpus >= 0, got "
-                             f"num_cpus={num_cpus}, num_gpus={num_gpus}")
-        self.address, self.num_cpus, self.num_gpus = address or None, num_cpus, num_gpus
-        self.local_cpus, self.max_retries = local_cpus, max_retries
-        self._started = False
+def _drain(queue, progress: Optional[StageProgress]) -> None:
+    """Every message waiting in a process queue, into the bar (or dropped, without one)."""
+    import queue as stdlib_queue
 
-    def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job]) -> list[Result]:
-        """Submit every job, then gather the results in job order (a job error raised here)."""
-        if not jobs:
-            return []
-        ray = self._ray()
-        task = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                          max_retries=self.max_retries)(_run_job)
-        return ray.get([task.remote(fn, job) for job in jobs])
-
-    def _ray(self):
+    while queue is not None:
         try:
-            import ray
-        except ImportError:
-            raise ImportError("executor ray needs Ray: pip install 'distill_ros[ray]'") from None
-        if not ray.is_initialized():
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-                ray.init(num_cpus=self.local_cpus, include_dashboard=False,
-                         _node_ip_address="127.0.0.1", log_to_driver=False)
-                self._started = True
-            log.info("ray: %s", ray.cluster_resources())
-        return ray
-
-    def shutdown(self) -> None:
-        """Stop the embedded Ray instance this executor started (a cluster is left alone)."""
-        if self._started:
-            import ray
-
-            ray.shutdown()
-            self._started = False
-
-    def __repr__(self) -> str:
-        return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
-                f"num_gpus={self.num_gpus})")
-
-
-EXECUTORS = ("serial", "processes", "ray")
-
-
-@dataclass
-class RayConfig:
-    """The `ray` section: where the cluster is and what each task declares."""
-
-    address: str = ""       # "": an embedded local instance; "auto" or "ray://host:port"
-    num_cpus: float = 1.0   # CPUs each task declares
-    num_gpus: float = 0.0   # GPUs each task declares
-
-    def __post_init__(self) -> None:
-        positive("ray", num_cpus=self.num_cpus)
-        in_range("ray.num_gpus", self.num_gpus, 0.0, 1024.0)
+            item = queue.get_nowait()
+        except stdlib_queue.Empty:
+            return
+        if progress is not None:
+            progress.put(item)
 
 
 def make_executor(processes: int = 0, kind: str | None = None,
@@ -167,8 +174,7 @@ def make_executor(processes: int = 0, kind: str | None = None,
     if kind not in (None, *EXECUTORS):
         raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {kind!r}")
     if kind == "ray":
-        ray = ray or RayConfig()
-        return RayExecutor(ray.address, ray.num_cpus, ray.num_gpus, processes or None)
+        return RayExecutor.from_config(ray or RayConfig(), processes or None)
     if kind == "serial":
         return SerialExecutor()
     return ProcessExecutor(processes) if processes > 1 else SerialExecutor()

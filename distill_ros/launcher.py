@@ -23,6 +23,9 @@ LAUNCH_SETS: Dict[str, List[Tuple[str, str]]] = {
     "sim_demo": [("sim_robot", "sim_robot_params.yaml"),
                  ("policy_inference", "policy_inference_params.yaml")],
     "training": [("distill_trainer", "distill_trainer_params.yaml")],
+    "humanoid_demo": [("sim_robot", "humanoid_sim_robot_params.yaml"),
+                      ("motion_command", "motion_command_params.yaml"),
+                      ("policy_inference", "humanoid_policy_inference_params.yaml")],
     "dressing_demo": [("sim_robot", "dressing_sim_robot_params.yaml"),
                       ("policy_inference", "dressing_policy_inference_params.yaml")],
 }
@@ -32,6 +35,11 @@ LAUNCH_ARGUMENTS: Dict[str, Tuple[str, str]] = {
     "task": ("sim_robot", "task"),
     "config_path": ("distill_trainer", "config_path"),
     "run_dir": ("distill_trainer", "run_dir"),
+    "mode": ("motion_command", "mode"),
+}
+#: launch arguments that set a parameter of one more node where the set has it.
+ALSO_SETS: Dict[str, Tuple[str, str]] = {
+    "task": ("motion_command", "clip"),   # humanoid_demo: the clip to command is the sim's
 }
 #: launch arguments that only concern tools this launcher cannot start (RViz needs ROS 2).
 IGNORED_ARGUMENTS = ("rviz",)
@@ -78,9 +86,9 @@ def node_commands(name: str, arguments: List[str]) -> List[List[str]]:
         cmd = [sys.executable, "-m", f"distill_ros.nodes.{executable}", "--ros-args",
                "--params-file", str(config_dir() / params)]
         for key, value in values.items():
-            target, param = LAUNCH_ARGUMENTS[key]
-            if target == executable:
-                cmd += ["-p", f"{param}:={value}"]
+            for target, param in (LAUNCH_ARGUMENTS[key], ALSO_SETS.get(key, ("", ""))):
+                if target == executable:
+                    cmd += ["-p", f"{param}:={value}"]
         commands.append(cmd)
     return commands
 

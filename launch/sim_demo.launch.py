@@ -16,7 +16,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 
-def _rviz_installed():
+def rviz_installed():
     try:
         get_package_prefix("rviz2")
     except PackageNotFoundError:
@@ -24,17 +24,28 @@ def _rviz_installed():
     return True
 
 
+def rviz_check(context):
+    """``(rviz wanted, [])``, or ``(False, actions that stop the launch and say why)``.
+
+    Shared with the other demo launch files (humanoid_demo.launch.py loads this file).
+    """
+    rviz = LaunchConfiguration("rviz").perform(context).strip().lower()
+    if rviz not in ("true", "false"):
+        return False, [LogInfo(msg=f"rviz must be true or false, got {rviz!r}"),
+                       Shutdown(reason="bad rviz argument")]
+    if rviz == "true" and not rviz_installed():
+        return False, [LogInfo(msg="rviz:=true but rviz2 is not installed (apt install "
+                                   "ros-$ROS_DISTRO-rviz2), or launch with rviz:=false"),
+                       Shutdown(reason="rviz2 is not installed")]
+    return rviz == "true", []
+
+
 def _nodes(context):
     share = get_package_share_directory("distill_ros")
     config = os.path.join(share, "config")
-    rviz = LaunchConfiguration("rviz").perform(context).strip().lower()
-    if rviz not in ("true", "false"):
-        return [LogInfo(msg=f"rviz must be true or false, got {rviz!r}"),
-                Shutdown(reason="bad rviz argument")]
-    if rviz == "true" and not _rviz_installed():
-        return [LogInfo(msg="rviz:=true but rviz2 is not installed (apt install "
-                            "ros-$ROS_DISTRO-rviz2), or launch with rviz:=false"),
-                Shutdown(reason="rviz2 is not installed")]
+    rviz, stop = rviz_check(context)
+    if stop:
+        return stop
     actions = [
         Node(package="distill_ros", executable="sim_robot", name="sim_robot", output="screen",
              parameters=[os.path.join(config, "sim_robot_params.yaml"),
@@ -44,7 +55,7 @@ def _nodes(context):
              parameters=[os.path.join(config, "policy_inference_params.yaml"),
                          {"model_path": LaunchConfiguration("model_path")}]),
     ]
-    if rviz == "true":
+    if rviz:
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
                             arguments=["-d", os.path.join(share, "rviz", "distill.rviz")]))
     return actions
@@ -55,7 +66,7 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("model_path", description="the exported policy.onnx"),
         DeclareLaunchArgument("task", default_value="cube", description="grasp object"),
-        DeclareLaunchArgument("rviz", default_value="true" if _rviz_installed() else "false",
+        DeclareLaunchArgument("rviz", default_value="true" if rviz_installed() else "false",
                               description="start rviz2 (default: true where it is installed)"),
         OpaqueFunction(function=_nodes),
     ])

@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 from distill_ros import ros
 from distill_ros.nodes.command_output import array_labels
 from distill_ros.runtime.observation import command_from_arrays
-from distill_ros.runtime.pointcloud import group_from_cloud
+from distill_ros.runtime.pointcloud import group_from_cloud, prepare_group
 from distill_ros.runtime.supervisor import Supervisor
 
 
@@ -91,6 +91,7 @@ class InputWiring:
     def cloud(self, name: str, topic: str) -> None:
         """A ``points`` group from a PointCloud2 topic."""
         group, sup = self._group(name, "points", "points_groups"), self.sup
+        prepare_group(group)  # open3d imported now, not on the first cloud of the loop
         self._subscribe("sensor_msgs/msg/PointCloud2", topic, lambda m: sup.update_group(
             name, lambda: {name: group_from_cloud(
                 group, m.fields, m.point_step, m.data, m.width, m.height, m.row_step,

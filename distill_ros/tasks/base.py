@@ -56,6 +56,9 @@ class TaskFamily:
     shipped_teacher: Optional[Callable[[str], Optional[Path]]] = None
     #: (run, cfg) -> summary: the family's own eval stage, replacing the success-rate one
     evaluate: Optional[Callable[[Any, Any], dict]] = None
+    #: names of the channels of the env's observation groups (a `spec.ObsSpec`), which a
+    #: student trained on them keeps in its ONNX file; None: `<group>_<i>`
+    obs_groups: Optional[Any] = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

@@ -139,6 +139,13 @@ SCRIPTED_EXPERTS = {
 }
 
 
+def make_scene(task: str, seed: int = 0):
+    """The detour scene `sim_robot` drives: one endless episode per reset."""
+    from distill_ros.tasks.detour_scene import DetourScene
+
+    return DetourScene(task, seed)
+
+
 FAMILY = TaskFamily(
     name="detour",
     tasks=TASKS,
@@ -148,4 +155,5 @@ FAMILY = TaskFamily(
     control_rate_hz=1.0 / DT,
     max_episode_steps=EPISODE_STEPS,
     scripted_experts=SCRIPTED_EXPERTS,
+    make_scene=make_scene,
 )

@@ -47,3 +47,18 @@ def test_success_vs_latency_texts_never_overlap():
     assert all(fig_box.x0 <= x.x0 and x.x1 <= fig_box.x1 and fig_box.y0 <= x.y0
                for _, x in boxes), "a text falls outside the figure"
     plt.close(fig)
+
+
+def test_gap_interval_is_newcombes_and_says_when_a_gap_is_noise():
+    from distill_ros.distill.onestep.eval import gap_interval_pp
+
+    def row(wins, n):
+        return {"mean": wins / n, "mean_ci": wilson_interval(wins, n)}
+
+    # Newcombe (1998), Table II, example (a): 56/70 vs 48/80 -> 0.0524 to 0.3339
+    assert gap_interval_pp(row(56, 70), row(48, 80)) == (5.24, 33.39)
+    # issue 15's old table: .94 vs .90 on 100 episodes each is within noise; at 400 it is not
+    lo, hi = gap_interval_pp(row(94, 100), row(90, 100))
+    assert lo < 0 < hi
+    lo, hi = gap_interval_pp(row(376, 400), row(360, 400))
+    assert 0 < lo < 4 < hi

@@ -177,6 +177,7 @@ def test_cli_launch_runs_the_dressing_demo_and_ctrl_c_stops_it(tester, dressing_
 
 
 @needs_ros2
+@pytest.mark.slow   # ~1 min: the same loop as the CLI launch test, under the real ros2 launch
 def test_ros2_launch_dresses_and_ctrl_c_ends_both_nodes_cleanly(
         tester, dressing_student, tmp_path):
     features = tester.record("std_msgs/msg/Float64MultiArray", "/sim_robot/features")

@@ -6,6 +6,8 @@ real DDS and `InputWiring` builds the group with the settings the policy's ``poi
 carries (`spec.Group.preprocess`). Both must give the same array, bit for bit.
 """
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -47,6 +49,15 @@ def test_the_points_settings_travel_with_the_policy():
     assert back == groups and cloud_config(back.group("points")) == CLOUD
     with pytest.raises(ValueError, match="group_from_cloud"):   # no silent plain selection
         points_from_cloud(points, [], 16, b"", 0)
+    # the pipeline's DAgger student is built on the family's groups: it keeps the settings
+    from distill_ros.distill.dagger.envs import group_spec
+    from distill_ros.tasks.base import get_family
+
+    family = get_family("dressing")
+    dagger = group_spec({"points": (256, 4), "proprio": (7,)}, family.obs_spec,
+                        family.obs_groups)
+    assert dagger.group("points") == obs_groups(256).group("points")
+    assert dagger.group("proprio") == groups.group("proprio")
     plain = Group("points", "points", Spec(("x", "y", "z", "label")), length=8)
     assert "preprocess" not in plain.to_dict()      # older layouts serialise as before
     with pytest.raises(ValueError, match="preprocess is for points groups"):
@@ -57,6 +68,19 @@ def test_the_points_settings_travel_with_the_policy():
     with pytest.raises(ValueError, match="channels x, y, z, label"):
         preprocess_group(np.zeros((3, 4)), Group("p", "points", Spec(("x", "y", "z", "l")),
                                                  length=8, preprocess={"voxel_size": 0.01}))
+
+
+def test_a_node_imports_open3d_when_it_wires_the_cloud_not_on_the_first_cloud():
+    code = ("import sys; from distill_ros.runtime.pointcloud import prepare_group; "
+            "from distill_ros.spec import Group, Spec; "
+            "from distill_ros.tasks.dressing.family import obs_groups; "
+            "prepare_group(Group('p', 'points', Spec(('x', 'y', 'z', 'label')), length=8)); "
+            "print('open3d' in sys.modules); "
+            "prepare_group(obs_groups().group('points')); print('open3d' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"], out.stdout
 
 
 def _cloud_message(ros, points: np.ndarray, order: tuple[str, ...], pad: int):

@@ -82,7 +82,7 @@ def package_prefix(root: Path) -> Path:
     shutil.copy2(REPO / "package.xml", share / "package.xml")
     lib = root / "lib" / "distill_ros"
     lib.mkdir(parents=True)
-    for exe in ("sim_robot", "policy_inference", "distill_trainer"):
+    for exe in ("sim_robot", "policy_inference", "distill_trainer", "motion_command"):
         script = Path(sys.prefix) / "bin" / exe
         assert script.is_file(), f"{script} missing: pip install -e . in this venv"
         (lib / exe).symlink_to(script)

@@ -115,3 +115,18 @@ def test_tracking_errors_are_zero_on_the_clip_and_an_episode_that_lasts_succeeds
             break
     assert truncated and info["is_success"] and not fell
     env.close()
+
+
+def test_a_fall_counts_the_steps_it_cut_off_as_zero_reward():
+    """The horizon of a fallen episode is what the same start gives a policy that lasts."""
+    from distill_ros.tasks.humanoid.evaluate import episode_metrics, teacher_act
+
+    env = HoverEnv("walk", max_seconds=3.0)
+    fallen = episode_metrics(env, lambda g: np.zeros(36), seed=0, mode="full")
+    lasted = episode_metrics(env, teacher_act(DeepMimicTeacher.for_clip("walk")), seed=0,
+                             mode="full")
+    env.close()
+    assert fallen["fell"] and not lasted["fell"]
+    assert fallen["steps"] < fallen["horizon"]
+    assert abs(fallen["horizon"] - lasted["steps"]) <= 1
+    assert lasted["horizon"] == lasted["steps"]

@@ -37,8 +37,8 @@ def walk_student(tmp_path_factory):
                        eval_every=1000, eval_episodes=1)
 
     def build(shapes):
-        return build_student(StudentConfig(arch="mlp", hidden=[256, 256]), group_spec(shapes),
-                             ACT_SPEC)
+        return build_student(StudentConfig(arch="mlp", hidden=[256, 256]),
+                             group_spec(shapes, None, family.obs_groups), ACT_SPEC)
 
     job = DaggerJob(make_env=functools.partial(family.make, groups=GROUPS), tasks=["walk"],
                     build_student=build, load_teacher=DeepMimicTeacher.for_clip,

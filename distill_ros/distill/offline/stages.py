@@ -9,26 +9,21 @@ eval      teachers and exported student on the same seeds -> report/eval.*
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from distill_ros.atomic import atomic_write_json
-from distill_ros.collect import CollectPlan, collect_all
-from distill_ros.config import TEACHER_SEED_STRIDE, PipelineConfig
+from distill_ros.collect import CollectPlan, collect_all, tidy
+from distill_ros.config import PipelineConfig
 from distill_ros.distill.dataset import load_dataset
 from distill_ros.executor import Executor
+from distill_ros.progress import PROGRESS_FILE, StageProgress
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
-from distill_ros.teachers import load_teacher
 from distill_ros.teachers import teacher_file as run_teacher_file
-from distill_ros.teachers import trained_teacher_file
+from distill_ros.teachers import jobs
+from distill_ros.teachers.jobs import TEACHER_EVAL_SEED, TeacherPlan  # noqa: F401 (onestep)
 
 log = logging.getLogger(__name__)
-TEACHER_EVAL_SEED = 7_000  # teacher self-evaluation seeds, apart from data and final eval
 
 
 def teacher_file(run: RunDir, cfg: PipelineConfig, task: str) -> Path:
@@ -38,45 +33,31 @@ def teacher_file(run: RunDir, cfg: PipelineConfig, task: str) -> Path:
 
 def recorded_success(run: RunDir, task: str) -> float | None:
     """`task`'s teacher success as measured earlier (teachers/<task>/eval.json), else None."""
-    report = run.root / "teachers" / task / "eval.json"
-    return json.loads(report.read_text())["success"] if report.is_file() else None
+    return jobs.recorded_success(run.root, task)
+
+
+def teacher_plan(run: RunDir, cfg: PipelineConfig) -> TeacherPlan:
+    """The run's teacher jobs: one per task, trained here or taken from `teachers.sources`."""
+    return TeacherPlan(cfg.family, tuple(cfg.tasks), cfg.seed, cfg.teachers, run.root,
+                       dict(cfg.objects))
 
 
 def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
-    """Train (or load) one expert per task and record its measured success."""
-    from distill_ros.evaluate import success_rate
-    from distill_ros.teachers.sb3 import remove_checkpoints
-    from distill_ros.teachers.train import train_teacher
-
-    fam = get_family(cfg.family)
-    results = {}
-    for i, task in enumerate(cfg.tasks):
-        report = run.path("teachers", task, "eval.json")
-        if recorded_success(run, task) is not None:
-            results[task] = recorded_success(run, task)
-            log.info("teacher %s: already trained (success %.2f), kept", task, results[task])
-            continue
-        path = teacher_file(run, cfg, task)
-        started = time.monotonic()
-        train_here = path == trained_teacher_file(run.root, task)
-        if train_here and path.is_file():  # killed between training and its evaluation
-            log.info("teacher %s: trained earlier, measuring its success", task)
-            remove_checkpoints(path.parent)  # in case the kill came before their removal
-        elif train_here:
-            with tqdm(total=cfg.teachers.timesteps, desc=f"teacher {task}", unit="step",
-                      unit_scale=True) as bar:
-                path = train_teacher(cfg.family, task, cfg.teachers, path.parent,
-                                     cfg.seed * TEACHER_SEED_STRIDE + i, bar)
-        teacher = load_teacher(path, fam.obs_spec, fam.act_spec)
-        results[task] = success_rate(cfg.family, task, teacher.act, cfg.teachers.eval_episodes,
-                                     TEACHER_EVAL_SEED + cfg.seed, i, f"teacher {task} eval")
-        atomic_write_json(report, {"task": task, "success": results[task], "source": str(path),
-                                   "episodes": cfg.teachers.eval_episodes,
-                                   "wall_s": time.monotonic() - started})
-        log.info("teacher %s: success %.2f over %d check episodes (the eval stage measures "
-                 "again on its own seeds, so the report may differ)", task, results[task],
-                 cfg.teachers.eval_episodes)
-    return {"success": results}
+    """Train (or load) one expert per task, one job each, and record its measured success."""
+    plan = teacher_plan(run, cfg)
+    todo = plan.missing()
+    for task in [t for t in cfg.tasks if t not in todo]:
+        log.info("teacher %s: already trained (success %.2f), kept", task, plan.recorded(task))
+    if todo:
+        log.info("teachers: %d to train or measure on %r", len(todo), executor)
+    with StageProgress("teachers", [plan.units(t) for t in todo], "step",
+                       run.root / PROGRESS_FILE) as progress:
+        for r in executor.map(plan, todo, "teachers", progress):
+            log.info("teacher %s: success %.2f over %d check episodes in %.1f s (the eval "
+                     "stage measures again on its own seeds, so the report may differ)",
+                     r["task"], r["success"], cfg.teachers.eval_episodes, r["wall_s"])
+    tidy(run.root / "teachers")  # what jobs killed mid-write left
+    return {"success": {task: plan.recorded(task) for task in cfg.tasks}}
 
 
 def collect_plan(run: RunDir, cfg: PipelineConfig,
@@ -89,7 +70,7 @@ def collect_plan(run: RunDir, cfg: PipelineConfig,
 def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """Roll every teacher out into npz shards; existing shards are kept, never rewritten."""
     files = {task: (teacher_file(run, cfg, task),) for task in cfg.tasks}
-    return collect_all(collect_plan(run, cfg, files), executor)
+    return collect_all(collect_plan(run, cfg, files), executor, run.root / PROGRESS_FILE)
 
 
 def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
@@ -153,7 +134,8 @@ def stage_eval(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     family_eval = get_family(cfg.family).evaluate
     if family_eval is not None:
         return family_eval(run, cfg)
-    rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes)
+    rows = evaluate_rows(run, cfg, cfg.tasks + cfg.held_out, cfg.eval.episodes,
+                         executor=executor, progress_path=run.root / PROGRESS_FILE)
     summary = summarize(rows, cfg.eval.episodes)
     write_report(run.root / "report", rows, summary)
     return summary

@@ -1,14 +1,17 @@
 """Evaluation for the onestep algorithm: every policy on the same seeds, with its latency.
 
 Rows: each demonstrator, the diffusion teacher with 100-step DDPM and with DDIM, each
-OneDP generator (its exported ONNX file, run by `runtime.chunked.ChunkedPolicy`), and the
+OneDP generator (its exported ONNX file), the consistency baseline, and the
 behaviour-cloning MLP (ONNX). Chunked policies execute `n_exec` actions per plan and
-re-plan; the planning noise is seeded per episode, so reruns give the same table.
+re-plan, as `runtime.chunked.ChunkedPolicy` does; a task's episodes run in lockstep with
+one batched plan per re-plan tick (`lockstep`), and the planning noise is seeded from the
+eval seed, so reruns give the same table.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -17,27 +20,27 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.config import PipelineConfig
+from distill_ros.distill.onestep.lockstep import Chunking, Planner, lockstep_success, per_tick
 from distill_ros.evaluate import wilson_interval
-from distill_ros.rollout import episode_seed, run_episode
+from distill_ros.rollout import episode_seed
 from distill_ros.rundir import RunDir
-from distill_ros.tasks.base import get_family, make_env
+from distill_ros.tasks.base import get_family
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class EvalPolicy:
-    """A policy under evaluation: per-tick `act`, per-episode `reset`, timed `call`."""
+    """A policy under evaluation: a planner per task, how it is chunked, a timed `call`."""
 
     name: str
     kind: str
-    bind: Callable[[str], Callable[[np.ndarray], np.ndarray]]   # task -> per-tick act
-    reset: Callable[[int], None]
-    call: Callable[[], object]     # one batch-1 inference, for the latency figure
+    bind: Callable[[str], Planner]   # task -> planner (a per-tick policy: chunks of one)
+    chunking: Chunking
+    call: Callable[[], object]       # one batch-1 inference, for the latency figure
     actions_per_call: int
 
 
@@ -64,12 +67,10 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> f
 
 
 def _chunked(name: str, kind: str, planner, cfg: PipelineConfig, row: np.ndarray) -> EvalPolicy:
-    from distill_ros.runtime.chunked import ChunkedPolicy
-
-    o, fam = cfg.onestep, get_family(cfg.family)
-    runner = ChunkedPolicy(planner, fam.obs_spec.dim, o.horizon, o.n_exec, o.obs_history)
+    o = cfg.onestep
     rng = np.random.default_rng(0)
-    return EvalPolicy(name, kind, lambda task: runner.act, lambda seed: runner.reset(seed),
+    return EvalPolicy(name, kind, lambda task: planner,
+                      Chunking(o.horizon, o.n_exec, o.obs_history),
                       lambda: planner(row, rng), o.n_exec)
 
 
@@ -92,8 +93,9 @@ def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
                 path = demonstrators(run, cfg, task)[k][1]
                 cache[task] = load_teacher(path, fam.obs_spec, fam.act_spec).act
             return cache[task]
-        out.append(EvalPolicy(f"demo {Path(name).stem}", "demonstrator", bind,
-                              lambda seed: None, lambda bind=bind: bind(cfg.tasks[0])(frame), 1))
+        out.append(EvalPolicy(f"demo {Path(name).stem}", "demonstrator",
+                              lambda task, bind=bind: per_tick(bind(task)), Chunking(),
+                              lambda bind=bind: bind(cfg.tasks[0])(frame), 1))
     teacher, scaler, _ = load_diffusion_teacher(run, cfg)
     out.append(_chunked(f"diffusion DDPM-{o.diffusion_steps}", "teacher",
                         DiffusionPlanner(teacher, scaler, "ddpm"), cfg, row))
@@ -112,25 +114,18 @@ def build_policies(run: RunDir, cfg: PipelineConfig, row: np.ndarray,
         two = TwoStepPlanner(load_consistency(run, cfg, teacher, scaler), cfg)
         out.append(_chunked("CD 2-step (consistency, torch)", "consistency", two, cfg, row))
     bc = OnnxPolicy(run.root / "export" / "bc.onnx", want_gpu=False)
-    out.append(EvalPolicy(f"BC {cfg.student.arch} (ONNX)", "bc", lambda task: bc.act,
-                          lambda seed: None,
-                          lambda: bc.act(frame), 1))
+    out.append(EvalPolicy(f"BC {cfg.student.arch} (ONNX)", "bc", lambda task: per_tick(bc.act),
+                          Chunking(), lambda: bc.act(frame), 1))
     return out
 
 
 def _success(cfg: PipelineConfig, policy: EvalPolicy, task: str, index: int) -> float:
-    env = make_env(cfg.family, task)
-    wins = 0
-    act = policy.bind(task)
-    try:
-        for ep in tqdm(range(cfg.eval.episodes), desc=f"eval {policy.name} {task}",
-                       unit="ep", leave=False):
-            seed = episode_seed(cfg.eval.seed, index, ep)
-            policy.reset(seed)
-            wins += run_episode(env, act, seed).success
-    finally:
-        env.close()
-    return wins / cfg.eval.episodes
+    """Success rate on the task's eval seeds, every episode in lockstep (`lockstep`)."""
+    seeds = [episode_seed(cfg.eval.seed, index, ep) for ep in range(cfg.eval.episodes)]
+    wins = lockstep_success(cfg.family, task, policy.bind(task), policy.chunking, seeds,
+                            noise_seed=episode_seed(cfg.eval.seed, index, 0))
+    log.debug("eval %s %s: %d / %d", policy.name, task, int(wins.sum()), len(seeds))
+    return float(wins.mean())
 
 
 def evaluate_all(run: RunDir, cfg: PipelineConfig) -> dict:
@@ -182,6 +177,19 @@ def _ci(rate: float, n: int) -> tuple[float, float]:
     return wilson_interval(round(rate * n), n)
 
 
+def gap_interval_pp(a: dict, b: dict) -> tuple[float, float]:
+    """95% interval of mean success a - b in points (Newcombe 1998, method 10).
+
+    Built from the two rows' Wilson intervals; it ignores that both rows ran the same
+    seeds, which only widens it. A gap whose interval holds 0 is not a measured difference.
+    """
+    (l1, u1), (l2, u2) = a["mean_ci"], b["mean_ci"]
+    d = a["mean"] - b["mean"]
+    lo = d - math.sqrt((a["mean"] - l1) ** 2 + (u2 - b["mean"]) ** 2)
+    hi = d + math.sqrt((u1 - a["mean"]) ** 2 + (b["mean"] - l2) ** 2)
+    return (round(100.0 * lo, 2), round(100.0 * hi, 2))
+
+
 def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
     """The issue's figures: one-step vs 100-step teacher, and distillation vs training time."""
     import json
@@ -194,7 +202,9 @@ def summarize(run: RunDir, cfg: PipelineConfig, rows: list[dict]) -> dict:
         row = next(r for r in rows if r["policy"].startswith(f"OneDP-{variant[0].upper()}"))
         gap_pp = 100.0 * (ddpm["mean"] - row["mean"])
         out["variants"][variant] = {
-            "mean": row["mean"], "gap_to_ddpm_pp": gap_pp, "within_5pp": gap_pp <= 5.0,
+            "mean": row["mean"], "gap_to_ddpm_pp": gap_pp,
+            "gap_ci_pp": gap_interval_pp(ddpm, row), "within_5pp": gap_pp <= 5.0,
+            "within_2pp": gap_pp <= 2.0,
             "distill_wall_s": timing[variant]["distill_wall_s"],
             "distill_over_teacher_wall": timing[f"{variant}_over_teacher_wall"],
             "speedup_vs_ddpm": ddpm["latency_ms"] / row["latency_ms"]}
@@ -224,7 +234,9 @@ def format_table(cfg: PipelineConfig, rows: list[dict], summary: dict) -> str:
     for variant, v in summary["variants"].items():
         lines.append(f"OneDP-{variant}: {100 * v['mean']:.1f}% vs DDPM teacher "
                      f"{100 * summary['teacher_ddpm_mean']:.1f}% (gap {v['gap_to_ddpm_pp']:.1f} "
-                     f"pp, within 5 pp: {v['within_5pp']}); distillation {v['distill_wall_s']:.1f}"
+                     f"pp, 95% CI [{v['gap_ci_pp'][0]:.1f}, {v['gap_ci_pp'][1]:.1f}]; within 5 "
+                     f"pp: {v['within_5pp']}, 2 pp: {v['within_2pp']}); distillation "
+                     f"{v['distill_wall_s']:.1f}"
                      f" s = {100 * v['distill_over_teacher_wall']:.1f}% of teacher training; "
                      f"{v['speedup_vs_ddpm']:.0f}x faster per chunk")
     for name, v in summary.get("consistency", {}).items():

@@ -83,4 +83,5 @@ FAMILY = TaskFamily(
     scripted_experts={"dressing_expert": _scripted_expert},
     evaluate=_evaluate,
     make_scene=make_scene,
+    obs_groups=obs_groups(),
 )

@@ -1,16 +1,18 @@
 """HOVER's evaluation: per clip and command mode, how well a policy tracks the clip.
 
 Each (clip, mode) runs `episodes` seeded episodes (the same starts for every policy and
-mode) to the time limit or a fall, and reports: fall rate, mean imitation reward, keypoint
-MPJPE (mm, root-relative), joint-angle error (rad) and root velocity error (m/s), averaged
-over all steps of all episodes. Teachers read DeepMimic's state (with the phase) and ignore
-the command, so they are measured once per clip (mode `any`); clips without a teacher (e.g.
-`run`, `kick`, `punch`) are measured for students only.
+mode) to the time limit or a fall, and reports: fall rate; mean imitation reward per step
+of the whole episode, the steps a fall cut off counting 0 (so falling early never raises
+it); and keypoint MPJPE (mm, root-relative), joint-angle error (rad) and root velocity error
+(m/s), averaged over the steps before any fall. Teachers read DeepMimic's state (with the
+phase) and ignore the command, so they are measured once per clip (mode `any`); clips
+without a teacher (e.g. `run`, `kick`, `punch`) are measured for students only.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -47,7 +49,11 @@ def episode_metrics(env, act: Act, seed: int, mode: str, max_steps: int | None =
         steps += 1
         if fell or truncated:
             break
-    return {"steps": steps, "fell": bool(fell), **sums}
+    # the control steps the episode would have had without the fall (time limit, step cap)
+    lost = math.ceil((env.max_seconds - env.time) * env.control_hz) if fell else 0
+    horizon = steps + max(0, lost)
+    horizon = horizon if max_steps is None else min(horizon, max_steps)
+    return {"steps": steps, "horizon": horizon, "fell": bool(fell), **sums}
 
 
 def evaluate_policy(family: str, clip: str, clip_index: int, act: Act, modes: Sequence[str],
@@ -67,7 +73,9 @@ def evaluate_policy(family: str, clip: str, clip_index: int, act: Act, modes: Se
             steps = sum(r["steps"] for r in runs)
             row = {"clip": clip, "mode": mode, "episodes": episodes, "steps": steps,
                    "fall_rate": float(np.mean([r["fell"] for r in runs]))}
-            row.update({k: sum(r[k] for r in runs) / max(1, steps) for k in METRICS[1:]})
+            row.update({k: sum(r[k] for r in runs) / max(1, steps) for k in METRICS[2:]})
+            row["reward"] = sum(r["reward"] for r in runs) / max(1, sum(r["horizon"]
+                                                                        for r in runs))
             rows.append(row)
     finally:
         env.close()

@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from distill_ros.spec import Spec
+from distill_ros.spec import Group, ObsSpec, Spec
 from distill_ros.tasks.base import TaskFamily
-from distill_ros.tasks.humanoid.commands import EVAL_MODES, MODES
+from distill_ros.tasks.humanoid.commands import CommandSpace, EVAL_MODES, MODES
 from distill_ros.tasks.humanoid.motion import clip_names
+from distill_ros.tasks.humanoid.scene import make_scene
 from distill_ros.tasks.humanoid.skeleton import (ACTION_HIGH, ACTION_LOW, action_names,
                                                  state_names)
 
@@ -31,6 +32,11 @@ OBS_SPEC = Spec(names=tuple(state_names()),
                       "in the root's heading frame")
 ACT_SPEC = Spec(names=tuple(action_names()), low=ACTION_LOW, high=ACTION_HIGH,
                 units="PD targets: rad about a unit axis (spherical joints), rad (revolute)")
+# The names of HoverEnv's groups (default command: one frame ahead), kept in a student's ONNX
+# file: sim_robot's humanoid scene publishes the state by these names.
+OBS_GROUPS = ObsSpec((Group("state", "vector", OBS_SPEC),
+                      Group("proprio", "vector", Spec(OBS_SPEC.names[1:], units=OBS_SPEC.units)),
+                      Group("command", "command", Spec(tuple(CommandSpace().names())))))
 
 
 def _make(task: str, modes: tuple[str, ...] = tuple(MODES), sparsity: float = TRAIN_SPARSITY,
@@ -81,6 +87,8 @@ def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
         max_episode_steps=int(EPISODE_SECONDS * CONTROL_HZ),
         shipped_teacher=shipped_teacher,
         evaluate=functools.partial(_evaluate, modes=tuple(eval_modes)),
+        make_scene=make_scene,
+        obs_groups=OBS_GROUPS,
     )
 
 

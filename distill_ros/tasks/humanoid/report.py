@@ -45,8 +45,10 @@ def format_table(rows: list[dict]) -> str:
         lines.append(f"| {r['policy']} | {r['clip']} | {r['split']} | {r['mode']} | {values} "
                      f"| {r['episodes']} | {r['steps']} |")
     lines += ["", "Teachers read the clip phase and ignore the command (mode `any`); students "
-              "read proprioception and the masked command. Errors are means over all steps, "
-              "MPJPE over head, hands, pelvis and feet relative to the root."]
+              "read proprioception and the masked command. Imitation reward: mean per step "
+              "of the whole episode, steps lost to a fall counting 0. Errors: means over the "
+              "steps before any fall; MPJPE over head, hands, pelvis and feet relative to the "
+              "root."]
     return "\n".join(lines) + "\n"
 
 

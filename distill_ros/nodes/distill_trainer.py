@@ -140,7 +140,8 @@ class DistillTrainer(ros.Node):
         live = {} if job is None else job.live_figures()
         values = {"state": state, "config": self._p("config_path"),
                   "current_stage": (job.current if job else None) or "",
-                  "fraction": job.fraction() if job else 0.0, **stages, **live}
+                  "fraction": job.fraction() if job else 0.0, **stages, **live,
+                  **(job.jobs_progress() if job else {})}  # the jobs' one bar
         self._diag_pub.publish(diagnostic_array(self, STATUS_NAME, level, message,
                                                 self.get_fully_qualified_name(), values))
         self._marker_pub.publish(self._progress_markers(state, stages, values["fraction"],

@@ -105,6 +105,22 @@ class TrainingJob:
         stages = self._ledger_stages()
         return {s: stages.get(s, {}).get("status", "pending") for s in self.stages}
 
+    def jobs_progress(self) -> dict[str, object]:
+        """The bar of the last stage that fanned out jobs, from ``progress.json`` ({} if none).
+
+        The same numbers as the stage's own tqdm bar: jobs finished, work done (episodes or
+        env steps) over the total, rate, ETA, the executor and the Ray dashboard if up.
+        """
+        from distill_ros.progress import read_progress
+
+        bar = read_progress(self.run_dir)
+        if not bar:
+            return {}
+        return {"jobs_stage": bar["stage"], "jobs": f"{bar['jobs_done']}/{bar['jobs_total']}",
+                "work": f"{bar['done']}/{bar['total']} {bar['unit']}",
+                "rate_per_s": bar["rate_per_s"], "eta_s": bar["eta_s"],
+                "executor": bar["executor"], "ray_dashboard": bar["dashboard_url"]}
+
     def live_figures(self) -> dict[str, object]:
         """The running stages' latest figures (``<stage>.<name>``), e.g. a DAgger round's.
 

@@ -1,5 +1,6 @@
 """distill_trainer in its own process: services start/stop/export, progress, parameters."""
 
+import json
 import time
 
 import pytest
@@ -54,6 +55,9 @@ def test_trainer_runs_stops_and_exports_through_services(tester, start_node, tmp
     _, msg = diags.wait_for(lambda m: _state(m) == "complete", started, 120.0,
                             f"pipeline complete\n{trainer.log()}")
     assert _values(msg)["distill"] == "complete" and _values(msg)["fraction"] == "1", msg
+    bar = json.loads((run_dir / "progress.json").read_text())  # the collect jobs' one bar
+    assert {k: _values(msg)[k] for k in ("jobs_stage", "jobs", "work")} == {
+        "jobs_stage": "collect", "jobs": "1/1", "work": "10/10 ep"} and bar["done"] == 10, msg
     # markers and diagnostics are separate messages: wait for the markers to catch up
     _, array = markers.wait_for(
         lambda m: any("complete 100%" in k.text for k in m.markers), started, 10.0,

@@ -20,7 +20,7 @@ JSON object with, per rate:
 * ``robot_round_trip``: this process's measure: trigger published to command received
   (two hops plus the node), against a floor of two one-way hops plus one ONNX run;
 * ``compute_*``: the node's work per compute (phase-free): from the trigger (the input's
-  callback, or the timer tick) until the command's publish call returned; ``policy_*``:
+  callback, or the timer tick) until the tick ends, its command published; ``policy_*``:
   the policy call inside it (input checks and the ONNX run, in the node's conditions),
   ``overruns``, the rates;
 * ``ratios`` and ``targets`` (issue 14: obs->command p50 <= 3x floor, p99 <= 0.5 ms at

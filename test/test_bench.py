@@ -77,7 +77,7 @@ def test_bench_ros_loop_reports_latency_and_floor():
     for kind in ("latency", "compute", "policy"):
         p50, p99, top = (run[f"{kind}_{q}_ms"] for q in ("p50", "p99", "max"))
         assert 0 < p50 <= p99 <= top, (kind, run)
-    for name, n_max in (("dds_one_way", 3000), ("ort_run", 5000)):
+    for name, n_max in (("dds_one_way", 3000), ("ort_run", 5000), ("ort_run_after_idle", 2000)):
         f = floor[name]
         assert 0 < f["p50_ms"] <= f["p99_ms"] <= f["max_ms"] and 0 < f["n"] <= n_max, (name, f)
     dds, ort = floor["dds_one_way"]["p50_ms"], floor["ort_run"]["p50_ms"]
@@ -85,7 +85,23 @@ def test_bench_ros_loop_reports_latency_and_floor():
     assert ratios["obs_to_command_p50_vs_floor"] == pytest.approx(
         run["latency_p50_ms"] / (dds + ort))
     assert ratios["compute_p50_vs_ort_run"] == pytest.approx(run["compute_p50_ms"] / ort)
+    assert ratios["compute_p50_vs_ort_run_after_idle"] == pytest.approx(
+        run["compute_p50_ms"] / floor["ort_run_after_idle"]["p50_ms"])
     assert targets["obs_to_command_p50_le_3x_floor"] == (
         ratios["obs_to_command_p50_vs_floor"] <= 3)
     assert targets["no_overruns"] == (run["overruns"] == 0)
     assert 0 < run["received_rate_hz"] and 0 < run["node_rate_hz"], run
+
+
+def test_bench_tick_parts_times_each_part_inside_the_compute():
+    out = run_bench("bench_tick_parts.py", "--ticks", "200")
+    assert out["ticks"] == 200 and out["backend"] in ("dds", "rclpy"), out
+    for condition in ("after_idle", "back_to_back"):
+        result = out[condition]
+        parts = result["parts_p50_us"]
+        assert set(parts) == {"read_observation", "check_finite", "policy_call",
+                              "safety_filter", "serialise_and_publish", "compute"}, parts
+        for name, p50 in parts.items():  # each part runs inside the compute, every tick
+            assert 0 < p50 <= parts["compute"], (condition, name, parts)
+        assert result["compute_p50_vs_ort_run"] == pytest.approx(
+            parts["compute"] / result["ort_run_p50_us"], abs=0.01)

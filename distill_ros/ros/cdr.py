@@ -56,14 +56,9 @@ class Float64Tail:
             raise ValueError(f"{type(msg).__name__}: bytes before {field!r} depend on its values")
         self.size = n
         self._buffer = bytearray(prefixes[0] + bytes(8 * n))
-        #: the float64 values inside the bytes; write them, then call :meth:`bytes`
-        self.values = np.frombuffer(self._buffer, "<f8", count=n, offset=len(prefixes[0]))
-
-    def bytes(self) -> bytes:
-        """The message's CDR bytes with the current :attr:`values`."""
-        return bytes(self._buffer)
+        self._values = np.frombuffer(self._buffer, "<f8", count=n, offset=len(prefixes[0]))
 
     def serialize(self, values: Any) -> bytes:
         """The message's CDR bytes with ``values`` (``size`` numbers) as the sequence."""
-        self.values[:] = values
+        self._values[:] = values  # into the buffer, after the constant prefix
         return bytes(self._buffer)

@@ -48,7 +48,7 @@ class Publisher:
         if writer is None:
             raise RuntimeError(f"publisher on {self.topic_name} was destroyed; create a new "
                                "one to publish again")
-        if type(msg) is bytes:  # noqa: E721 - exactly bytes, as rclpy's publish_raw takes
+        if isinstance(msg, bytes):  # as rclpy's publish hands bytes to publish_raw
             if len(msg) < 4 or len(msg) % 4:
                 raise ValueError(f"publisher on {self.topic_name}: serialised messages are "
                                  f"whole 4-byte words with the CDR header, got {len(msg)} "

@@ -67,4 +67,5 @@ FAMILY = TaskFamily(
     control_rate_hz=CONTROL_RATE_HZ,
     max_episode_steps=EPISODE_STEPS,
     make_scene=make_scene,
+    obs_groups=obs_groups(),
 )

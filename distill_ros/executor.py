@@ -12,11 +12,11 @@ the jobs' own `progress.report` counts from whichever worker runs them.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterator, Optional, Protocol, Sequence, TypeVar
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Optional, Protocol, Sequence, TypeVar
 
 from distill_ros.executor_ray import POLL_S, RayConfig, RayExecutor
 from distill_ros.progress import Sink, StageProgress, reporting
@@ -74,69 +74,91 @@ def _init_worker() -> None:
 
 
 class ProcessExecutor:
-    """Jobs spread over `processes` fresh Python processes (spawned, not forked).
+    """Jobs spread over `processes` Python processes (spawned, not forked), kept for reuse.
 
-    Spawned workers start clean: no inherited torch thread pools or pybullet clients. `fn`
-    and the jobs must be picklable (module-level functions, dataclasses). Progress comes
-    back through a manager queue.
+    Spawned workers start clean: no inherited torch thread pools or pybullet clients. They
+    stay up from one `map` to the next (each stage would otherwise pay their imports again)
+    until `shutdown` or the end of the program. `fn` and the jobs must be picklable
+    (module-level functions, dataclasses). Progress comes back through a manager queue.
     """
 
     def __init__(self, processes: int) -> None:
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes}")
         self.processes = processes
+        self._context = multiprocessing.get_context("spawn")
+        self._pool: Optional[ProcessPoolExecutor] = None
+        self._manager = self._queue = None
 
     def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job], label: str = "jobs",
             progress: Optional[StageProgress] = None) -> list[Result]:
         """Run the jobs on the pool; the first job error is raised here."""
         if not jobs:
             return []
-        workers = min(self.processes, len(jobs))
-        context = multiprocessing.get_context("spawn")
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+        queue = self._progress_queue() if progress is not None else None
         if progress is not None:
             progress.executor = repr(self)
-        with ProcessPoolExecutor(workers, mp_context=context) as pool, \
-                _progress_queue(context, progress) as queue:
-            futures = [pool.submit(run_job, fn, job, i, queue) for i, job in enumerate(jobs)]
-            index = {f: i for i, f in enumerate(futures)}
-            pending = set(futures)
-            while pending:
-                done, pending = cf.wait(pending, POLL_S, cf.FIRST_COMPLETED)
-                _drain(queue, progress)
-                if progress is not None:
-                    progress.tick()
-                for future in done:
-                    if future.exception() is not None:
-                        for other in pending:
-                            other.cancel()
-                        raise future.exception()
-                    if progress is not None:
-                        progress.job_done(index[future])
-            return [f.result() for f in futures]
+        try:
+            futures = [self._pool.submit(run_job, fn, job, i, queue)
+                       for i, job in enumerate(jobs)]
+            return _follow(futures, queue, progress)
+        except BrokenProcessPool:
+            self._pool = None  # a worker died: the next map starts a fresh pool
+            raise
+
+    def _progress_queue(self):
+        """The manager queue workers report to, emptied of an earlier map's messages."""
+        if self._manager is None:
+            self._manager = self._context.Manager()
+            self._queue = self._manager.Queue()
+        _drain(self._queue, None)
+        return self._queue
+
+    def shutdown(self) -> None:
+        """Stop the worker processes (and the progress manager)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+        if self._manager is not None:
+            self._manager.shutdown()
+            self._manager = self._queue = None
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(processes={self.processes})"
 
 
-@contextlib.contextmanager
-def _progress_queue(context, progress: Optional[StageProgress]) -> Iterator:
-    """A manager queue for worker progress (None, and no manager, without a bar)."""
-    if progress is None:
-        yield None
-        return
-    with context.Manager() as manager:
-        yield manager.Queue()
+def _follow(futures: list, queue, progress: Optional[StageProgress]) -> list:
+    """Feed `progress` from the workers until every future is done; results in order."""
+    index = {f: i for i, f in enumerate(futures)}
+    pending = set(futures)
+    while pending:
+        done, pending = cf.wait(pending, POLL_S, cf.FIRST_COMPLETED)
+        _drain(queue, progress)
+        if progress is not None:
+            progress.tick()
+        for future in done:
+            if future.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise future.exception()
+            if progress is not None:
+                progress.job_done(index[future])
+    return [f.result() for f in futures]
 
 
 def _drain(queue, progress: Optional[StageProgress]) -> None:
-    """Every message waiting in a process queue, into the bar."""
+    """Every message waiting in a process queue, into the bar (or dropped, without one)."""
     import queue as stdlib_queue
 
     while queue is not None:
         try:
-            progress.put(queue.get_nowait())
+            item = queue.get_nowait()
         except stdlib_queue.Empty:
             return
+        if progress is not None:
+            progress.put(item)
 
 
 def make_executor(processes: int = 0, kind: str | None = None,

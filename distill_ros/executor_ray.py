@@ -135,6 +135,7 @@ class RayExecutor:
                 context = ray.init(address=self.address, log_to_driver=False)
             else:
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+                _loopback_only()
                 context = ray.init(num_cpus=self.local_cpus, include_dashboard=self.dashboard,
                                    dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
                                    log_to_driver=False)
@@ -157,6 +158,19 @@ class RayExecutor:
     def __repr__(self) -> str:
         return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "
                 f"num_gpus={self.num_gpus})")
+
+
+def _loopback_only() -> None:
+    """Keep an embedded instance on 127.0.0.1 (its GCS, raylet and workers).
+
+    Ray replaces 127.0.0.1 with this host's network address unless its multi-host mode is
+    off (as on a laptop), set by $RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when Ray is imported; the
+    variable covers the processes Ray starts, the constant this one.
+    """
+    from ray._private import ray_constants
+
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def _follow(ray, refs: list, box: Any, progress: Any) -> None:

@@ -86,3 +86,14 @@ def test_every_executor_trains_collects_and_evaluates_the_same(serial_run, kind,
     progress = json.loads((other / "progress.json").read_text())  # the last stage's bar
     assert (progress["stage"], progress["done"], progress["jobs_done"]) == \
         ("eval", progress["total"], 2 * len(TASKS)), progress
+
+
+def test_the_wide_grasp_config_trains_100_random_urdfs_teachers_and_holds_out_30():
+    from distill_ros.tasks.grasp_objects import OBJECTS, USER_OBJECTS
+
+    cfg = load_config("config/grasp_wide.yaml")  # every object is loaded and checked to fit
+    assert (len(cfg.tasks), len(cfg.held_out), cfg.executor) == (100, 30, "ray")
+    assert not set(cfg.tasks) & set(cfg.held_out)
+    for name in cfg.tasks + cfg.held_out:
+        path = (USER_OBJECTS.get(name) or OBJECTS[name]).path
+        assert path.endswith(f"random_urdfs/{name[4:]}/{name[4:]}.urdf"), (name, path)

@@ -140,6 +140,9 @@ def test_ray_tasks_declare_the_needs_of_their_kind(ray_local):
         return ray.get_runtime_context().get_assigned_resources()
 
     assert ray_local.map(assigned, [0], "teachers") == [{"CPU": 2.0}]  # ray.jobs.teachers
+    import ray
+
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}  # loopback only
     assert ray_local.map(assigned, [0, 1], "collect") == [{"CPU": 1.0}] * 2  # the default
 
 
@@ -153,3 +156,24 @@ def test_ray_needs_are_checked_per_kind(tmp_path):
                                                  jobs={"eval": JobNeeds(0.5, 0.0)}))
     assert executor.needs("eval") == JobNeeds(0.5, 0.0)
     assert executor.needs("teachers") == JobNeeds(1.0, 0.5)
+
+
+def worker_pid(_: object) -> int:
+    """Which process ran the job."""
+    import os
+
+    return os.getpid()
+
+
+def test_process_workers_stay_up_from_one_stage_to_the_next_until_shutdown():
+    import os
+
+    executor = ProcessExecutor(2)
+    first = set(executor.map(worker_pid, range(4)))
+    second = set(executor.map(worker_pid, range(4)))
+    assert os.getpid() not in first and len(first | second) <= 2, (first, second)
+    assert first & second, "the second stage started new workers"
+    executor.shutdown()
+    for pid in first | second:
+        assert not Path(f"/proc/{pid}").exists() or \
+            "zombie" in Path(f"/proc/{pid}/status").read_text().lower(), pid

@@ -51,6 +51,7 @@ def cluster():
         ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack test/
         ray.init(address=two.address, log_to_driver=False)
         assert two.address.startswith("127.0.0.1:"), two.address
+        assert [n["NodeManagerAddress"] for n in ray.nodes()] == ["127.0.0.1"] * 2
         yield two
         ray.shutdown()
         two.shutdown()

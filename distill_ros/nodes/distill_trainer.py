@@ -4,7 +4,9 @@ Services (``std_srvs/Trigger``): ``~/start`` runs the ``stages`` of ``config_pat
 ``run_dir`` (each stage as ``distill-ros <stage>`` runs it), ``~/stop`` interrupts the
 running stage (the run stays resumable), ``~/export`` writes ``export/policy.onnx`` from
 the best student. Progress goes to ``/diagnostics`` and to ``~/markers``
-(``visualization_msgs/MarkerArray``: a title and one bar per stage for RViz).
+(``visualization_msgs/MarkerArray``: a title and one bar per stage for RViz), with the
+running stage's latest figures: for DAgger, after every round, ``distill.round``,
+``distill.teacher_queries``, ``distill.beta``, ``distill.buffer``, ``distill.last_success``.
 """
 
 from __future__ import annotations
@@ -135,14 +137,18 @@ class DistillTrainer(ros.Node):
         stages = {} if job is None else job.progress()
         level = {"failed": "ERROR", "stopped": "WARN"}.get(state, "OK")
         message = state if job is None or not job.error else f"{state}: {job.error}"
+        live = {} if job is None else job.live_figures()
         values = {"state": state, "config": self._p("config_path"),
                   "current_stage": (job.current if job else None) or "",
-                  "fraction": job.fraction() if job else 0.0, **stages}
+                  "fraction": job.fraction() if job else 0.0, **stages, **live,
+                  **(job.jobs_progress() if job else {})}  # the jobs' one bar
         self._diag_pub.publish(diagnostic_array(self, STATUS_NAME, level, message,
                                                 self.get_fully_qualified_name(), values))
-        self._marker_pub.publish(self._progress_markers(state, stages, values["fraction"]))
+        self._marker_pub.publish(self._progress_markers(state, stages, values["fraction"],
+                                                        live))
 
-    def _progress_markers(self, state: str, stages: dict, fraction: float) -> Any:
+    def _progress_markers(self, state: str, stages: dict, fraction: float,
+                          live: dict) -> Any:
         header = {"frame_id": self._p("frame_id")}
         title = self._text(0, f"distill_trainer: {state} {100 * fraction:.0f}% "
                               f"({Path(self._p('config_path')).name})", 0.0, 0.5, header)
@@ -159,6 +165,11 @@ class DistillTrainer(ros.Node):
             bar.color.r, bar.color.g, bar.color.b = _COLORS.get(status, _COLORS["pending"])
             bar.color.a = 0.9
             markers += [bar, self._text(200 + i, f"{stage}: {status}", -0.4, y, header)]
+        if live:  # the running stage's latest figures, one line under the bars
+            figures = [f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                       for k, v in live.items()]
+            markers.append(self._text(300, "; ".join(figures), 0.0,
+                                      -0.15 * len(stages) - 0.1, header))
         return self._markers(markers=markers)
 
     def _text(self, marker_id: int, text: str, x: float, y: float, header: dict) -> Any:

@@ -28,11 +28,13 @@ import numpy as np
 
 from distill_ros import ros
 from distill_ros.nodes.command_output import array_labels, diagnostic_array, labelled_array
+from distill_ros.tasks.base import get_family
 
 CLOCKS = ("sim", "own")
 
 #: name -> (default, description, read-only after start)
 PARAMETERS = {
+    "family": ("humanoid", "task family whose command_source plays the clip", True),
     "clip": ("walk", "DeepMimic clip of pybullet_data (humanoid3d_<clip>.txt)", False),
     "mode": ("full", "command mode: which items the mask shows (tasks.humanoid.commands."
              "MODES)", False),
@@ -54,9 +56,6 @@ class MotionCommand(ros.Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("motion_command", **kwargs)
-        from distill_ros.tasks.humanoid.character import KinematicHumanoid
-        from distill_ros.tasks.humanoid.commands import CommandSpace
-
         for name, (default, description, read_only) in PARAMETERS.items():
             self.declare_parameter(name, default, ros.parameter_descriptor(
                 description, read_only=read_only))
@@ -64,11 +63,13 @@ class MotionCommand(ros.Node):
         if clock not in CLOCKS:
             raise ValueError(f"motion_command parameter clock must be one of {list(CLOCKS)}, "
                              f"got {clock!r}")
-        self.space = CommandSpace(tuple(self._p("future_steps")))
-        self.labels = self.space.names()
-        self.kin = KinematicHumanoid()
-        self.clip = self._load_clip(self._p("clip"))
-        self.mask = self._mode_mask(self._p("mode"))
+        family = get_family(self._p("family"), "motion_command parameter family")
+        if family.command_source is None:
+            raise ValueError(f"task family {family.name!r} offers no command_source for "
+                             "motion_command; choose one that does, e.g. humanoid")
+        self.source = family.command_source(self._p("clip"), self._p("mode"),
+                                            tuple(self._p("future_steps")))
+        self.labels = self.source.labels
         self.add_on_set_parameters_callback(self._on_set_parameters)
         array = ros.get_interface("std_msgs/msg/Float64MultiArray")
         self._values_pub = self.create_publisher(array, self._p("values_topic"), ros.DEFAULT)
@@ -85,8 +86,8 @@ class MotionCommand(ros.Node):
             self.create_timer(1.0 / self._p("rate_hz"), self._on_timer)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
-            f"motion_command: clip {self.clip.name}, mode {self._p('mode')}, clock {clock}, "
-            f"{self.space.dim} command elements on "
+            f"motion_command: clip {self.source.clip.name}, mode {self.source.mode}, clock "
+            f"{clock}, {len(self.labels)} command elements on "
             f"{self.resolve_topic_name(self._p('values_topic'))} + "
             f"{self.resolve_topic_name(self._p('mask_topic'))}")
 
@@ -96,39 +97,26 @@ class MotionCommand(ros.Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    @staticmethod
-    def _load_clip(name: str) -> Any:
-        from distill_ros.tasks.humanoid.motion import MotionClip
-
-        return MotionClip.named(name)
-
-    def _mode_mask(self, mode: str) -> np.ndarray:
-        from distill_ros.tasks.humanoid.commands import MODES
-
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-        return self.space.mask(MODES[mode])
-
     def _on_set_parameters(self, params: list) -> Any:
         """Apply ``mode``, ``clip`` and ``speed`` at once; refuse bad values with the reason."""
-        updates = {}
+        source = self.source
+        for param in params:
+            if param.name == "speed" and not np.isfinite(param.value):
+                return ros.set_parameters_result(False, f"speed must be finite, got "
+                                                        f"{param.value}")
         for param in params:
             try:
                 if param.name == "mode":
-                    updates["mask"] = self._mode_mask(param.value)
+                    source.set_mode(param.value)
                 elif param.name == "clip":
-                    updates["clip"] = self._load_clip(param.value)
-                elif param.name == "speed" and not np.isfinite(param.value):
-                    raise ValueError(f"speed must be finite, got {param.value}")
+                    source.set_clip(param.value)
             except (ValueError, FileNotFoundError) as err:
                 return ros.set_parameters_result(False, f"{param.name}: {err}")
-        if self._p("clock") == "own" and any(p.name in ("speed", "clip") for p in params):
-            self._anchor = (self._now(), 0.0 if "clip" in updates else self.clip_time)
-        for name, value in updates.items():
-            setattr(self, name, value)
-        for param in params:
             if param.name in ("mode", "clip"):
                 self.get_logger().info(f"{param.name} is now {param.value}")
+        if self._p("clock") == "own" and any(p.name in ("speed", "clip") for p in params):
+            clip_changed = any(p.name == "clip" for p in params)
+            self._anchor = (self._now(), 0.0 if clip_changed else self.clip_time)
         return ros.set_parameters_result(True)
 
     def _on_sim_time(self, msg: Any) -> None:
@@ -149,14 +137,7 @@ class MotionCommand(ros.Node):
 
     def publish_at(self, clip_time: float) -> None:
         """Publish the masked command of the clip at ``clip_time`` (s): values, then mask."""
-        from distill_ros.tasks.humanoid.commands import apply_mask
-        from distill_ros.tasks.humanoid.env import reference_frames
-        from distill_ros.tasks.humanoid.family import CONTROL_HZ
-
-        clip, mask = self.clip, self.mask   # one consistent pair if a set lands meanwhile
-        steps = self.space.future_steps
-        frames = reference_frames(clip, self.kin, clip_time, max(steps), CONTROL_HZ, set(steps))
-        values = apply_mask(self.space.compute(frames), mask)
+        values, mask = self.source.at(clip_time)
         self._values_pub.publish(labelled_array(self.labels, values))
         self._mask_pub.publish(labelled_array(self.labels, mask))
         self.published += 1
@@ -165,13 +146,13 @@ class MotionCommand(ros.Node):
     def _publish_diagnostics(self) -> None:
         waiting = self.published == 0
         message = (f"waiting for clip_time on {self._p('sim_time_topic')}" if waiting
-                   else f"playing {self.clip.name} in mode {self._p('mode')}")
+                   else f"playing {self.source.clip.name} in mode {self.source.mode}")
         self._diag_pub.publish(diagnostic_array(
             self, "motion_command: clip", "WARN" if waiting else "OK", message,
             self.get_fully_qualified_name(),
-            {"clip": self.clip.name, "mode": self._p("mode"), "clock": self._p("clock"),
+            {"clip": self.source.clip.name, "mode": self.source.mode, "clock": self._p("clock"),
              "clip_time_s": round(self.clip_time, 4), "commands": self.published,
-             "commanded_elements": int(self.mask.sum())}))
+             "commanded_elements": int(self.source.mask.sum())}))
 
 
 def main(args: Optional[list] = None) -> None:
@@ -183,7 +164,7 @@ def main(args: Optional[list] = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        node.kin.close()
+        node.source.close()
         node.destroy_node()
         ros.shutdown()
 

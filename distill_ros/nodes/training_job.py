@@ -93,14 +93,44 @@ class TrainingJob:
         self.current = None
         self.state = "stopped" if self._stop.is_set() else "complete"
 
-    def progress(self) -> dict[str, str]:
-        """Status of every requested stage, from ``run.json`` (``pending`` before it exists)."""
+    def _ledger_stages(self) -> dict:
         try:
             ledger = json.loads((self.run_dir / "run.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             ledger = {}
-        stages = ledger.get("stages", {})
+        return ledger.get("stages", {})
+
+    def progress(self) -> dict[str, str]:
+        """Status of every requested stage, from ``run.json`` (``pending`` before it exists)."""
+        stages = self._ledger_stages()
         return {s: stages.get(s, {}).get("status", "pending") for s in self.stages}
+
+    def jobs_progress(self) -> dict[str, object]:
+        """The bar of the last stage that fanned out jobs, from ``progress.json`` ({} if none).
+
+        The same numbers as the stage's own tqdm bar: jobs finished, work done (episodes or
+        env steps) over the total, rate, ETA, the executor and the Ray dashboard if up.
+        """
+        from distill_ros.progress import read_progress
+
+        bar = read_progress(self.run_dir)
+        if not bar:
+            return {}
+        return {"jobs_stage": bar["stage"], "jobs": f"{bar['jobs_done']}/{bar['jobs_total']}",
+                "work": f"{bar['done']}/{bar['total']} {bar['unit']}",
+                "rate_per_s": bar["rate_per_s"], "eta_s": bar["eta_s"],
+                "executor": bar["executor"], "ray_dashboard": bar["dashboard_url"]}
+
+    def live_figures(self) -> dict[str, object]:
+        """The running stages' latest figures (``<stage>.<name>``), e.g. a DAgger round's.
+
+        A stage publishes them as ``progress`` in its ``run.json`` entry while it runs (the
+        DAgger distill stage after every round); they are gone once the stage ends.
+        """
+        return {f"{stage}.{name}": value
+                for stage, entry in self._ledger_stages().items() if stage in self.stages
+                and entry.get("status") == "running"
+                for name, value in (entry.get("progress") or {}).items()}
 
     def fraction(self) -> float:
         """Share of the requested stages complete (a running stage counts half)."""

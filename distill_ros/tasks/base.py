@@ -59,6 +59,10 @@ class TaskFamily:
     #: names of the channels of the env's observation groups (a `spec.ObsSpec`), which a
     #: student trained on them keeps in its ONNX file; None: `<group>_<i>`
     obs_groups: Optional[Any] = None
+    #: (task, mode, future_steps) -> a ROS-free command player (`labels`, `at(t)` ->
+    #: values and mask, `set_mode`, `set_clip`, `close`), e.g. a humanoid clip as HOVER's
+    #: masked command, which the `motion_command` node publishes; None: no such commands
+    command_source: Optional[Callable[..., Any]] = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

@@ -129,6 +129,38 @@ def test_save_load_round_trip_resumes_exactly(teacher, tmp_path):
         b.load(str(tmp_path / "missing.pt"))
 
 
+def test_generator_average_tracks_the_weights_and_resumes(teacher, tmp_path):
+    """ema_decay d: avg <- d avg + (1 - d) G_θ after every update; it is the exported policy."""
+    plain = distill(teacher, OneStepConfig(variant="stochastic", seed=6), updates=3)
+    cfg = OneStepConfig(variant="stochastic", seed=6, ema_decay=0.9)
+    start = copy.deepcopy(OneStepDistiller(teacher, cfg).generator.state_dict())
+    obs = bimodal_data(256, seed=1)[0]
+    averaged = OneStepDistiller(teacher, cfg)
+    want = {k: v.clone() for k, v in start.items()}
+    for _ in range(3):
+        averaged.update(obs)
+        for k, v in averaged.generator.state_dict().items():
+            want[k] = 0.9 * want[k] + 0.1 * v if v.is_floating_point() else v
+    assert averaged.get_policy() is averaged.ema is not averaged.generator
+    for k, v in averaged.get_policy().state_dict().items():
+        torch.testing.assert_close(v, want[k], msg=f"average of {k}")
+    assert not torch.equal(averaged.ema.net.out.weight, averaged.generator.net.out.weight)
+    assert plain.get_policy() is plain.generator and plain.ema is None
+    # the average changes nothing about G_θ's own updates
+    twin = OneStepDistiller(teacher, OneStepConfig(variant="stochastic", seed=6))
+    for _ in range(3):
+        twin.update(obs)
+    assert_same_state(twin.generator.state_dict(), averaged.generator.state_dict(), "G_θ")
+    path = str(tmp_path / "avg.pt")
+    averaged.save(path)
+    again = OneStepDistiller(teacher, cfg)
+    again.load(path)
+    assert_same_state(again.ema.state_dict(), averaged.ema.state_dict(), "loaded average")
+    twin.save(path)
+    with pytest.raises(ValueError, match="no generator average"):
+        again.load(path)
+
+
 def test_onnx_matches_torch(teacher, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     gen = distill(teacher, OneStepConfig(variant="stochastic"), updates=2).get_policy()
@@ -157,6 +189,8 @@ def test_config_rejects_bad_values_with_reasons():
         OneStepConfig(t_min_frac=0.9, t_max_frac=0.1)
     with pytest.raises(ValueError, match=r"weighting must be one of \('sigma2', 'dmd'\)"):
         OneStepConfig(weighting="uniform")
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+        OneStepConfig(ema_decay=1.0)
 
 
 @pytest.mark.parametrize("prediction", ["sample", "epsilon"])

@@ -148,6 +148,15 @@ def test_onestep_config_is_validated(tmp_path):
                                  onestep={"variants": ["deterministic"]}))
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['onestep.horizn'\]"):
         load_config(write_config(tmp_path / "c.yaml", **base, onestep={"horizn": 4}))
+    with pytest.raises(ValueError, match=r"onestep.generator_ema must be in \[0, 1\)"):
+        load_config(write_config(tmp_path / "d.yaml", **base, onestep={"generator_ema": 1.5}))
+    # a key added later is recorded only when set: older runs keep their config hash
+    plain = load_config(write_config(tmp_path / "e.yaml", **base))
+    assert "generator_ema" not in plain.to_dict()["onestep"]
+    averaged = load_config(write_config(tmp_path / "f.yaml", **base,
+                                        onestep={"generator_ema": 0.99}))
+    assert averaged.to_dict()["onestep"]["generator_ema"] == 0.99
+    assert averaged.digest() != plain.digest()
 
 
 def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):

@@ -49,6 +49,15 @@ def test_the_points_settings_travel_with_the_policy():
     assert back == groups and cloud_config(back.group("points")) == CLOUD
     with pytest.raises(ValueError, match="group_from_cloud"):   # no silent plain selection
         points_from_cloud(points, [], 16, b"", 0)
+    # the pipeline's DAgger student is built on the family's groups: it keeps the settings
+    from distill_ros.distill.dagger.envs import group_spec
+    from distill_ros.tasks.base import get_family
+
+    family = get_family("dressing")
+    dagger = group_spec({"points": (256, 4), "proprio": (7,)}, family.obs_spec,
+                        family.obs_groups)
+    assert dagger.group("points") == obs_groups(256).group("points")
+    assert dagger.group("proprio") == groups.group("proprio")
     plain = Group("points", "points", Spec(("x", "y", "z", "label")), length=8)
     assert "preprocess" not in plain.to_dict()      # older layouts serialise as before
     with pytest.raises(ValueError, match="preprocess is for points groups"):

@@ -110,24 +110,27 @@ def group_spec(shapes: dict[str, tuple[int, ...]], flat: object = None,
     becomes a group: `<name>` with `<name>_mask` beside it is a command, a (N, C) array is
     points, a vector is a vector. Channels take the names of the same-sized group of `named`
     (the family's `obs_groups`), so the exported student's inputs can be sourced by name
-    (e.g. from a robot's labelled features); else they are named `<name>_<i>`.
+    (e.g. from a robot's labelled features); else they are named `<name>_<i>`. A points
+    group keeps the family group's `preprocess`, so the node rebuilds it as training did.
     """
     from distill_ros.spec import Group, ObsSpec, Spec
 
     if list(shapes) == [FLAT_GROUP] and flat is not None:
         return ObsSpec.of(flat)
-    known = {g.name: g.channels for g in named.groups} if named is not None else {}
+    known = {g.name: g for g in named.groups} if named is not None else {}
     groups = []
     for name, shape in shapes.items():
         if name.endswith("_mask") and name[:-5] in shapes:
             continue
-        channels = known.get(name)
-        if channels is None or channels.dim != shape[-1]:
-            channels = Spec(tuple(f"{name}_{i}" for i in range(shape[-1])))
+        same = known.get(name)
+        if same is not None and same.channels.dim == shape[-1]:
+            channels, preprocess = same.channels, same.preprocess
+        else:
+            channels, preprocess = Spec(tuple(f"{name}_{i}" for i in range(shape[-1]))), None
         if f"{name}_mask" in shapes:
             groups.append(Group(name, "command", channels))
-        elif len(shape) == 2:
-            groups.append(Group(name, "points", channels, shape[0]))
+        elif len(shape) == 2:   # a family's cloud preprocessing travels with its points
+            groups.append(Group(name, "points", channels, shape[0], preprocess=preprocess))
         else:
             groups.append(Group(name, "vector", channels))
     return ObsSpec(tuple(groups))

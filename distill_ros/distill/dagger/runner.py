@@ -41,7 +41,8 @@ class DaggerJob:
     (name -> per-sample shape); `load_teacher(task)` loads one task's teacher;
     `init_student(student)` loads the offline student's weights (`init: offline`);
     `report_dir`, if given, receives the success curves (`report.write_curves`);
-    `on_round(row)` is called with each round's figures (progress displays, benches).
+    `on_round(row)` is called after each round with its figures (progress displays, benches):
+    the curve's row plus `rounds` (the planned count) and `last_success` (latest evaluation).
     """
 
     make_env: MakeEnv
@@ -127,8 +128,8 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, envs, algo: DAgger, mixer,
             algo.student.set_normalizer(_student_arrays(algo.buffer))
         fit = algo.update() if len(algo.buffer) else {"loss": float("nan")}
         row = {"round": r + 1, "queries": router.queries, "env_steps": stats.steps,
-               "rollout_success": stats.successes / max(1, stats.episodes), **fit,
-               **mixer.stats()}
+               "rollout_success": stats.successes / max(1, stats.episodes),
+               "buffer": len(algo.buffer), **fit, **mixer.stats()}
         if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds or stats.budget_hit:
             seeds = round_seeds(EVAL_SEED, job.seed, len(env_tasks))
             per_task = evaluate_student(envs, lambda g: algo.act(g)[0], cfg.student_groups,
@@ -143,10 +144,15 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, envs, algo: DAgger, mixer,
                   queries=router.queries, torch_rng=torch.get_rng_state())
         _log_round(bar, writer, row, stats.steps / max(1e-9, time.monotonic() - started))
         if job.on_round is not None:
-            job.on_round(row)
+            job.on_round({**row, "rounds": cfg.rounds, "last_success": _last_success(state)})
     bar.close()
     if writer is not None:
         writer.close()
+
+
+def _last_success(state: dict) -> float | None:
+    """The student's success at its latest evaluation (None before the first)."""
+    return next((c["success"] for c in reversed(state["curves"]) if "success" in c), None)
 
 
 def _student_arrays(buffer: ReplayBuffer) -> object:

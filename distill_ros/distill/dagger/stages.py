@@ -61,7 +61,22 @@ def dagger_job(run: RunDir, cfg: PipelineConfig) -> DaggerJob:
                      build_student=_student_builder(cfg), load_teacher=teacher,
                      out_dir=run.root / "student" / "dagger", seed=cfg.seed,
                      init_student=warm_start if cfg.dagger.init == "offline" else None,
-                     report_dir=run.root / "report")
+                     report_dir=run.root / "report", on_round=_ledger_progress(run))
+
+
+def _ledger_progress(run: RunDir):
+    """Each round's figures into the running stage's run.json entry, as `progress`.
+
+    The distill_trainer node reads them from there (`TrainingJob.live_figures`) and
+    publishes them on /diagnostics; the stage's final figures replace them when it ends.
+    """
+    def on_round(row: dict) -> None:
+        run.mark("distill", "running", progress={
+            "round": row["round"], "rounds": row["rounds"], "teacher_queries": row["queries"],
+            "beta": row.get("beta", "on_demand"), "teacher_fraction": row["teacher_fraction"],
+            "buffer": row["buffer"], "last_success": row["last_success"],
+            "loss": row["loss"]})
+    return on_round
 
 
 def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:

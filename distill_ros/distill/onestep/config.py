@@ -23,7 +23,7 @@ TEACHER_KEYS = {"horizon": "horizon", "n_exec": "n_exec", "obs_history": "obs_hi
                 "prediction": "prediction", "ddim_steps": "ddim_steps"}
 #: section key -> OneStepConfig field, for the distiller's settings
 DISTILLER_KEYS = {"lr_generator": "lr_generator", "lr_score": "lr_score",
-                  "weighting": "weighting"}
+                  "weighting": "weighting", "generator_ema": "ema_decay"}
 
 
 def _default(cls: type, name: str) -> object:
@@ -72,6 +72,7 @@ class OneStepPipelineConfig:
     lr_generator: float = _distiller("lr_generator")
     lr_score: float = _distiller("lr_score")
     weighting: str = _distiller("weighting")
+    generator_ema: float = _distiller("ema_decay")   # OneDP generators' weight average
     checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
     curve_every: int = 0           # updates between convergence-curve snapshots; 0: none
     latency_repeats: int = 30      # timed batch-1 calls per policy in the report
@@ -110,10 +111,16 @@ class OneStepPipelineConfig:
             return OneStepConfig(variant=variant, seed=seed, **kwargs)
 
     def ledger_dict(self) -> dict:
-        """The section as run.json records it; `dataset` only when set (added later)."""
+        """The section as run.json records it; keys added later only when set.
+
+        `dataset` and `generator_ema` came after runs existed: left at their defaults they
+        are not recorded, so those runs' config hashes (and resumes) stay valid.
+        """
         d = dataclasses.asdict(self)
         if not self.dataset:
             d.pop("dataset")
+        if not self.generator_ema:
+            d.pop("generator_ema")
         return d
 
 

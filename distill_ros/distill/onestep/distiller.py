@@ -75,6 +75,9 @@ class OneStepConfig:
         t_min_frac: smallest diffusion step k of the KL, as a fraction of T (k <= T - 1).
         t_max_frac: largest diffusion step k of the KL, as a fraction of T (k <= T - 1).
         grad_clip: max gradient norm for both optimisers.
+        ema_decay: if > 0, an exponential moving average of G_θ's weights (decay per
+            update) is kept and is the policy `get_policy` returns (exported, evaluated);
+            it smooths the update-to-update oscillation of the generator. 0: G_θ itself.
         seed: seeds noise and timestep sampling.
     """
 
@@ -87,6 +90,7 @@ class OneStepConfig:
     t_min_frac: float = 0.02
     t_max_frac: float = 0.95
     grad_clip: float = 10.0
+    ema_decay: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -98,6 +102,9 @@ class OneStepConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0: no average), got "
+                             f"{self.ema_decay!r}")
         if not isinstance(self.score_updates, int) or self.score_updates < 1:
             raise ValueError(
                 f"score_updates must be a positive integer, got {self.score_updates!r}")
@@ -190,6 +197,9 @@ class OneStepDistiller:
         stochastic = cfg.variant == "stochastic"
         self.generator = OneStepGenerator(teacher, k_star, stochastic)
         self.opt_gen = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_generator)
+        self.ema: Optional[OneStepGenerator] = None
+        if cfg.ema_decay > 0:
+            self.ema = copy.deepcopy(self.generator).requires_grad_(False)
         # OneDP-S: generator-score network ψ, initialised from the teacher.
         self.score: Optional[DiffusionPolicy] = copy.deepcopy(teacher) if stochastic else None
         self.opt_score = (torch.optim.Adam(self.score.parameters(), lr=cfg.lr_score)
@@ -259,20 +269,28 @@ class OneStepDistiller:
         loss.backward()
         nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.grad_clip)
         self.opt_gen.step()
+        if self.ema is not None:
+            with torch.no_grad():
+                for avg, p in zip(self.ema.parameters(), self.generator.parameters()):
+                    avg.lerp_(p, 1.0 - self.cfg.ema_decay)
         self.num_updates += 1
         logs["loss_generator"] = float(loss.detach())
         logs["teacher_gap"] = float(gap.mean())
         return logs
 
     def get_policy(self) -> OneStepGenerator:
-        """The one-step generator G_θ (call ``forward(obs, noise)`` or ``as_onnx(path)``)."""
-        return self.generator
+        """The one-step generator (call ``forward(obs, noise)`` or ``as_onnx(path)``).
+
+        G_θ's moving average when ``ema_decay`` > 0, else G_θ itself.
+        """
+        return self.ema if self.ema is not None else self.generator
 
     def save(self, path: str) -> None:
         """Write generator, ψ, optimisers and RNG to ``path`` atomically (temp, rename)."""
         state = {
             "cfg": asdict(self.cfg),
             "generator": self.generator.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "opt_generator": self.opt_gen.state_dict(),
             "score": self.score.state_dict() if self.score is not None else None,
             "opt_score": self.opt_score.state_dict() if self.opt_score is not None else None,
@@ -290,6 +308,11 @@ class OneStepDistiller:
             raise ValueError(f"checkpoint variant is {state['cfg']['variant']!r}, "
                              f"this distiller is {self.cfg.variant!r}")
         self.generator.load_state_dict(state["generator"])
+        if self.ema is not None:
+            if state.get("ema") is None:
+                raise ValueError(f"checkpoint {path} has no generator average: it was "
+                                 "written with ema_decay 0; resume with the same settings")
+            self.ema.load_state_dict(state["ema"])
         self.opt_gen.load_state_dict(state["opt_generator"])
         if self.score is not None:
             self.score.load_state_dict(state["score"])

@@ -17,7 +17,6 @@ from distill_ros.spec import Group, ObsSpec, Spec
 from distill_ros.tasks.base import TaskFamily
 from distill_ros.tasks.humanoid.commands import CommandSpace, EVAL_MODES, MODES
 from distill_ros.tasks.humanoid.motion import clip_names
-from distill_ros.tasks.humanoid.scene import make_scene
 from distill_ros.tasks.humanoid.skeleton import (ACTION_HIGH, ACTION_LOW, action_names,
                                                  state_names)
 
@@ -37,6 +36,24 @@ ACT_SPEC = Spec(names=tuple(action_names()), low=ACTION_LOW, high=ACTION_HIGH,
 OBS_GROUPS = ObsSpec((Group("state", "vector", OBS_SPEC),
                       Group("proprio", "vector", Spec(OBS_SPEC.names[1:], units=OBS_SPEC.units)),
                       Group("command", "command", Spec(tuple(CommandSpace().names())))))
+
+
+def make_scene(task: str, seed: int = 0):
+    """The humanoid scene `sim_robot` drives (`scene.HumanoidScene`): no episode end, falls."""
+    import math
+
+    from distill_ros.tasks.humanoid.env import HumanoidImitationEnv
+    from distill_ros.tasks.humanoid.scene import HumanoidScene
+
+    env = HumanoidImitationEnv(task, control_hz=CONTROL_HZ, max_seconds=math.inf)
+    return HumanoidScene(env, OBS_SPEC, ACT_SPEC, seed)
+
+
+def command_source(clip: str, mode: str, future_steps=(1,)):
+    """A clip played as the masked command (`clip_command.ClipCommand`) for motion_command."""
+    from distill_ros.tasks.humanoid.clip_command import ClipCommand
+
+    return ClipCommand(clip, mode, future_steps, float(CONTROL_HZ))
 
 
 def _make(task: str, modes: tuple[str, ...] = tuple(MODES), sparsity: float = TRAIN_SPARSITY,
@@ -89,6 +106,7 @@ def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
         evaluate=functools.partial(_evaluate, modes=tuple(eval_modes)),
         make_scene=make_scene,
         obs_groups=OBS_GROUPS,
+        command_source=command_source,
     )
 
 

@@ -187,12 +187,3 @@ class HumanoidScene:
     def close(self) -> None:
         """Disconnect pybullet."""
         self.env.close()
-
-
-def make_scene(task: str, seed: int = 0) -> HumanoidScene:
-    """The humanoid scene ``sim_robot`` drives: clip `task`, no episode end but falls."""
-    from distill_ros.tasks.humanoid.env import HumanoidImitationEnv
-    from distill_ros.tasks.humanoid.family import ACT_SPEC, CONTROL_HZ, OBS_SPEC
-
-    env = HumanoidImitationEnv(task, control_hz=CONTROL_HZ, max_seconds=math.inf)
-    return HumanoidScene(env, OBS_SPEC, ACT_SPEC, seed)

@@ -4,13 +4,11 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import needs_open3d
 
 pytest.importorskip("pybullet")
 pytest.importorskip("onnxruntime")
-pytestmark = [pytest.mark.usefixtures("garment_cache"),     # test/conftest.py
-              pytest.mark.skipif(importlib.util.find_spec("open3d") is None,
-                                 reason="open3d is not installed: pip install "
-                                 "'distill_ros[pointcloud]'")]
+pytestmark = [pytest.mark.usefixtures("garment_cache"), needs_open3d]   # test/conftest.py
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_dressing.py"
 

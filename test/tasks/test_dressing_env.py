@@ -1,15 +1,12 @@
 """The dressing env in pybullet: arm kinematics, camera labels, determinism, a solvable task."""
 
-import importlib.util
 import pickle
 
 import numpy as np
 import pytest
+from conftest import needs_open3d
 
 pb = pytest.importorskip("pybullet")
-needs_open3d = pytest.mark.skipif(
-    importlib.util.find_spec("open3d") is None,
-    reason="open3d is not installed: pip install 'distill_ros[pointcloud]'")
 
 from distill_ros.tasks.base import get_family, make_env  # noqa: E402
 from distill_ros.tasks.dressing import arm as arm_model  # noqa: E402

@@ -1,19 +1,16 @@
 """The dressing student: PointNet over the camera's points, ONNX parity, DAgger, the report."""
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
+from conftest import needs_open3d
 import torch
 import yaml
 
 pytest.importorskip("pybullet")
 pytest.importorskip("onnxruntime")
-pytestmark = [pytest.mark.usefixtures("garment_cache"),     # test/conftest.py
-              pytest.mark.skipif(importlib.util.find_spec("open3d") is None,
-                                 reason="open3d is not installed: pip install "
-                                 "'distill_ros[pointcloud]'")]
+pytestmark = [pytest.mark.usefixtures("garment_cache"), needs_open3d]   # test/conftest.py
 
 from distill_ros.config import load_config  # noqa: E402
 from distill_ros.export.metadata import PolicyMetadata  # noqa: E402

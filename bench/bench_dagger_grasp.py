@@ -131,7 +131,7 @@ def grasp(args: argparse.Namespace) -> dict:
         "dagger": {"success_mean_over_seeds": dagger, "teacher_queries_mean": used,
                    "runs": runs},
         "criteria": {
-            "seen_over_teacher_mean": dagger["seen"] / teacher,
+            "seen_over_teacher_mean": dagger["seen"] / teacher if teacher else float("nan"),
             "seen_met": dagger["seen"] >= 0.9 * teacher,
             "held_out_dagger_minus_offline": dagger["held-out"] - student["held-out"],
             "held_out_met": dagger["held-out"] >= student["held-out"],

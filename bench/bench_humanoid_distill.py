@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: batched teachers, 1 thread
@@ -34,12 +33,15 @@ SPECIALIST_FAMILY = "distill_ros.tasks.humanoid.family:specialist_{}"
 
 
 def run_config(data: dict, runs: Path, scratch: Path) -> tuple[Path, float, list[dict]]:
-    """Every stage of the config `data` in runs/<name>; its folder, wall time and eval rows."""
+    """Every stage of the config `data` in runs/<name>; its folder, wall time and eval rows.
+
+    The wall time is the sum of the stages' own, as the run recorded them when they ran (a
+    resumed run reports the time its stages took, not the time to skip them).
+    """
     path = scratch / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data))
-    started = time.monotonic()
     run = run_stages(load_config(path), runs / data["name"], list(STAGES))
-    wall = time.monotonic() - started
+    wall = sum(run.ledger["stages"][s].get("wall_s", 0.0) for s in STAGES)
     rows = json.loads((run.root / "report" / "eval.json").read_text())["rows"]
     return run.root, wall, rows
 

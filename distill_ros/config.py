@@ -27,7 +27,7 @@ from distill_ros.executor import EXECUTORS, RayConfig
 from distill_ros.export.config import ExportConfig
 from distill_ros.students.config import StudentConfig
 from distill_ros.tasks.base import add_user_tasks, check_tasks
-from distill_ros.teachers.config import TeacherConfig
+from distill_ros.teachers.config import DEFAULTED_KEYS, TeacherConfig
 
 __all__ = ["PipelineConfig", "StudentConfig", "TeacherConfig", "load_config"]
 
@@ -113,6 +113,9 @@ class PipelineConfig:
         d["distill"].pop("nproc")  # likewise the student's rank count
         if not self.objects:
             d.pop("objects")  # so adding the key does not orphan older runs
+        for key in DEFAULTED_KEYS:
+            if d["teachers"][key] == getattr(TeacherConfig, key):
+                d["teachers"].pop(key)
         for name, section in self.sections.items():
             if name == get_algorithm(self.distill.algorithm).name:
                 d[name] = (section.ledger_dict() if hasattr(section, "ledger_dict")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -105,3 +106,19 @@ def write_toy_config(folder: Path, tasks: list[str], **sections) -> Path:
     path = folder / "toy.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+@pytest.fixture(scope="module")
+def garment_cache(tmp_path_factory):
+    """Dressing garment meshes go to a temporary cache, not the user's."""
+    from distill_ros.tasks.dressing.garments import CACHE_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("garments")))
+        yield
+
+
+#: tests that need open3d (point-cloud preprocessing) skip without it, saying how to install it
+needs_open3d = pytest.mark.skipif(importlib.util.find_spec("open3d") is None,
+                                  reason="open3d is not installed: pip install "
+                                  "'distill_ros[pointcloud]'")

@@ -54,7 +54,7 @@ class CommandOutput:
         field: ``positions`` or ``velocities`` of the trajectory point.
         period_s: control period (the trajectory point's ``time_from_start``).
         labelled: name each Float64MultiArray element in ``layout.dim`` (False: data only,
-            as forward command controllers read it; cheaper to serialise).
+            as forward command controllers read it; fewer bytes per command).
     """
 
     def __init__(self, node: Any, output_type: str, topic: str, policy_names: Sequence[str],

@@ -61,7 +61,7 @@ PARAMETERS = {
                          START),
     "label_commands": Param(True, "name each command element in layout.dim[i].label "
                             "(false: data only, as forward command controllers read it, "
-                            "cheaper to serialise)", CONFIGURE),
+                            "fewer bytes per command)", CONFIGURE),
     "output_topic": Param("/forward_command_controller/commands", "command topic", START),
     "command_names": Param([""], "controller element order (default: the model's)",
                            CONFIGURE),

@@ -21,7 +21,7 @@ FAMILIES: dict[str, str] = {  # the built-in families, by name
     "grasp": "distill_ros.tasks.grasp:FAMILY",
     "toy": "distill_ros.tasks.toy:FAMILY",
     "dressing": "distill_ros.tasks.dressing:FAMILY",
-    "detour": "distill_ros.tasks.detour:FAMILY",
+    "detour": "distill_ros.tasks.detour_family:FAMILY",
     "humanoid": "distill_ros.tasks.humanoid.family:FAMILY",
 }
 

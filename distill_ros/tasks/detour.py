@@ -27,7 +27,6 @@ import torch
 from torch import nn
 
 from distill_ros.spec import Spec
-from distill_ros.tasks.base import TaskFamily
 
 DT = 0.05                 # s per control step (20 Hz)
 MAX_SPEED = 1.0           # m/s per axis
@@ -137,23 +136,3 @@ SCRIPTED_EXPERTS = {
     "detour_left": lambda: DetourExpert(1.0),
     "detour_right": lambda: DetourExpert(-1.0),
 }
-
-
-def make_scene(task: str, seed: int = 0):
-    """The detour scene `sim_robot` drives: one endless episode per reset."""
-    from distill_ros.tasks.detour_scene import DetourScene
-
-    return DetourScene(task, seed)
-
-
-FAMILY = TaskFamily(
-    name="detour",
-    tasks=TASKS,
-    make=lambda task, **kw: DetourEnv(task, **kw),
-    obs_spec=OBS_SPEC,
-    act_spec=ACT_SPEC,
-    control_rate_hz=1.0 / DT,
-    max_episode_steps=EPISODE_STEPS,
-    scripted_experts=SCRIPTED_EXPERTS,
-    make_scene=make_scene,
-)

@@ -82,5 +82,10 @@ def teacher_file(run_root: Path, sources: dict[str, str], task: str,
 
 
 def trained_teacher_file(run_root: Path, task: str) -> Path:
-    """Where the run keeps the teacher it trains itself for `task`."""
-    return Path(run_root) / "teachers" / task / "teacher.zip"
+    """Where the run keeps the teacher it makes itself for `task`.
+
+    `teacher.pt` where a scripted teacher was saved (`teachers.algo: scripted`), else the
+    SB3 `teacher.zip`.
+    """
+    folder = Path(run_root) / "teachers" / task
+    return folder / "teacher.pt" if (folder / "teacher.pt").is_file() else folder / "teacher.zip"

@@ -85,7 +85,8 @@ def train_and_measure(plan: TeacherPlan, task: str) -> dict:
     from distill_ros.progress import StepsBar
     from distill_ros.tasks.base import add_user_tasks
     from distill_ros.teachers import load_teacher
-    from distill_ros.teachers.sb3 import remove_checkpoints, train_teacher
+    from distill_ros.teachers.sb3 import remove_checkpoints
+    from distill_ros.teachers.train import train_teacher
 
     fam = add_user_tasks(plan.family, plan.objects, "objects")  # a fresh worker knows none
     i = plan.tasks.index(task)
@@ -97,8 +98,8 @@ def train_and_measure(plan: TeacherPlan, task: str) -> dict:
         log.info("teacher %s: trained earlier, measuring its success", task)
         remove_checkpoints(path.parent)  # in case the kill came before their removal
     elif train_here:
-        train_teacher(plan.family, task, cfg, path.parent, plan.seed * TEACHER_SEED_STRIDE + i,
-                      StepsBar())
+        path = train_teacher(plan.family, task, cfg, path.parent,
+                             plan.seed * TEACHER_SEED_STRIDE + i, StepsBar())
     teacher = load_teacher(path, fam.obs_spec, fam.act_spec)
     success = success_rate(plan.family, task, teacher.act, cfg.eval_episodes,
                            TEACHER_EVAL_SEED + plan.seed, i, f"teacher {task} eval")

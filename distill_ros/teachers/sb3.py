@@ -112,16 +112,32 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
     from stable_baselines3 import PPO, SAC
 
     algo = {"ppo": PPO, "sac": SAC}[cfg.algo]
+    if cfg.demo_episodes:
+        from distill_ros.teachers.sac_demos import DEMOS_FILE, attach_demos, sac_class
+
+        algo = sac_class(cfg)
     ckpt, ckpt_state = out_dir / "checkpoint.zip", out_dir / "checkpoint_state.pkl"
     ckpt_buffer = out_dir / "checkpoint_replay.pkl"
     if ckpt.is_file() and ckpt_state.is_file():
         model, venv = _resume(algo, cfg, ckpt, ckpt_state, ckpt_buffer,
                               lambda: _vec_env(family, task, cfg.n_envs, seed))
+        if cfg.demo_episodes:
+            attach_demos(model, out_dir / DEMOS_FILE)
+            venv.training = False   # the statistics stay those of the demonstrations
         log.info("teacher %s: resuming from %s at %d steps", task, ckpt, model.num_timesteps)
     else:
         torch.manual_seed(seed)
         venv = _normalized(_vec_env(family, task, cfg.n_envs, seed), cfg)
         model = _new_model(algo, cfg, venv, seed)
+        if cfg.demo_episodes:
+            from distill_ros.tasks.base import get_family
+            from distill_ros.teachers.sac_demos import seed_with_demos
+
+            act = get_family(family).act_spec
+            seed_with_demos(model, venv, family, cfg, seed, np.asarray(act.low),
+                            np.asarray(act.high), out_dir)
+            # frozen from here: the cloned actor's inputs keep their meaning while SAC explores
+            venv.training = False
     # A silent logger: SB3's default makes a fresh folder in /tmp on every learn() call.
     model.set_logger(Logger(folder=None, output_formats=[]))
     callback = None
@@ -224,8 +240,10 @@ def _new_model(algo, cfg: TeacherConfig, venv, seed: int):
                       gae_lambda=0.95)
         kwargs["policy_kwargs"]["log_std_init"] = -0.5
     else:
-        kwargs.update(batch_size=cfg.batch_size, learning_starts=2000, train_freq=4,
-                      gradient_steps=2)
+        # with demonstrations in the buffer SAC learns from its first step, on its own policy
+        kwargs.update(batch_size=cfg.batch_size, train_freq=4, gradient_steps=2,
+                      learning_starts=0 if cfg.demo_episodes else 2000,
+                      ent_coef=f"auto_{cfg.ent_coef_init}")
     return algo("MlpPolicy", venv, **kwargs)
 
 

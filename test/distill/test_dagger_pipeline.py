@@ -78,3 +78,20 @@ def test_grasp_dagger_config_loads_and_budgets_half_of_offline_collection():
     offline_labels = full.collect.episodes_per_task * len(full.tasks) * steps
     assert 0 < dag.dagger.max_teacher_queries <= offline_labels // 2
     assert dag.dagger.n_envs >= len(dag.tasks), "each env holds one task"
+
+
+def test_grasp_quick_dagger_config_shares_grasp_quicks_teachers_and_episodes():
+    from conftest import REPO
+
+    dag = load_config(REPO / "config" / "grasp_quick_dagger.yaml")
+    quick = load_config(REPO / "config" / "grasp_quick.yaml")
+    assert dag.distill.algorithm == "dagger" and dag.dagger.init == "scratch"
+    # a finished grasp_quick run's teachers/ can be copied in; eval runs the same episodes
+    assert (dag.tasks, dag.held_out, dag.seed) == (quick.tasks, quick.held_out, quick.seed)
+    assert dag.teachers == quick.teachers and dag.eval == quick.eval
+    from distill_ros.tasks.base import get_family
+
+    most = quick.collect.episodes_per_task * len(quick.tasks) * get_family("grasp") \
+        .max_episode_steps   # teacher queries of grasp_quick's collection, at most
+    assert 0 < dag.dagger.max_teacher_queries <= most // 2
+    assert dag.dagger.n_envs >= len(dag.tasks)

@@ -1,15 +1,12 @@
 """The dressing env in pybullet: arm kinematics, camera labels, determinism, a solvable task."""
 
-import importlib.util
 import pickle
 
 import numpy as np
 import pytest
+from conftest import needs_open3d
 
 pb = pytest.importorskip("pybullet")
-needs_open3d = pytest.mark.skipif(
-    importlib.util.find_spec("open3d") is None,
-    reason="open3d is not installed: pip install 'distill_ros[pointcloud]'")
 
 from distill_ros.tasks.base import get_family, make_env  # noqa: E402
 from distill_ros.tasks.dressing import arm as arm_model  # noqa: E402
@@ -19,16 +16,10 @@ from distill_ros.tasks.dressing.env import (  # noqa: E402
 from distill_ros.tasks.dressing import expert  # noqa: E402
 from distill_ros.tasks.dressing.expert import expert_action  # noqa: E402
 from distill_ros.tasks.dressing.family import ACT_SPEC, FAMILY, OBS_SPEC, obs_groups  # noqa: E402
-from distill_ros.tasks.dressing.garments import CACHE_ENV  # noqa: E402
 from distill_ros.tasks.dressing.geometry import point_segment_distance  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def garment_cache(tmp_path_factory):
-    """Garment meshes go to a temporary cache, not the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("garments")))
-        yield
+pytestmark = pytest.mark.usefixtures("garment_cache")   # test/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +173,17 @@ def test_bad_arguments_are_refused():
         DressingEnv("f0e0@poncho")
     with pytest.raises(ValueError, match="observation group"):
         DressingEnv("f0e0", groups=("rgb",))
+
+
+def test_cloth_flung_from_the_gripper_counts_as_diverged():
+    env = DressingEnv("f0e0")
+    try:
+        obs, _ = env.reset(seed=0)
+        obs, _, terminated, _, info = env.step(expert_action(obs))
+        assert not terminated and not info["diverged"] and not env.diverged()
+        pos, orn = env.gripper_pose()      # a solver blow-up leaves the cloth far behind
+        env._pb.resetBasePositionAndOrientation(env._gripper, (pos + [0.0, 0.0, 1.5]).tolist(),
+                                                orn.tolist(), physicsClientId=env._cid)
+        assert env.diverged()
+    finally:
+        env.close()

@@ -44,6 +44,8 @@ WORKSPACE = np.array([[-0.3, -1.0, 0.2], [1.3, 0.3, 1.6]])  # gripper limits, m,
 START_GAP = 0.03              # m, opening centre beyond the fingertip at the start
 RATIO_SLACK = 0.03            # m, the opening surrounds the arm while its centre is within
 #                               its radius plus this of the arm's axis
+DIVERGED_STRETCH = 2.0        # a garment vertex farther than this x the garment's length
+#                               from the gripper holding it: the cloth solver blew up
 GROUPS = ("state", "proprio", "points")
 _PER_CLIENT = ("_pb", "_cid", "_arm", "_cloth", "_gripper", "_grip")  # rebuilt on unpickling
 STATE_DIM = 3 + 12 + 7 + 9 + 1
@@ -132,8 +134,12 @@ class DressingEnv(gym.Env):
         reward = (PROGRESS_WEIGHT * (self.progress - before) - CENTRE_WEIGHT * off_axis
                   - FORCE_WEIGHT * max(0.0, self.force - FORCE_LIMIT))
         truncated = self._steps >= self.max_episode_steps
-        return self._observe(), reward, False, truncated, {
-            "is_success": self._success, "dressed_ratio": self.ratio, "arm_force": self.force}
+        diverged = self.diverged()
+        if diverged:      # what was gained is lost, and nothing after a blow-up is physics
+            reward = -PROGRESS_WEIGHT * max(self.progress, 0.0)
+        return self._observe(), reward, diverged, truncated, {
+            "is_success": self._success, "dressed_ratio": self.ratio, "arm_force": self.force,
+            "diverged": diverged}
 
     # -- pickling: a teacher checkpoint holds its envs mid-episode (exact resume) -------------
     def __getstate__(self) -> dict:
@@ -185,6 +191,12 @@ class DressingEnv(gym.Env):
         contacts = self._pb.getContactPoints(bodyA=self._arm, bodyB=self._cloth,
                                              physicsClientId=self._cid)
         return float(sum(c[9] for c in contacts))
+
+    def diverged(self) -> bool:
+        """Whether the soft-body solver blew up: cloth flung from the gripper, or NaN."""
+        gap = np.linalg.norm(self.garment_vertices() - self.gripper_pose()[0], axis=1)
+        return not (np.all(np.isfinite(gap))
+                    and gap.max() < DIVERGED_STRETCH * self.garment.length)
 
     def point_cloud(self) -> np.ndarray:
         """(M, 4) labelled points the camera sees now, before preprocessing (m, world frame)."""

@@ -58,6 +58,20 @@ def make_scene(task: str, seed: int = 0):
     return DressingScene(env, OBS_SPEC, ACT_SPEC, seed)
 
 
+def _scripted_expert():
+    """The scripted dresser as a module (imports torch only when asked for)."""
+    from distill_ros.tasks.dressing.scripted import DressingExpert
+
+    return DressingExpert()
+
+
+def _evaluate(run, cfg) -> dict:
+    """Dressing's eval stage: final dressed ratios (`evaluate.evaluate_dressing`)."""
+    from distill_ros.tasks.dressing.evaluate import evaluate_dressing
+
+    return evaluate_dressing(run, cfg)
+
+
 FAMILY = TaskFamily(
     name="dressing",
     tasks=TASKS,
@@ -66,6 +80,8 @@ FAMILY = TaskFamily(
     act_spec=ACT_SPEC,
     control_rate_hz=CONTROL_RATE_HZ,
     max_episode_steps=EPISODE_STEPS,
+    scripted_experts={"dressing_expert": _scripted_expert},
+    evaluate=_evaluate,
     make_scene=make_scene,
     obs_groups=obs_groups(),
 )

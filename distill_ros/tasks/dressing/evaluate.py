@@ -1,0 +1,203 @@
+"""Dressing's eval stage: mean dressed ratio of each range's teacher and of the exported student.
+
+The paper's measure ("One Policy to Dress Them All"): the dressed ratio at the end of an
+episode. An episode ends at the family's horizon or at its first success (ratio >= 0.8), as
+every rollout of this package ends, DAgger's included (so no policy is judged on states its
+teachers never labelled). On the same seeds:
+
+- each training range: its own teacher and the student (target: student >= 90% of teacher);
+- each held-out task (a held-out pose range, or a training range with the held-out garment):
+  every training range's teacher, and the student; the student is compared with the best
+  single teacher there (the paper's point: one policy over all poses beats any one expert).
+
+Writes report/eval.json, eval.md (tables) and eval.png (bars). Jobs (one policy on one task)
+go through the run's executor.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
+from distill_ros.rollout import episode_seed
+from distill_ros.tasks.dressing.env import EPISODE_STEPS
+
+TARGET = 0.9          # student / teacher on training ranges
+
+
+@dataclass(frozen=True)
+class Job:
+    """One policy (a teacher file, or the student's ONNX file) on one task's seeds."""
+
+    task: str
+    policy: str            # "student" or the training range whose teacher acts
+    path: str
+    seeds: tuple[int, ...]
+
+
+def final_ratio(env, act, seed: int) -> tuple[float, bool]:
+    """Final dressed ratio and success of one episode of `act` (batched obs -> actions)."""
+    obs, info = env.reset(seed=seed)
+    for _ in range(env.max_episode_steps):
+        batch = ({k: v[None] for k, v in obs.items()} if isinstance(obs, dict)
+                 else obs[None])
+        action = np.asarray(act(batch), np.float32).reshape(-1)
+        obs, _, terminated, truncated, info = env.step(action)
+        if info["is_success"] or terminated or truncated:
+            break
+    return float(info["dressed_ratio"]), bool(info["is_success"])
+
+
+def run_job(job: Job) -> dict:
+    """The job's episodes: final ratios and successes (an executor job, picklable)."""
+    from distill_ros.tasks.dressing.env import DressingEnv
+    from distill_ros.tasks.dressing.family import ACT_SPEC, OBS_SPEC
+
+    if job.policy == "student":
+        from distill_ros.runtime.onnx_policy import OnnxPolicy
+
+        student = OnnxPolicy(Path(job.path))
+        groups = student.groups
+        points = [g.length for g in groups.groups if g.kind == "points"]
+        env = (DressingEnv(job.task) if groups.is_flat
+               else DressingEnv(job.task, groups=groups.input_names, n_points=points[0])
+               if points else DressingEnv(job.task, groups=groups.input_names))
+        act = student.act
+    else:
+        from distill_ros.teachers import load_teacher
+
+        env, act = DressingEnv(job.task), load_teacher(job.path, OBS_SPEC, ACT_SPEC).act
+    try:
+        outcomes = [final_ratio(env, act, seed) for seed in job.seeds]
+    finally:
+        env.close()
+    return {"task": job.task, "policy": job.policy, "ratios": [r for r, _ in outcomes],
+            "successes": [s for _, s in outcomes]}
+
+
+def plan(run_root: Path, cfg) -> list[Job]:
+    """Every (policy, task) job of the report, with the run's evaluation seeds."""
+    from distill_ros.teachers import teacher_file
+
+    order = cfg.tasks + cfg.held_out
+    student = str(Path(run_root) / "export" / "policy.onnx")
+    teachers = {t: str(teacher_file(run_root, cfg.teachers.sources, t, cfg.family))
+                for t in cfg.tasks}
+    jobs = []
+    for i, task in enumerate(order):
+        seeds = tuple(episode_seed(cfg.eval.seed, i, ep) for ep in range(cfg.eval.episodes))
+        acting = [task] if task in cfg.tasks else list(cfg.tasks)
+        jobs += [Job(task, who, teachers[who], seeds) for who in acting]
+        jobs.append(Job(task, "student", student, seeds))
+    return jobs
+
+
+def evaluate_dressing(run, cfg, executor=None) -> dict:
+    """The family's eval stage: run the jobs, write report/eval.{json,md,png}.
+
+    Without an `executor`, the config's `executor` kind runs the jobs: `processes` on one
+    worker per core this process may use, `ray` as `ray` says, `serial` here.
+    """
+    if executor is None:
+        from distill_ros.executor import make_executor
+
+        executor = make_executor(len(os.sched_getaffinity(0)), cfg.executor, cfg.ray)
+    results = executor.map(run_job, plan(run.root, cfg))
+    rows, summary = tabulate(results, cfg.tasks, cfg.held_out)
+    report = run.root / "report"
+    atomic_write_json(report / "eval.json", {"per_task": rows, "summary": summary,
+                                             "episodes": cfg.eval.episodes})
+    atomic_write_text(report / "eval.md", format_table(rows, summary, cfg.eval.episodes))
+    _bar_chart(rows, report / "eval.png", cfg.eval.episodes)
+    return summary
+
+
+def tabulate(results: list[dict], tasks: list[str], held_out: list[str]
+             ) -> tuple[list[dict], dict]:
+    """Per-task rows (means) and the summary against the issue's two targets."""
+    mean = {(r["task"], r["policy"]): float(np.mean(r["ratios"])) for r in results}
+    success = {(r["task"], r["policy"]): float(np.mean(r["successes"])) for r in results}
+    rows = []
+    for task in tasks:
+        teacher, student = mean[task, task], mean[task, "student"]
+        rows.append({"task": task, "split": "seen", "teacher": teacher,
+                     "teacher_success": success[task, task], "student": student,
+                     "student_success": success[task, "student"],
+                     "student_over_teacher": student / teacher if teacher > 0 else None})
+    for task in held_out:
+        per_teacher = {t: mean[task, t] for t in tasks}
+        best = max(per_teacher, key=per_teacher.get)
+        rows.append({"task": task, "split": "held-out", "teachers": per_teacher,
+                     "best_teacher": best, "teacher": per_teacher[best],
+                     "teacher_success": success[task, best], "student": mean[task, "student"],
+                     "student_success": success[task, "student"]})
+    seen = [r for r in rows if r["split"] == "seen"]
+    held = [r for r in rows if r["split"] == "held-out"]
+    ratios = [r["student_over_teacher"] for r in seen if r["student_over_teacher"] is not None]
+    summary = {
+        "teacher_mean_seen": float(np.mean([r["teacher"] for r in seen])) if seen else None,
+        "student_mean_seen": float(np.mean([r["student"] for r in seen])) if seen else None,
+        "student_over_teacher_min": min(ratios) if ratios else None,
+        "seen_at_target": sum(r >= TARGET for r in ratios), "seen": len(seen),
+        "student_mean_held_out": float(np.mean([r["student"] for r in held])) if held else None,
+        "best_teacher_mean_held_out": (float(np.mean([r["teacher"] for r in held]))
+                                       if held else None),
+        "held_out_student_beats_best": sum(r["student"] > r["teacher"] for r in held),
+        "held_out": len(held),
+    }
+    return rows, summary
+
+
+def format_table(rows: list[dict], summary: dict, episodes: int) -> str:
+    """Markdown: training ranges (teacher vs student) and held-out tasks (best teacher)."""
+    lines = ["| training range | teacher ratio (success) | student ratio (success) | "
+             "student / teacher |", "|---|---|---|---|"]
+    for r in (r for r in rows if r["split"] == "seen"):
+        share = "—" if r["student_over_teacher"] is None else f"{r['student_over_teacher']:.2f}"
+        lines.append(f"| {r['task']} | {r['teacher']:.3f} ({r['teacher_success']:.2f}) | "
+                     f"{r['student']:.3f} ({r['student_success']:.2f}) | {share} |")
+    lines += ["", "| held-out task | best single teacher | its ratio (success) | "
+              "student ratio (success) |", "|---|---|---|---|"]
+    for r in (r for r in rows if r["split"] == "held-out"):
+        lines.append(f"| {r['task']} | {r['best_teacher']} | {r['teacher']:.3f} "
+                     f"({r['teacher_success']:.2f}) | {r['student']:.3f} "
+                     f"({r['student_success']:.2f}) |")
+    s = summary
+    lines += [""]
+    if s["seen"]:
+        lines.append(f"training ranges: student/teacher >= {TARGET} on {s['seen_at_target']} of "
+                     f"{s['seen']} (lowest {s['student_over_teacher_min']:.3f}); means: "
+                     f"teacher {s['teacher_mean_seen']:.3f}, student {s['student_mean_seen']:.3f}")
+    if s["held_out"]:
+        lines.append(f"held out: the student beats the best single teacher on "
+                     f"{s['held_out_student_beats_best']} of {s['held_out']}")
+    lines.append(f"final dressed ratio, mean of {episodes} episodes per task and policy on the "
+                 f"same seeds; an episode ends at success (ratio >= 0.8) or after "
+                 f"{EPISODE_STEPS} steps")
+    return "\n".join(lines) + "\n"
+
+
+def _bar_chart(rows: list[dict], path: Path, episodes: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(rows) + 2), 3.8))
+    ax.bar(x - 0.2, [r["teacher"] for r in rows], 0.4,
+           label="teacher (own range; held out: best single)")
+    ax.bar(x + 0.2, [r["student"] for r in rows], 0.4, label="student (points, ONNX)")
+    ax.set_xticks(x, [r["task"] + ("*" if r["split"] == "held-out" else "") for r in rows],
+                  rotation=45, ha="right")
+    ax.set_ylim(0, 1.25)
+    ax.set_ylabel("final dressed ratio")
+    ax.set_title(f"mean of {episodes} episodes per task (* held out)", fontsize="medium")
+    ax.legend(loc="upper center", ncol=2, fontsize="small")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)

@@ -1,0 +1,109 @@
+"""The dressing student: PointNet over the camera's points, ONNX parity, DAgger, the report."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import needs_open3d
+import torch
+import yaml
+
+pytest.importorskip("pybullet")
+pytest.importorskip("onnxruntime")
+pytestmark = [pytest.mark.usefixtures("garment_cache"), needs_open3d]   # test/conftest.py
+
+from distill_ros.config import load_config  # noqa: E402
+from distill_ros.export.metadata import PolicyMetadata  # noqa: E402
+from distill_ros.export.onnx_export import export_student  # noqa: E402
+from distill_ros.pipeline import STAGES, run_stages  # noqa: E402
+from distill_ros.runtime.onnx_policy import OnnxPolicy  # noqa: E402
+from distill_ros.spec import ObsSpec  # noqa: E402
+from distill_ros.students.config import StudentConfig  # noqa: E402
+from distill_ros.students.factory import build_student  # noqa: E402
+from distill_ros.tasks.dressing.env import CONTROL_RATE_HZ, DressingEnv  # noqa: E402
+from distill_ros.tasks.dressing.evaluate import tabulate  # noqa: E402
+from distill_ros.tasks.dressing.expert import expert_action  # noqa: E402
+from distill_ros.tasks.dressing.family import ACT_SPEC, obs_groups  # noqa: E402
+
+
+def _real_observations(n_points: int, steps: int) -> dict:
+    env = DressingEnv("f2e1", groups=("state", "points", "proprio"), n_points=n_points)
+    try:
+        obs, _ = env.reset(seed=2)
+        frames = [obs]
+        for _ in range(steps):
+            obs, *_ = env.step(expert_action(obs["state"]))
+            frames.append(obs)
+    finally:
+        env.close()
+    return {g: np.stack([f[g] for f in frames]) for g in ("points", "proprio")}
+
+
+def test_point_cloud_student_exports_with_a_points_input(tmp_path):
+    torch.manual_seed(0)
+    groups = {g.name: g for g in obs_groups(128).groups}
+    spec = ObsSpec((groups["points"], groups["proprio"]))   # as dagger.student_groups
+    student = build_student(StudentConfig(hidden=[64, 64]), spec, ACT_SPEC)
+    real = _real_observations(128, 3)
+    student.set_normalizer(real)
+    path = tmp_path / "student.onnx"
+    export_student(student, path, PolicyMetadata(spec, ACT_SPEC, CONTROL_RATE_HZ, "dressing"))
+    policy = OnnxPolicy(path, want_gpu=False)
+    assert list(policy.groups.input_names) == ["points", "proprio"]
+    assert policy.groups.input_shapes()["points"] == (128, 4)
+    want = student.act(real)
+    np.testing.assert_allclose(policy.act(real), want, atol=1e-5)
+    # PointNet pools over points: their order does not matter, in torch or in the ONNX graph
+    shuffled = dict(real, points=real["points"][:, np.random.default_rng(0).permutation(128)])
+    np.testing.assert_allclose(policy.act(shuffled), want, atol=1e-5)
+    # ... but what the points show does
+    moved = dict(real, points=real["points"] + np.array([0.1, 0, 0, 0], np.float32))
+    assert np.abs(policy.act(moved) - want).max() > 1e-4
+
+
+def test_report_compares_each_range_with_its_teacher_and_held_out_with_the_best():
+    results = [
+        {"task": "f0e0", "policy": "f0e0", "ratios": [1.0, 0.8], "successes": [1, 1]},
+        {"task": "f0e0", "policy": "student", "ratios": [0.9, 0.7], "successes": [1, 0]},
+        {"task": "f2e2", "policy": "f0e0", "ratios": [0.2, 0.4], "successes": [0, 0]},
+        {"task": "f2e2", "policy": "f1e0", "ratios": [0.6, 0.6], "successes": [0, 0]},
+        {"task": "f2e2", "policy": "student", "ratios": [0.7, 0.5], "successes": [0, 0]},
+        {"task": "f1e0", "policy": "f1e0", "ratios": [0.5, 0.5], "successes": [0, 0]},
+        {"task": "f1e0", "policy": "student", "ratios": [0.5, 0.45], "successes": [0, 0]},
+    ]
+    rows, summary = tabulate(results, ["f0e0", "f1e0"], ["f2e2"])
+    seen = {r["task"]: r for r in rows if r["split"] == "seen"}
+    assert seen["f0e0"]["student_over_teacher"] == pytest.approx(0.8 / 0.9)
+    assert seen["f1e0"]["student_over_teacher"] == pytest.approx(0.95)
+    held = rows[-1]
+    assert held["best_teacher"] == "f1e0" and held["teacher"] == pytest.approx(0.6)
+    assert summary["seen_at_target"] == 1 and summary["held_out_student_beats_best"] == 0
+    assert summary["student_over_teacher_min"] == pytest.approx(0.8 / 0.9)
+
+
+@pytest.mark.slow
+def test_dagger_point_cloud_student_through_the_pipeline(tmp_path):
+    """Scripted teacher, one range, two tiny DAgger rounds: every stage runs for real."""
+    cfg = {"name": "dress", "family": "dressing", "tasks": ["f0e2"], "held_out": ["f2e2"],
+           "seed": 0, "teachers": {"algo": "scripted", "eval_episodes": 1},
+           "student": {"hidden": [32, 32]}, "distill": {"algorithm": "dagger"},
+           "dagger": {"n_envs": 1, "vector": "sync", "teacher_groups": ["state"],
+                      "student_groups": ["points", "proprio"], "rounds": 2,
+                      "steps_per_round": 6, "updates_per_round": 20, "batch_size": 8,
+                      "eval_every": 2, "eval_episodes": 1,
+                      "beta": {"schedule": "constant", "start": 1.0, "end": 1.0}},
+           "eval": {"episodes": 1}}
+    (path := tmp_path / "dress.yaml").write_text(yaml.safe_dump(cfg))
+    run = run_stages(load_config(path), tmp_path / "run", list(STAGES))
+    stages = json.loads((run.root / "run.json").read_text())["stages"]
+    assert all(s["status"] == "complete" for s in stages.values()), stages
+    assert stages["distill"]["teacher_queries"] == 12
+    assert stages["export"]["max_abs_diff_real"] <= 1e-4
+    policy = OnnxPolicy(run.root / "export" / "policy.onnx", want_gpu=False)
+    assert list(policy.groups.input_names) == ["points", "proprio"]
+    report = json.loads((run.root / "report" / "eval.json").read_text())
+    seen, held = report["per_task"]
+    assert seen["task"] == "f0e2" and seen["teacher"] >= 0.8      # the scripted teacher
+    assert 0.0 <= seen["student"] <= 1.0
+    assert held["task"] == "f2e2" and held["best_teacher"] == "f0e2"
+    assert "| f2e2 | f0e2 |" in (run.root / "report" / "eval.md").read_text()

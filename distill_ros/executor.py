@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Optional, Protocol, Sequence, TypeVar
 
 from distill_ros.executor_ray import POLL_S, RayConfig, RayExecutor
-from distill_ros.progress import Sink, StageProgress, reporting
+from distill_ros.progress import StageProgress, reporting, run_job
 
 __all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayConfig", "RayExecutor",
            "SerialExecutor", "make_executor", "run_job"]
@@ -54,23 +54,6 @@ class SerialExecutor:
 
     def __repr__(self) -> str:
         return "SerialExecutor()"
-
-
-def run_job(fn: Callable[[Job], Result], job: Job, index: int = 0,
-            sink: Optional[Sink] = None) -> Result:
-    """Job number `index` in a worker that shares the cores (one torch thread)."""
-    _init_worker()
-    with reporting(index, sink):
-        return fn(job)
-
-
-def _init_worker() -> None:
-    """One torch thread per worker: the workers already use the cores."""
-    try:
-        import torch
-    except ImportError:  # a job that needs no torch
-        return
-    torch.set_num_threads(1)
 
 
 class ProcessExecutor:

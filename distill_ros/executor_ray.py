@@ -106,7 +106,7 @@ class RayExecutor:
     def map(self, fn: Callable, jobs: Sequence, label: str = "jobs",
             progress: Any = None) -> list:
         """Submit every job, then gather the results in job order (a job error raised here)."""
-        from distill_ros.executor import run_job
+        from distill_ros.progress import run_job
 
         if not jobs:
             return []

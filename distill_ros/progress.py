@@ -170,3 +170,19 @@ class StepsBar:
     def update(self, n: int = 1) -> None:
         """Count `n` more units."""
         report(n)
+
+
+def run_job(fn: Callable, job: Any, index: int = 0, sink: Optional[Sink] = None) -> Any:
+    """Job number `index` in a worker that shares the cores (one torch thread), reporting."""
+    _init_worker()
+    with reporting(index, sink):
+        return fn(job)
+
+
+def _init_worker() -> None:
+    """One torch thread per worker: the workers already use the cores."""
+    try:
+        import torch
+    except ImportError:  # a job that needs no torch
+        return
+    torch.set_num_threads(1)

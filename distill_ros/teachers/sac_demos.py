@@ -31,7 +31,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.utils import polyak_update
 
 from distill_ros.atomic import atomic_savez
-from distill_ros.teachers.train import family_expert
+from distill_ros.teachers.experts import family_expert
 
 log = logging.getLogger(__name__)
 BATCH = 256

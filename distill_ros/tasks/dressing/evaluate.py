@@ -54,9 +54,10 @@ def final_ratio(env, act, seed: int) -> tuple[float, bool]:
 
 def run_job(job: Job) -> dict:
     """The job's episodes: final ratios and successes (an executor job, picklable)."""
+    from distill_ros.tasks.base import get_family
     from distill_ros.tasks.dressing.env import DressingEnv
-    from distill_ros.tasks.dressing.family import ACT_SPEC, OBS_SPEC
 
+    family = get_family("dressing")  # its layouts, without importing the family module
     if job.policy == "student":
         from distill_ros.runtime.onnx_policy import OnnxPolicy
 
@@ -70,7 +71,8 @@ def run_job(job: Job) -> dict:
     else:
         from distill_ros.teachers import load_teacher
 
-        env, act = DressingEnv(job.task), load_teacher(job.path, OBS_SPEC, ACT_SPEC).act
+        teacher = load_teacher(job.path, family.obs_spec, family.act_spec)
+        env, act = DressingEnv(job.task), teacher.act
     try:
         outcomes = [final_ratio(env, act, seed) for seed in job.seeds]
     finally:

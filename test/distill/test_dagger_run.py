@@ -149,6 +149,12 @@ def test_teacher_query_budget_stops_the_run_and_curves_are_reported(tmp_path):
     assert again["teacher_queries"] == out["teacher_queries"], "a finished run collected more"
 
 
+def test_the_optimiser_steps_with_the_decayed_learning_rate(tmp_path):
+    train_dagger(_cfg(learning_rate=1e-3, learning_rate_final=1e-4), _job(tmp_path))
+    state = torch.load(tmp_path / "latest.pt", weights_only=False)
+    assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx([1e-4])
+
+
 CHILD = """
 import logging, sys
 sys.path.insert(0, {here!r})

@@ -29,7 +29,7 @@ STUDENT_INPUTS = ("proprio", "command", "command_mask")
 def walk_student(tmp_path_factory):
     """A proprio + masked-command student distilled from the walk expert by DAgger."""
     family = humanoid_family("walk_switch", modes=("full", "head_hands"), sparsity=0.0,
-                             switch_prob=1.0 / 60)
+                             switch_prob=1.0 / 60, mode_weights=None, whole_prob=0.0)
     cfg = DaggerConfig(n_envs=1, vector="sync", teacher_groups=["state"],
                        student_groups=["proprio", "command"],
                        beta=BetaConfig(schedule="linear", horizon=3200), rounds=16,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 SCHEDULES = ("constant", "linear", "exponential", "on_demand")
@@ -75,7 +76,8 @@ class DaggerConfig:
     `teacher_groups`/`student_groups` name the observation groups each side reads (empty:
     all). A round collects `steps_per_round` steps per env, then makes `updates_per_round`
     gradient steps on the capped buffer, evaluates the student alone every `eval_every`
-    rounds, and checkpoints everything.
+    rounds, and checkpoints everything. With `learning_rate_final` > 0 the learning rate
+    falls linearly from `learning_rate` in the first round to it in the last.
     """
 
     n_envs: int = 4
@@ -92,6 +94,7 @@ class DaggerConfig:
     updates_per_round: int = 200
     batch_size: int = 256
     learning_rate: float = 1e-3
+    learning_rate_final: float = 0.0  # > 0: linear decay to it over the rounds (0: constant)
     weight_decay: float = 0.0
     buffer_size: int = 100_000
     buffer_mode: str = "fifo"
@@ -109,6 +112,9 @@ class DaggerConfig:
                   steps_per_round=self.steps_per_round, batch_size=self.batch_size,
                   learning_rate=self.learning_rate, buffer_size=self.buffer_size,
                   eval_every=self.eval_every, eval_episodes=self.eval_episodes)
+        if self.learning_rate_final < 0:
+            raise ValueError(f"dagger.learning_rate_final must be >= 0 (0: constant learning "
+                             f"rate), got {self.learning_rate_final!r}")
         if self.updates_per_round < 0 or self.max_teacher_queries < 0:
             raise ValueError("dagger.updates_per_round and dagger.max_teacher_queries must be "
                              f">= 0, got {self.updates_per_round} and "
@@ -117,3 +123,21 @@ class DaggerConfig:
                                                      and sum(self.task_weights) <= 0):
             raise ValueError(f"dagger.task_weights must be >= 0 with a positive sum, "
                              f"got {self.task_weights}")
+
+    def ledger_dict(self) -> dict:
+        """The section as run.json records it; `learning_rate_final` only when set.
+
+        It came after runs existed: left at 0 it is not recorded, so those runs' config
+        hashes (and resumes) stay valid.
+        """
+        d = dataclasses.asdict(self)
+        if not self.learning_rate_final:
+            d.pop("learning_rate_final")
+        return d
+
+    def learning_rate_at(self, round_index: int) -> float:
+        """The learning rate of round `round_index` (0-based) of `rounds`."""
+        if self.learning_rate_final <= 0 or self.rounds == 1:
+            return self.learning_rate
+        frac = min(1.0, round_index / (self.rounds - 1))
+        return self.learning_rate + (self.learning_rate_final - self.learning_rate) * frac

@@ -126,7 +126,8 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, envs, algo: DAgger, mixer,
                               round_seeds(job.seed, r, len(env_tasks)), task_index, budget)
         if r == 0 and cfg.init == "scratch" and len(algo.buffer):
             algo.student.set_normalizer(_student_arrays(algo.buffer))
-        fit = algo.update() if len(algo.buffer) else {"loss": float("nan")}
+        fit = (algo.update(cfg.learning_rate_at(r)) if len(algo.buffer)
+               else {"loss": float("nan")})
         row = {"round": r + 1, "queries": router.queries, "env_steps": stats.steps,
                "rollout_success": stats.successes / max(1, stats.episodes),
                "buffer": len(algo.buffer), **fit, **mixer.stats()}

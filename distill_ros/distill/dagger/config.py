@@ -77,7 +77,10 @@ class DaggerConfig:
     all). A round collects `steps_per_round` steps per env, then makes `updates_per_round`
     gradient steps on the capped buffer, evaluates the student alone every `eval_every`
     rounds, and checkpoints everything. With `learning_rate_final` > 0 the learning rate
-    falls linearly from `learning_rate` in the first round to it in the last.
+    falls linearly from `learning_rate` in the first round to it in the last. With
+    `action_noise` > 0 the executed action (teacher's or student's) gets Gaussian noise of that
+    std in the normalised action space while collecting, as DART (Laskey et al. 2017) does: the
+    labels stay the teachers' clean actions for the states the noise leads to.
     """
 
     n_envs: int = 4
@@ -96,6 +99,7 @@ class DaggerConfig:
     learning_rate: float = 1e-3
     learning_rate_final: float = 0.0  # > 0: linear decay to it over the rounds (0: constant)
     weight_decay: float = 0.0
+    action_noise: float = 0.0   # std, normalised [-1, 1] units, on executed actions (0: none)
     buffer_size: int = 100_000
     buffer_mode: str = "fifo"
     max_teacher_queries: int = 0
@@ -112,9 +116,10 @@ class DaggerConfig:
                   steps_per_round=self.steps_per_round, batch_size=self.batch_size,
                   learning_rate=self.learning_rate, buffer_size=self.buffer_size,
                   eval_every=self.eval_every, eval_episodes=self.eval_episodes)
-        if self.learning_rate_final < 0:
-            raise ValueError(f"dagger.learning_rate_final must be >= 0 (0: constant learning "
-                             f"rate), got {self.learning_rate_final!r}")
+        for key in ("learning_rate_final", "action_noise"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"dagger.{key} must be >= 0 (0: off), "
+                                 f"got {getattr(self, key)!r}")
         if self.updates_per_round < 0 or self.max_teacher_queries < 0:
             raise ValueError("dagger.updates_per_round and dagger.max_teacher_queries must be "
                              f">= 0, got {self.updates_per_round} and "
@@ -125,14 +130,15 @@ class DaggerConfig:
                              f"got {self.task_weights}")
 
     def ledger_dict(self) -> dict:
-        """The section as run.json records it; `learning_rate_final` only when set.
+        """The section as run.json records it; `learning_rate_final`, `action_noise` if set.
 
-        It came after runs existed: left at 0 it is not recorded, so those runs' config
+        They came after runs existed: left at 0 they are not recorded, so those runs' config
         hashes (and resumes) stay valid.
         """
         d = dataclasses.asdict(self)
-        if not self.learning_rate_final:
-            d.pop("learning_rate_final")
+        for key in ("learning_rate_final", "action_noise"):
+            if not d[key]:
+                d.pop(key)
         return d
 
     def learning_rate_at(self, round_index: int) -> float:

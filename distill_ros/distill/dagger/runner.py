@@ -123,7 +123,8 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, envs, algo: DAgger, mixer,
     while state["round"] < cfg.rounds and not state["budget_hit"]:
         r, started = state["round"], time.monotonic()
         stats = collect_round(envs, algo, router, mixer, groups, cfg.steps_per_round,
-                              round_seeds(job.seed, r, len(env_tasks)), task_index, budget)
+                              round_seeds(job.seed, r, len(env_tasks)), task_index, budget,
+                              cfg.action_noise)
         if r == 0 and cfg.init == "scratch" and len(algo.buffer):
             algo.student.set_normalizer(_student_arrays(algo.buffer))
         fit = (algo.update(cfg.learning_rate_at(r)) if len(algo.buffer)

@@ -130,12 +130,14 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
     else:
         torch.manual_seed(seed)
         venv = _normalized(_vec_env(family, task, cfg.n_envs, seed), cfg)
-        model = _new_model(algo, cfg, venv, seed)
+        from distill_ros.tasks.base import get_family
+
+        fam = get_family(family)
+        model = _new_model(algo, cfg, venv, seed, fam.max_episode_steps)
         if cfg.demo_episodes:
-            from distill_ros.tasks.base import get_family
             from distill_ros.teachers.sac_demos import seed_with_demos
 
-            act = get_family(family).act_spec
+            act = fam.act_spec
             seed_with_demos(model, venv, family, cfg, seed, np.asarray(act.low),
                             np.asarray(act.high), out_dir)
             # frozen from here: the cloned actor's inputs keep their meaning while SAC explores
@@ -238,7 +240,19 @@ class _ProgressCallback(BaseCallback):
         return True
 
 
-def _new_model(algo, cfg: TeacherConfig, venv, seed: int):
+def replay_capacity(cfg: TeacherConfig, episode_steps: int) -> int:
+    """Transitions SAC's replay buffer holds: enough that it never wraps.
+
+    That is SAC's own steps plus the demonstrations (the episodes asked for, plus one per
+    env still running when they end). SB3's default holds a million whatever the budget
+    (a 148 MB checkpoint for a 60k-step teacher); a buffer that never fills samples
+    exactly as a larger one does, at a fraction of the memory and checkpoint size.
+    """
+    demos = (cfg.demo_episodes + cfg.n_envs) * episode_steps if cfg.demo_episodes else 0
+    return cfg.timesteps + demos + 2 * cfg.n_envs
+
+
+def _new_model(algo, cfg: TeacherConfig, venv, seed: int, episode_steps: int):
     kwargs = dict(learning_rate=cfg.learning_rate, gamma=cfg.gamma, seed=seed, verbose=0,
                   device="cpu", policy_kwargs=dict(net_arch=list(cfg.net_arch)))
     if cfg.algo == "ppo":
@@ -248,6 +262,7 @@ def _new_model(algo, cfg: TeacherConfig, venv, seed: int):
     else:
         # with demonstrations in the buffer SAC learns from its first step, on its own policy
         kwargs.update(batch_size=cfg.batch_size, train_freq=4, gradient_steps=2,
+                      buffer_size=replay_capacity(cfg, episode_steps),
                       learning_starts=0 if cfg.demo_episodes else 2000,
                       ent_coef=f"auto_{cfg.ent_coef_init}")
     return algo("MlpPolicy", venv, **kwargs)

@@ -168,7 +168,11 @@ class ProcessExecutor:
         """Start the job on the pool (its future raises BrokenProcessPool if a worker died)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
-        return self._pool.submit(run_job, fn, job, index, sink)
+        try:
+            return self._pool.submit(run_job, fn, job, index, sink)
+        except BrokenProcessPool:  # a worker of an earlier graph died: a fresh pool
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+            return self._pool.submit(run_job, fn, job, index, sink)
 
     def cancel(self, futures: Sequence[cf.Future]) -> None:
         """Drop the jobs not started yet (a running one ends on its own)."""

@@ -129,6 +129,7 @@ class RayExecutor:
         self.dashboard_url = ""
         self._started = False
         self._refs: dict = {}   # future of `submit` -> its task's ObjectRef (to cancel it)
+        self._run_job: Any = None
 
     @classmethod
     def from_config(cls, cfg: RayConfig, local_cpus: int | None = None) -> "RayExecutor":
@@ -174,9 +175,11 @@ class RayExecutor:
 
         ray = self._ray()
         needs = self.needs(label)
-        ref = ray.remote(run_job).options(num_cpus=needs.num_cpus, num_gpus=needs.num_gpus,
-                                          max_retries=self.max_retries,
-                                          name=label).remote(fn, job, index, sink)
+        if self._run_job is None:  # one remote function: Ray exports it once, not per job
+            self._run_job = ray.remote(run_job)
+        ref = self._run_job.options(num_cpus=needs.num_cpus, num_gpus=needs.num_gpus,
+                                    max_retries=self.max_retries,
+                                    name=label).remote(fn, job, index, sink)
         future = ref.future()
         self._refs[future] = ref
         future.add_done_callback(lambda f: self._refs.pop(f, None))
@@ -235,6 +238,7 @@ class RayExecutor:
 
             ray.shutdown()
             self._started = False
+            self._run_job = None
 
     def __repr__(self) -> str:
         return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "

@@ -101,13 +101,15 @@ def _vec_env(family: str, task: str, n_envs: int, seed: int):
 
 
 def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, seed: int,
-                  progress=None) -> Path:
+                  progress=None, until: int | None = None) -> Path | None:
     """Train (or resume) one expert; returns the path of its final `teacher.zip`.
 
     Checkpoints every `cfg.checkpoint_every` steps to `checkpoint.zip` plus
     `checkpoint_state.pkl` (environments mid-episode, VecNormalize statistics, every RNG) and
     the SAC replay buffer, so a killed run continues bit for bit as if never killed.
-    `progress` is a tqdm bar advanced by env steps.
+    `progress` is a tqdm bar advanced by env steps. With `until`, training stops at the first
+    checkpoint at or past `until` steps (one segment of a teacher trained in several jobs) and
+    returns None unless that is the end; the checkpoints fall where they would in one go.
     """
     from stable_baselines3 import PPO, SAC
 
@@ -146,13 +148,17 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
     if progress is not None:
         progress.update(model.num_timesteps)
         callback = _ProgressCallback(progress, cfg.n_envs)
-    while model.num_timesteps < cfg.timesteps:
+    stop = cfg.timesteps if until is None else min(until, cfg.timesteps)
+    while model.num_timesteps < stop:
         chunk = min(cfg.checkpoint_every, cfg.timesteps - model.num_timesteps)
         model.learn(chunk, reset_num_timesteps=False, callback=callback)
         if cfg.algo == "sac":
             atomic_write(ckpt_buffer, model.save_replay_buffer)
         atomic_write(ckpt_state, lambda f: cloudpickle.dump(_training_state(model, venv), f))
         _save_model(model, ckpt)  # last: its presence means the other two are complete
+    if model.num_timesteps < cfg.timesteps:  # a segment: the next job resumes from here
+        venv.close()
+        return None
     final = out_dir / "teacher.zip"
     _save_norm(venv, out_dir / "obs_norm.npz")
     _save_model(model, final)

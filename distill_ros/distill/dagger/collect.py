@@ -50,14 +50,14 @@ def collect_round(envs: gym.vector.VectorEnv, algo: DAgger, router: TeacherRoute
 
     Stops before a step whose labels would take the teacher queries past `query_budget`
     (None: no limit; counted from the router's running total). `noise` > 0 adds Gaussian
-    noise of that std (normalised action units) to the executed actions, drawn from a stream
-    seeded by `seeds`, so a resumed round repeats it.
+    noise of that std (normalised action units) to the executed actions, drawn from one stream
+    per env seeded by its seed, so a resumed round, or one on rollout workers, repeats it.
     """
     stats = RoundStats()
     n = envs.num_envs
     obs, _ = envs.reset(seed=seeds)
     mixer.start_episodes(np.ones(n, bool))
-    rng = np.random.default_rng(seeds)
+    rngs = [np.random.default_rng([seed, 1]) for seed in seeds]  # per env: workers agree
     half_range = (algo.student.act_high - algo.student.act_low).numpy() / 2.0
     for _ in range(steps):
         if query_budget is not None and router.queries + n > query_budget:
@@ -72,7 +72,8 @@ def collect_round(envs: gym.vector.VectorEnv, algo: DAgger, router: TeacherRoute
         algo.process_env_step(student_obs, t_mean, t_std, task_index)
         action = np.where(use_teacher[:, None], t_mean, s_act)
         if noise > 0.0:
-            action = action + rng.normal(0.0, noise, action.shape) * half_range
+            action = action + noise * half_range * np.stack(
+                [rng.standard_normal(action.shape[1]) for rng in rngs])
         obs, _, terminated, truncated, info = envs.step(action)
         done, success = episode_outcomes(terminated, truncated, info)
         mixer.end_episodes(done, success)
@@ -99,6 +100,22 @@ def evaluate_student(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarra
                      student_groups: Sequence[str], env_tasks: Sequence[str], episodes: int,
                      seeds: list[int]) -> dict[str, float]:
     """Success rate per task of the student alone (`act`: groups -> physical actions)."""
+    wins, finished = evaluation_counts(envs, act, student_groups, episodes, seeds)
+    return success_per_task(wins, finished, env_tasks)
+
+
+def success_per_task(wins: np.ndarray, finished: np.ndarray, env_tasks: Sequence[str]
+                     ) -> dict[str, float]:
+    """Success rate per task from per-env counts of won and finished episodes."""
+    tasks = np.asarray(env_tasks)
+    return {t: float(wins[tasks == t].sum() / finished[tasks == t].sum())
+            for t in dict.fromkeys(env_tasks)}
+
+
+def evaluation_counts(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarray],
+                      student_groups: Sequence[str], episodes: int, seeds: list[int]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per env: episodes won and finished (`episodes` each) by the student alone."""
     n = envs.num_envs
     wins, finished = np.zeros(n, int), np.zeros(n, int)
     obs, _ = envs.reset(seed=seeds)
@@ -111,6 +128,4 @@ def evaluate_student(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarra
         finished += counted
         if done.any():
             obs, _ = envs.reset(options={"reset_mask": done})
-    tasks = np.asarray(env_tasks)
-    return {t: float(wins[tasks == t].sum() / finished[tasks == t].sum())
-            for t in dict.fromkeys(env_tasks)}
+    return wins, finished

@@ -76,11 +76,13 @@ class DaggerConfig:
     `teacher_groups`/`student_groups` name the observation groups each side reads (empty:
     all). A round collects `steps_per_round` steps per env, then makes `updates_per_round`
     gradient steps on the capped buffer, evaluates the student alone every `eval_every`
-    rounds, and checkpoints everything. With `learning_rate_final` > 0 the learning rate
-    falls linearly from `learning_rate` in the first round to it in the last. With
-    `action_noise` > 0 the executed action (teacher's or student's) gets Gaussian noise of that
-    std in the normalised action space while collecting, as DART (Laskey et al. 2017) does: the
-    labels stay the teachers' clean actions for the states the noise leads to.
+    rounds, and checkpoints everything. `rollout_workers` > 0 spreads the envs over that many
+    rollout workers, each holding its envs and teachers (Ray actors under `executor: ray`;
+    `workers.py`); 0 keeps one vector in the driver. With `learning_rate_final` > 0 the
+    learning rate falls linearly from `learning_rate` in the first round to it in the last.
+    With `action_noise` > 0 the executed action (teacher's or student's) gets Gaussian noise of
+    that std in the normalised action space while collecting, as DART (Laskey et al. 2017)
+    does: the labels stay the teachers' clean actions for the states the noise leads to.
     """
 
     n_envs: int = 4
@@ -106,6 +108,7 @@ class DaggerConfig:
     init: str = "scratch"
     eval_every: int = 1
     eval_episodes: int = 10
+    rollout_workers: int = 0    # 0: one vector here; k: k workers (Ray actors: executor ray)
 
     def __post_init__(self) -> None:
         _choice("vector", self.vector, VECTOR)
@@ -116,6 +119,17 @@ class DaggerConfig:
                   steps_per_round=self.steps_per_round, batch_size=self.batch_size,
                   learning_rate=self.learning_rate, buffer_size=self.buffer_size,
                   eval_every=self.eval_every, eval_episodes=self.eval_episodes)
+        if not 0 <= self.rollout_workers <= self.n_envs:
+            raise ValueError(f"dagger.rollout_workers must be between 0 (no workers: one "
+                             f"vector here) and dagger.n_envs ({self.n_envs}), got "
+                             f"{self.rollout_workers}")
+        beta = self.beta
+        if self.rollout_workers and beta.per == "episode" and beta.schedule not in (
+                "constant", "on_demand"):
+            raise ValueError(f"dagger.rollout_workers needs β per step, constant or "
+                             f"on_demand, got a {beta.schedule!r} schedule per episode (it "
+                             "would follow the episodes of every worker): set "
+                             "dagger.beta.per: step or dagger.rollout_workers: 0")
         for key in ("learning_rate_final", "action_noise"):
             if getattr(self, key) < 0:
                 raise ValueError(f"dagger.{key} must be >= 0 (0: off), "
@@ -130,13 +144,13 @@ class DaggerConfig:
                              f"got {self.task_weights}")
 
     def ledger_dict(self) -> dict:
-        """The section as run.json records it; `learning_rate_final`, `action_noise` if set.
+        """The section as run.json records it; keys added later only when set.
 
-        They came after runs existed: left at 0 they are not recorded, so those runs' config
-        hashes (and resumes) stay valid.
+        `rollout_workers`, `learning_rate_final` and `action_noise` came after runs existed;
+        left at 0 they are not recorded, so their config hashes (and resumes) stay valid.
         """
         d = dataclasses.asdict(self)
-        for key in ("learning_rate_final", "action_noise"):
+        for key in ("rollout_workers", "learning_rate_final", "action_noise"):
             if not d[key]:
                 d.pop(key)
         return d

@@ -157,6 +157,13 @@ def test_onestep_config_is_validated(tmp_path):
                                         onestep={"generator_ema": 0.99}))
     assert averaged.to_dict()["onestep"]["generator_ema"] == 0.99
     assert averaged.digest() != plain.digest()
+    assert "score_updates" not in plain.to_dict()["onestep"]
+    tracked = load_config(write_config(tmp_path / "g.yaml", **base,
+                                       onestep={"score_updates": 4}))
+    assert tracked.to_dict()["onestep"]["score_updates"] == 4
+    assert tracked.onestep.distiller_config("stochastic", seed=0).score_updates == 4
+    with pytest.raises(ValueError, match="onestep.score_updates must be a positive integer"):
+        load_config(write_config(tmp_path / "h.yaml", **base, onestep={"score_updates": 0}))
 
 
 def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):

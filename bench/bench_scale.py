@@ -5,7 +5,9 @@ scratch three times, in fresh run folders: in this process, on a pool of `--work
 processes, and as Ray tasks on an embedded `--workers`-CPU Ray instance (started before the
 clock runs; its start is reported apart). It checks that the three runs wrote the same shards
 and teacher weights, and prints the wall times, the speed-ups over serial, the ideal speed-up
-of the measured jobs on `--workers` workers (longest job first), the per-job costs that
+of the measured jobs on `--workers` workers (`ideal_speedup`: as `schedule.run_graph` runs
+them, teachers cut into segments and each task's shards right after its teacher;
+`ideal_speedup_with_barrier`: whole teachers, then the shards), the per-job costs that
 docs/scaling.md extrapolates from, and Ray's per-task overhead measured with a no-op task
 (one at a time: round trip; all at once: throughput).
 
@@ -68,7 +70,11 @@ def ray_overhead(executor: RayExecutor, tasks: int) -> dict:
 
 
 def timed_run(cfg, run_dir: Path, executor) -> dict:
-    """Wall time of teachers + collect in a fresh run folder, and each stage's own."""
+    """Wall time of teachers + collect in a fresh run folder, and each stage's own.
+
+    With more than one worker the teachers stage also writes the shards (each task's once its
+    teacher is trained), so its time holds most of collect's.
+    """
     started = time.perf_counter()
     run = run_stages(cfg, run_dir, ["teachers", "collect"], executor=executor)
     wall = time.perf_counter() - started
@@ -92,6 +98,43 @@ def makespan(jobs: list[float], workers: int) -> float:
     for job in sorted(jobs, reverse=True):
         load[load.index(min(load))] += job
     return max(load)
+
+
+def graph_makespan(teacher_s: list[float], shard_s: float, shards_per_task: int,
+                   workers: int, checkpoints: int) -> float:
+    """Length of `run_graph`'s schedule of teachers + collect with these job costs.
+
+    The teachers are cut as `overlap.segment_count` cuts them (at most at their `checkpoints`,
+    into equal parts here; the cost of resuming one is left out), each task's shards wait for
+    its teacher;
+    a free worker takes the ready job with the longest chain behind it, as `run_graph` does.
+    """
+    from distill_ros.distill.offline.overlap import segment_count
+    from distill_ros.schedule import Node, levels
+
+    k = min(segment_count(len(teacher_s), workers), checkpoints)
+    nodes, cost = [], {}
+    for t, seconds in enumerate(teacher_s):
+        for j in range(k):
+            after = (("t", t, j - 1),) if j else ()
+            nodes.append(Node(("t", t, j), noop, None, "teachers", after))
+            cost[("t", t, j)] = seconds / k
+        for j in range(shards_per_task):
+            nodes.append(Node(("s", t, j), noop, None, "collect", (("t", t, k - 1),)))
+            cost[("s", t, j)] = shard_s
+    rank, order = levels(nodes), {n.key: i for i, n in enumerate(nodes)}
+    waiting = sorted(nodes, key=lambda n: (-rank[n.key], order[n.key]))
+    free, ends, now = [0.0] * workers, {}, 0.0
+    while waiting:
+        now = max(now, min(free))
+        ready = [n for n in waiting if all(ends.get(a, now + 1) <= now for a in n.after)]
+        if not ready:  # wait for the next job to end
+            now = min(e for e in ends.values() if e > now)
+            continue
+        w = free.index(min(free))
+        waiting.remove(ready[0])
+        ends[ready[0].key] = free[w] = now + cost[ready[0].key]
+    return max(free)
 
 
 def job_costs(cfg, serial_dir: Path, serial: dict) -> dict:
@@ -170,9 +213,13 @@ def main() -> None:
         "tasks": cfg.tasks, "cpu_count": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
         "runs": runs,
         "speedup": {k: serial / v["wall_s"] for k, v in runs.items() if k != "serial"},
-        "ideal_speedup": serial / (makespan(list(costs["teacher_s"].values()), args.workers)
-                                   + makespan([costs["collect_shard_s"]] * costs["shards"],
-                                              args.workers)),
+        "ideal_speedup": serial / graph_makespan(
+            list(costs["teacher_s"].values()), costs["collect_shard_s"],
+            cfg.collect.n_shards(), args.workers,
+            -(-cfg.teachers.timesteps // cfg.teachers.checkpoint_every)),
+        "ideal_speedup_with_barrier": serial / (
+            makespan(list(costs["teacher_s"].values()), args.workers)
+            + makespan([costs["collect_shard_s"]] * costs["shards"], args.workers)),
         "job_seconds_total": sum(jobs), "job_costs": costs,
         "same_artefacts": prints["serial"] == prints["processes"] == prints["ray"],
         "artefacts_compared": len(prints["serial"]),

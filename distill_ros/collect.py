@@ -138,7 +138,8 @@ def collect_all(plan: CollectPlan, executor, progress_path: Path | None = None) 
     jobs = plan.missing()
     kept = len(plan.tasks) * plan.collect.n_shards() - len(jobs)
     if kept:
-        log.info("collect: kept %d shard(s) written by an earlier run", kept)
+        log.info("collect: kept %d shard(s) already written (by an earlier run, or by "
+                 "the teachers stage as each teacher finished)", kept)
     if jobs:
         log.info("collect: %d shard(s) to write on %r", len(jobs), executor)
     with StageProgress("collect", [plan.shard_size(k) for _, k in jobs], "ep",

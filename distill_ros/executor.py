@@ -1,9 +1,11 @@
 """Executors run independent jobs (a teacher to train, a shard to collect, an eval row).
 
-The interface is one method, ``map(fn, jobs, label, progress) -> results`` in job order:
-serial, a process pool, or Ray tasks (`RayExecutor` in `executor_ray`, the optional
-``[ray]`` extra). Jobs must not depend on which process runs them: each seeds itself from
-its own description and writes atomically, so every executor writes the same artefacts.
+The interface is ``map(fn, jobs, label, progress) -> results`` in job order, and for
+`schedule.run_graph` (jobs that wait for others) ``slots``, ``submit``, ``cancel`` and a
+progress ``channel``: serial, a process pool, or Ray tasks (`RayExecutor` in `executor_ray`,
+the optional ``[ray]`` extra). Jobs must not depend on which process runs them: each seeds
+itself from its own description and writes atomically, so every executor writes the same
+artefacts.
 `label` names the kind of job (``teachers``, ``collect``, ``eval``): Ray tasks declare the
 CPUs and GPUs the config gives that kind. `progress` (a `progress.StageProgress`) gets
 the jobs' own `progress.report` counts from whichever worker runs them.
@@ -19,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Optional, Protocol, Sequence, TypeVar
 
 from distill_ros.executor_ray import POLL_S, RayConfig, RayExecutor
-from distill_ros.progress import StageProgress, reporting, run_job
+from distill_ros.progress import Sink, StageProgress, reporting, run_job
 
 __all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayConfig", "RayExecutor",
            "SerialExecutor", "make_executor", "run_job"]
@@ -30,12 +32,37 @@ Result = TypeVar("Result")
 EXECUTORS = ("serial", "processes", "ray")
 
 
+class Channel(Protocol):
+    """Where the jobs of a `run_graph` report progress: `sink` for them, `take` for the driver."""
+
+    sink: Sink
+
+    def take(self) -> list:
+        """The messages that came in since the last call."""
+
+    def close(self) -> None:
+        """Free what the channel holds."""
+
+
 class Executor(Protocol):
     """Runs ``fn`` on every job; results come back in the order of ``jobs``."""
 
     def map(self, fn: Callable[[Job], Result], jobs: Sequence[Job], label: str = "jobs",
             progress: Optional[StageProgress] = None) -> list[Result]:
         """``[fn(job) for job in jobs]``, however the jobs are spread."""
+
+    def slots(self) -> int:
+        """How many jobs of one CPU run at once."""
+
+    def submit(self, fn: Callable, job: object, label: str = "jobs", index: int = 0,
+               sink: Optional[Sink] = None) -> cf.Future:
+        """Start ``fn(job)`` as job number `index` of kind `label`, reporting to `sink`."""
+
+    def cancel(self, futures: Sequence[cf.Future]) -> None:
+        """Stop submitted jobs that are not needed any more (after another one failed)."""
+
+    def channel(self) -> Channel:
+        """A progress channel for the jobs `submit` starts."""
 
 
 class SerialExecutor:
@@ -52,8 +79,49 @@ class SerialExecutor:
                 progress.job_done(i)
         return results
 
+    def slots(self) -> int:
+        """How many jobs run at once: one."""
+        return 1
+
+    def submit(self, fn: Callable, job: object, label: str = "jobs", index: int = 0,
+               sink: Optional[Sink] = None) -> cf.Future:
+        """Run the job now; its result (or error) is in the returned, finished future."""
+        future: cf.Future = cf.Future()
+        try:
+            with reporting(index, sink):
+                future.set_result(fn(job))
+        except Exception as err:  # the scheduler raises it, as the other executors do
+            future.set_exception(err)
+        return future
+
+    def cancel(self, futures: Sequence[cf.Future]) -> None:
+        """Nothing runs in the background."""
+
+    def channel(self) -> "Channel":
+        """Progress messages of the jobs run here: a plain list."""
+        return ListChannel()
+
     def __repr__(self) -> str:
         return "SerialExecutor()"
+
+
+class ListChannel:
+    """A progress channel in this process: jobs `put`, the driver `take`s."""
+
+    def __init__(self) -> None:
+        self.sink, self.items = self, []
+
+    def put(self, item: object) -> None:
+        """One message."""
+        self.items.append(item)
+
+    def take(self) -> list:
+        """Every message since the last call."""
+        items, self.items = self.items, []
+        return items
+
+    def close(self) -> None:
+        """Nothing to free."""
 
 
 class ProcessExecutor:
@@ -91,6 +159,33 @@ class ProcessExecutor:
             self._pool = None  # a worker died: the next map starts a fresh pool
             raise
 
+    def slots(self) -> int:
+        """How many jobs run at once: the pool's processes."""
+        return self.processes
+
+    def submit(self, fn: Callable, job: object, label: str = "jobs", index: int = 0,
+               sink: Optional[Sink] = None) -> cf.Future:
+        """Start the job on the pool (its future raises BrokenProcessPool if a worker died)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+        try:
+            return self._pool.submit(run_job, fn, job, index, sink)
+        except BrokenProcessPool:  # a worker of an earlier graph died: a fresh pool
+            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+            return self._pool.submit(run_job, fn, job, index, sink)
+
+    def cancel(self, futures: Sequence[cf.Future]) -> None:
+        """Drop the jobs not started yet (a running one ends on its own)."""
+        for future in futures:
+            future.cancel()
+        if any(f.done() and not f.cancelled() and isinstance(f.exception(), BrokenProcessPool)
+               for f in futures):
+            self._pool = None
+
+    def channel(self) -> "QueueChannel":
+        """The manager queue the workers report to."""
+        return QueueChannel(self._progress_queue())
+
     def _progress_queue(self):
         """The manager queue workers report to, emptied of an earlier map's messages."""
         if self._manager is None:
@@ -112,6 +207,22 @@ class ProcessExecutor:
         return f"ProcessExecutor(processes={self.processes})"
 
 
+class QueueChannel:
+    """A process pool's progress channel: its manager queue."""
+
+    def __init__(self, queue) -> None:
+        self.sink = queue
+
+    def take(self) -> list:
+        """Every message waiting in the queue."""
+        box = ListChannel()
+        _drain(self.sink, box)
+        return box.take()
+
+    def close(self) -> None:
+        """The queue stays with the pool."""
+
+
 def _follow(futures: list, queue, progress: Optional[StageProgress]) -> list:
     """Feed `progress` from the workers until every future is done; results in order."""
     index = {f: i for i, f in enumerate(futures)}
@@ -131,7 +242,7 @@ def _follow(futures: list, queue, progress: Optional[StageProgress]) -> list:
     return [f.result() for f in futures]
 
 
-def _drain(queue, progress: Optional[StageProgress]) -> None:
+def _drain(queue, progress) -> None:
     """Every message waiting in a process queue, into the bar (or dropped, without one)."""
     import queue as stdlib_queue
 

@@ -19,7 +19,7 @@ from distill_ros.checks import choice, in_range, positive
 
 log = logging.getLogger(__name__)
 POLL_S = 0.25  # s, how often the driver gathers worker progress while tasks run
-JOB_KINDS = ("teachers", "collect", "eval")  # the `label`s of the stages' jobs
+JOB_KINDS = ("teachers", "collect", "eval", "rollout")  # `label`s of jobs (rollout: actors)
 
 
 @dataclass
@@ -77,6 +77,42 @@ class _ActorSink:
         self.box.put.remote(item)
 
 
+class ActorChannel:
+    """Progress messages through a `_ProgressBox` actor (a `schedule.run_graph` channel)."""
+
+    def __init__(self, ray: Any, box: Any) -> None:
+        self.ray, self.box, self.sink = ray, box, _ActorSink(box)
+
+    def take(self) -> list:
+        """The messages the tasks sent since the last call."""
+        return self.ray.get(self.box.take.remote())
+
+    def close(self) -> None:
+        """Stop the actor."""
+        self.ray.kill(self.box)
+
+
+class ActorGroup:
+    """Ray actors called together: the same method on each, one shared argument sent once."""
+
+    def __init__(self, ray: Any, actors: list) -> None:
+        self.ray, self.actors = ray, actors
+
+    def call(self, method: str, shared: Any, args: Sequence[tuple]) -> list:
+        """`actor.method(shared, *args[i])` on every actor (no `shared`: None); the results."""
+        head = () if shared is None else (self.ray.put(shared),)
+        return self.ray.get([getattr(a, method).remote(*head, *x)
+                             for a, x in zip(self.actors, args)])
+
+    def close(self) -> None:
+        """Let every actor close what it holds, then stop them."""
+        try:
+            self.call("close", None, [()] * len(self.actors))
+        finally:
+            for actor in self.actors:
+                self.ray.kill(actor)
+
+
 class RayExecutor:
     """Jobs as Ray tasks, each declaring the CPUs/GPUs of its kind; retried if a worker dies."""
 
@@ -92,6 +128,8 @@ class RayExecutor:
         self.jobs, self.dashboard = dict(jobs or {}), dashboard
         self.dashboard_url = ""
         self._started = False
+        self._refs: dict = {}   # future of `submit` -> its task's ObjectRef (to cancel it)
+        self._run_job: Any = None
 
     @classmethod
     def from_config(cls, cfg: RayConfig, local_cpus: int | None = None) -> "RayExecutor":
@@ -125,6 +163,52 @@ class RayExecutor:
         finally:
             ray.kill(box)
 
+    def slots(self) -> int:
+        """How many one-kind tasks run at once: the cluster's CPUs over a task's CPUs."""
+        cpus = self._ray().cluster_resources().get("CPU", 1.0)
+        return max(1, int(cpus // self.num_cpus))
+
+    def submit(self, fn: Callable, job: Any, label: str = "jobs", index: int = 0,
+               sink: Any = None) -> Any:
+        """Start the job as a Ray task of kind `label`; a `concurrent.futures` future."""
+        from distill_ros.progress import run_job
+
+        ray = self._ray()
+        needs = self.needs(label)
+        if self._run_job is None:  # one remote function: Ray exports it once, not per job
+            self._run_job = ray.remote(run_job)
+        ref = self._run_job.options(num_cpus=needs.num_cpus, num_gpus=needs.num_gpus,
+                                    max_retries=self.max_retries,
+                                    name=label).remote(fn, job, index, sink)
+        future = ref.future()
+        self._refs[future] = ref
+        future.add_done_callback(lambda f: self._refs.pop(f, None))
+        return future
+
+    def cancel(self, futures: Sequence) -> None:
+        """Cancel the Ray tasks of these futures."""
+        ray = self._ray()
+        for future in futures:
+            ref = self._refs.pop(future, None)
+            if ref is not None:
+                ray.cancel(ref)
+
+    def actor_group(self, cls: type, inits: Sequence[tuple], label: str) -> "ActorGroup":
+        """One Ray actor of class `cls` per entry of `inits` (its constructor's arguments).
+
+        Each declares the CPUs/GPUs of kind `label`. An actor is not restarted when its
+        process dies: it holds state (envs mid-run), so the driver's call fails instead.
+        """
+        ray = self._ray()
+        needs = self.needs(label)
+        remote = ray.remote(cls).options(num_cpus=needs.num_cpus, num_gpus=needs.num_gpus)
+        return ActorGroup(ray, [remote.remote(*args) for args in inits])
+
+    def channel(self) -> "ActorChannel":
+        """A progress actor the tasks report to."""
+        ray = self._ray()
+        return ActorChannel(ray, ray.remote(num_cpus=0)(_ProgressBox).remote())
+
     def _ray(self):
         try:
             import ray
@@ -154,6 +238,7 @@ class RayExecutor:
 
             ray.shutdown()
             self._started = False
+            self._run_job = None
 
     def __repr__(self) -> str:
         return (f"RayExecutor(address={self.address!r}, num_cpus={self.num_cpus}, "

@@ -76,7 +76,10 @@ def run_stages(cfg: PipelineConfig, run_dir: str | Path, stages: list[str],
     set_threads(cfg)
     executor = executor or SerialExecutor()
     with RunDir(run_dir, cfg) as run:
-        for stage in stages:
+        for i, stage in enumerate(stages):
+            # a stage may start the next ones' jobs early (teachers: their shards), not when
+            # --force is to clear those stages' outputs first
+            run.next_stages = () if force else tuple(stages[i + 1:])
             _run_stage(run, cfg, stage, force, executor)
     return run
 

@@ -66,6 +66,7 @@ class RunDir:
         self._unlock = weakref.finalize(self, os.close, self._lock_fd)
         _remove_stale_temp_files(self.root)
         self.ledger = self._open_ledger()
+        self.next_stages: tuple[str, ...] = ()  # what this invocation runs after this stage
 
     def close(self) -> None:
         """Release the run folder's lock (another process may then open it)."""

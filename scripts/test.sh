@@ -14,7 +14,11 @@ if [ -f ../shared/ros2/install.sh ]; then
   bash ../shared/ros2/install.sh
 fi
 bash scripts/setup.sh
-.venv/bin/python -m pytest -q "$@"
+# students that several tests train (test/humanoid_students.py) are trained once for both runs
+DISTILL_ROS_TEST_CACHE=$(mktemp -d -t distill_ros_tests.XXXXXX)
+export DISTILL_ROS_TEST_CACHE
+trap 'rm -rf "$DISTILL_ROS_TEST_CACHE"' EXIT
+.venv/bin/python -m pytest -q --durations=15 "$@"
 if [ $# -gt 0 ]; then
   exit 0
 fi
@@ -33,4 +37,4 @@ set +u  # setup.bash reads unset variables
 source "$ROS_SETUP"
 set -u
 export RMW_IMPLEMENTATION=rmw_cyclonedds_cpp DISTILL_ROS_TEST_BACKEND=rclpy
-exec .venv/bin/python -m pytest -q test/ros test/nodes
+.venv/bin/python -m pytest -q --durations=15 test/ros test/nodes

@@ -148,7 +148,7 @@ def test_ray_tasks_declare_the_needs_of_their_kind(ray_local):
 
 def test_ray_needs_are_checked_per_kind(tmp_path):
     with pytest.raises(ValueError, match=r"ray.jobs key must be one of \['teachers', "
-                       r"'collect', 'eval'\], got 'teacher'"):
+                       r"'collect', 'eval', 'rollout'\], got 'teacher'"):
         RayConfig(jobs={"teacher": JobNeeds()})
     with pytest.raises(ValueError, match="num_cpus must be > 0, got 0"):
         JobNeeds(num_cpus=0)

@@ -88,7 +88,7 @@ def read_shard(path: Path, obs_spec: Union[Spec, ObsSpec], act_spec: Spec) -> di
         if arr.shape != (n, *shape):
             raise ValueError(f"dataset shard {path}: field {key!r} has shape {arr.shape}, "
                              f"expected {(n, *shape)}; {fix}")
-        bad = np.argwhere(~np.isfinite(arr.reshape(n, -1)))
+        bad = np.argwhere(~np.isfinite(arr.reshape(n, int(np.prod(shape)))))  # n may be 0
         if len(bad):
             raise ValueError(f"dataset shard {path}: field {key!r} contains NaN/Inf at row "
                              f"{bad[0][0]}, column {bad[0][1]}; {fix}")

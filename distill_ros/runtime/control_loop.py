@@ -52,15 +52,11 @@ class LoopStats:
                 self._ticks.append(started)
                 self.ticks += 1
 
-    def latency(self, seconds: float) -> None:
-        """Record one obs->command latency."""
+    def commanded(self, policy_s: float, latency_s: float) -> None:
+        """Record one command's policy call time and obs->command latency (one lock)."""
         with self._lock:
-            self._latency.append(seconds)
-
-    def policy(self, seconds: float) -> None:
-        """Record how long one policy call took."""
-        with self._lock:
-            self._policy.append(seconds)
+            self._policy.append(policy_s)
+            self._latency.append(latency_s)
 
     def summary(self) -> dict[str, float]:
         """Achieved rate (Hz); latency, compute and policy p50/p99/max (ms) over the window."""

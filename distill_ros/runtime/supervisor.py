@@ -227,8 +227,7 @@ class Supervisor:
                 return
             try:
                 action = policy.act(obs)
-                if self.stats is not None:
-                    self.stats.policy(self.clock() - now)
+                acted = self.clock()
             except Exception as err:  # noqa: BLE001 - a failing model must not stall the robot
                 self.hold()
                 self.counts.policy_errors += 1
@@ -244,8 +243,8 @@ class Supervisor:
             else:
                 self._ran(now)
             self.send(command)
-            if self.stats is not None:
-                self.stats.latency(self.clock() - newest)
+            if self.stats is not None:  # one lock per command for both figures
+                self.stats.commanded(acted - now, self.clock() - newest)
 
     def watch(self) -> None:
         """Hold and report if the inputs went stale or never came, without running the policy.

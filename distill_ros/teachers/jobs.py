@@ -74,13 +74,33 @@ class TeacherPlan:
         trained = self.teachers.timesteps if self.trains_here(task) else 0
         return trained + self.teachers.eval_episodes
 
+    def segments(self, task: str, count: int) -> list[int | None]:
+        """`until` of each of `count` jobs that train `task` one after the other (last: None).
+
+        The cuts fall on checkpoints (`checkpoint_every`), where a job resumes the previous
+        one's training bit for bit; fewer jobs when there are fewer checkpoints.
+        """
+        if not self.trains_here(task) or self.teachers.algo not in ("ppo", "sac"):
+            return [None]
+        every = self.teachers.checkpoint_every
+        chunks = -(-self.teachers.timesteps // every)
+        count = max(1, min(count, chunks))
+        return [round(chunks * k / count) * every for k in range(1, count)] + [None]
+
+    def segment(self, job: tuple[str, int | None]) -> dict:
+        """Run one job for an executor: train `job[0]` until `job[1]` steps (None: to the end)."""
+        return train_and_measure(self, *job)
+
     def __call__(self, task: str) -> dict:
         """Run one job for an executor: `train_and_measure(self, task)`."""
         return train_and_measure(self, task)
 
 
-def train_and_measure(plan: TeacherPlan, task: str) -> dict:
-    """Train `task`'s teacher unless it is the user's file or done, then measure it."""
+def train_and_measure(plan: TeacherPlan, task: str, until: int | None = None) -> dict:
+    """Train `task`'s teacher unless it is the user's file or done, then measure it.
+
+    With `until`, only train to that many steps (a segment: see `TeacherPlan.segments`).
+    """
     from distill_ros.evaluate import success_rate
     from distill_ros.progress import StepsBar
     from distill_ros.tasks.base import add_user_tasks
@@ -94,12 +114,17 @@ def train_and_measure(plan: TeacherPlan, task: str) -> dict:
     path = plan.teacher_file(task)
     started = time.monotonic()
     train_here = plan.trains_here(task)
+    if until is not None and (path.is_file() or not train_here):
+        return {"task": task, "until": until, "wall_s": 0.0}  # a segment found done
     if train_here and path.is_file():  # killed between training and its evaluation
         log.info("teacher %s: trained earlier, measuring its success", task)
         remove_checkpoints(path.parent)  # in case the kill came before their removal
     elif train_here:
-        path = train_teacher(plan.family, task, cfg, path.parent,
-                             plan.seed * TEACHER_SEED_STRIDE + i, StepsBar())
+        trained = train_teacher(plan.family, task, cfg, path.parent,
+                                plan.seed * TEACHER_SEED_STRIDE + i, StepsBar(), until)
+        if trained is None:
+            return {"task": task, "until": until, "wall_s": time.monotonic() - started}
+        path = trained
     teacher = load_teacher(path, fam.obs_spec, fam.act_spec)
     success = success_rate(plan.family, task, teacher.act, cfg.eval_episodes,
                            TEACHER_EVAL_SEED + plan.seed, i, f"teacher {task} eval")

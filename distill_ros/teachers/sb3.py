@@ -101,13 +101,15 @@ def _vec_env(family: str, task: str, n_envs: int, seed: int):
 
 
 def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, seed: int,
-                  progress=None) -> Path:
+                  progress=None, until: int | None = None) -> Path | None:
     """Train (or resume) one expert; returns the path of its final `teacher.zip`.
 
     Checkpoints every `cfg.checkpoint_every` steps to `checkpoint.zip` plus
     `checkpoint_state.pkl` (environments mid-episode, VecNormalize statistics, every RNG) and
     the SAC replay buffer, so a killed run continues bit for bit as if never killed.
-    `progress` is a tqdm bar advanced by env steps.
+    `progress` is a tqdm bar advanced by env steps. With `until`, training stops at the first
+    checkpoint at or past `until` steps (one segment of a teacher trained in several jobs) and
+    returns None unless that is the end; the checkpoints fall where they would in one go.
     """
     from stable_baselines3 import PPO, SAC
 
@@ -128,12 +130,14 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
     else:
         torch.manual_seed(seed)
         venv = _normalized(_vec_env(family, task, cfg.n_envs, seed), cfg)
-        model = _new_model(algo, cfg, venv, seed)
+        from distill_ros.tasks.base import get_family
+
+        fam = get_family(family)
+        model = _new_model(algo, cfg, venv, seed, fam.max_episode_steps)
         if cfg.demo_episodes:
-            from distill_ros.tasks.base import get_family
             from distill_ros.teachers.sac_demos import seed_with_demos
 
-            act = get_family(family).act_spec
+            act = fam.act_spec
             seed_with_demos(model, venv, family, cfg, seed, np.asarray(act.low),
                             np.asarray(act.high), out_dir)
             # frozen from here: the cloned actor's inputs keep their meaning while SAC explores
@@ -144,13 +148,17 @@ def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, see
     if progress is not None:
         progress.update(model.num_timesteps)
         callback = _ProgressCallback(progress, cfg.n_envs)
-    while model.num_timesteps < cfg.timesteps:
+    stop = cfg.timesteps if until is None else min(until, cfg.timesteps)
+    while model.num_timesteps < stop:
         chunk = min(cfg.checkpoint_every, cfg.timesteps - model.num_timesteps)
         model.learn(chunk, reset_num_timesteps=False, callback=callback)
         if cfg.algo == "sac":
             atomic_write(ckpt_buffer, model.save_replay_buffer)
         atomic_write(ckpt_state, lambda f: cloudpickle.dump(_training_state(model, venv), f))
         _save_model(model, ckpt)  # last: its presence means the other two are complete
+    if model.num_timesteps < cfg.timesteps:  # a segment: the next job resumes from here
+        venv.close()
+        return None
     final = out_dir / "teacher.zip"
     _save_norm(venv, out_dir / "obs_norm.npz")
     _save_model(model, final)
@@ -232,7 +240,19 @@ class _ProgressCallback(BaseCallback):
         return True
 
 
-def _new_model(algo, cfg: TeacherConfig, venv, seed: int):
+def replay_capacity(cfg: TeacherConfig, episode_steps: int) -> int:
+    """Transitions SAC's replay buffer holds: enough that it never wraps.
+
+    That is SAC's own steps plus the demonstrations (the episodes asked for, plus one per
+    env still running when they end). SB3's default holds a million whatever the budget
+    (a 148 MB checkpoint for a 60k-step teacher); a buffer that never fills samples
+    exactly as a larger one does, at a fraction of the memory and checkpoint size.
+    """
+    demos = (cfg.demo_episodes + cfg.n_envs) * episode_steps if cfg.demo_episodes else 0
+    return cfg.timesteps + demos + 2 * cfg.n_envs
+
+
+def _new_model(algo, cfg: TeacherConfig, venv, seed: int, episode_steps: int):
     kwargs = dict(learning_rate=cfg.learning_rate, gamma=cfg.gamma, seed=seed, verbose=0,
                   device="cpu", policy_kwargs=dict(net_arch=list(cfg.net_arch)))
     if cfg.algo == "ppo":
@@ -242,6 +262,7 @@ def _new_model(algo, cfg: TeacherConfig, venv, seed: int):
     else:
         # with demonstrations in the buffer SAC learns from its first step, on its own policy
         kwargs.update(batch_size=cfg.batch_size, train_freq=4, gradient_steps=2,
+                      buffer_size=replay_capacity(cfg, episode_steps),
                       learning_starts=0 if cfg.demo_episodes else 2000,
                       ent_coef=f"auto_{cfg.ent_coef_init}")
     return algo("MlpPolicy", venv, **kwargs)

@@ -11,13 +11,16 @@ SCRIPTED_FILE = "teacher.pt"
 
 
 def train_teacher(family: str, task: str, cfg: TeacherConfig, out_dir: Path, seed: int,
-                  progress=None) -> Path:
-    """`teachers.algo: scripted` saves the family's expert; otherwise SB3 trains (resumably)."""
+                  progress=None, until: int | None = None) -> Path | None:
+    """`teachers.algo: scripted` saves the family's expert; otherwise SB3 trains (resumably).
+
+    `until`: SB3 stops at its first checkpoint past that many steps (None: not the end yet).
+    """
     if cfg.algo == "scripted":
         return save_scripted(family, cfg.expert, Path(out_dir) / SCRIPTED_FILE)
     from distill_ros.teachers.sb3 import train_teacher as train_sb3
 
-    return train_sb3(family, task, cfg, Path(out_dir), seed, progress)
+    return train_sb3(family, task, cfg, Path(out_dir), seed, progress, until)
 
 
 def save_scripted(family: str, name: str, path: Path) -> Path:

@@ -33,6 +33,20 @@ def test_round_trip_keeps_successful_episodes_only(tmp_path):
     assert obs.shape == (stored, FAM.obs_spec.dim) and set(idx.tolist()) == {0}
 
 
+def test_shard_where_every_episode_failed_loads_empty_and_the_dataset_says_why(tmp_path):
+    eps = _episodes()
+    for e in eps:
+        e.success = False
+    path = tmp_path / "cube" / "shard_0000.npz"
+    path.parent.mkdir()
+    assert write_shard(path, eps, "cube", FAM.obs_spec, FAM.act_spec, keep="success") == 0
+    d = read_shard(path, FAM.obs_spec, FAM.act_spec)
+    assert d["obs"].shape == (0, FAM.obs_spec.dim) and d["act"].shape == (0, FAM.act_spec.dim)
+    assert d["successes"].tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="holds no steps: the teachers succeeded in no episode"):
+        load_dataset(tmp_path, ["cube"], FAM.obs_spec, FAM.act_spec)
+
+
 def test_nan_in_shard_names_file_field_and_fix(tmp_path):
     eps = _episodes()
     eps[0].obs[2, 5] = np.nan

@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO
 from nodes.conftest import OUTPUT
 from nodes.humanoid_models import teacher_student_onnx
-from tasks.test_humanoid_switch import walk_student  # noqa: F401 - a fixture
+from humanoid_students import walk_student  # noqa: F401 - the session fixture
 
 F64 = "std_msgs/msg/Float64MultiArray"
 CONFIG = REPO / "config"
@@ -158,7 +158,7 @@ def test_the_student_the_humanoid_pipeline_exports_closes_the_loop(
     assert inference is not None and inference["state"] == "active", logs()
 
 
-@pytest.mark.slow   # trains the walk student of tasks/test_humanoid_switch.py (~1-3 min)
+@pytest.mark.slow   # the walk student of humanoid_students.py (trained ~1 min, once a run)
 def test_a_dagger_walk_student_tracks_motion_command_across_a_live_mode_switch(
         tester, start_node, tmp_path, walk_student):  # noqa: F811 - the fixture
     """A competent student that reads the command: full -> head_hands -> full, still up.

@@ -96,3 +96,24 @@ def test_truncated_or_missing_teacher_files_are_refused(tmp_path, expert_file):
     with pytest.raises(ValueError, match="unsupported type '.pkl'"):
         (tmp_path / "x.pkl").write_bytes(b"0")
         load_teacher(tmp_path / "x.pkl", FAM.obs_spec, FAM.act_spec)
+
+
+def test_sac_replay_buffer_is_sized_to_the_budget_and_never_wraps(tmp_path):
+    from stable_baselines3 import SAC
+
+    from distill_ros.teachers import sb3
+    from distill_ros.teachers.config import TeacherConfig
+    from distill_ros.teachers.sac_demos import seed_with_demos
+
+    cfg = TeacherConfig(timesteps=300, n_envs=2, demo_episodes=2, demo_noise=0.1,
+                        expert="scripted")
+    venv = sb3._normalized(sb3._vec_env("grasp", "cube", cfg.n_envs, 0), cfg)
+    model = sb3._new_model(SAC, cfg, venv, 0, FAM.max_episode_steps)
+    buffer = model.replay_buffer
+    capacity = sb3.replay_capacity(cfg, FAM.max_episode_steps)
+    assert buffer.buffer_size * buffer.n_envs <= capacity < 10_000  # SB3's default: 1e6
+    seed_with_demos(model, venv, "grasp", cfg, 0, np.asarray(FAM.act_spec.low),
+                    np.asarray(FAM.act_spec.high), tmp_path)
+    model.learn(cfg.timesteps, reset_num_timesteps=False)
+    assert not buffer.full and buffer.pos > cfg.timesteps // cfg.n_envs, \
+        "the buffer wrapped: SAC would sample differently than with SB3's default size"

@@ -29,6 +29,27 @@ def student_input(groups: dict) -> object:
     return groups
 
 
+@torch.no_grad()
+def student_act(student: torch.nn.Module, obs: Groups) -> tuple[np.ndarray, np.ndarray]:
+    """`student`'s (physical, normalised [-1, 1]) actions for a batch of groups."""
+    student.eval()
+    x = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in obs.items()}
+    a = student.forward_normalized(student_input(x))
+    low, high = student.act_low, student.act_high
+    physical = torch.clamp(low + (a + 1.0) * 0.5 * (high - low), low, high)
+    return physical.numpy(), torch.clamp(a, -1.0, 1.0).numpy()
+
+
+def normalize_labels(student: torch.nn.Module, mean: np.ndarray, std: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Physical teacher mean (and std) -> `student`'s normalised [-1, 1] action space."""
+    m = student.normalize_actions(torch.as_tensor(mean, dtype=torch.float32))
+    if std is None:
+        return m.numpy(), None
+    scale = 2.0 / (student.act_high - student.act_low)
+    return m.numpy(), (torch.as_tensor(std, dtype=torch.float32) * scale).numpy()
+
+
 class DAgger:
     """Student, optional Gaussian head, optimiser and the aggregate buffer."""
 
@@ -46,24 +67,14 @@ class DAgger:
         self.updates = 0
 
     # -- acting --------------------------------------------------------------------------------
-    @torch.no_grad()
     def act(self, obs: Groups) -> tuple[np.ndarray, np.ndarray]:
         """The student's (physical, normalised [-1, 1]) actions for a batch of groups."""
-        self.student.eval()
-        x = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in obs.items()}
-        a = self.student.forward_normalized(student_input(x))
-        low, high = self.student.act_low, self.student.act_high
-        physical = torch.clamp(low + (a + 1.0) * 0.5 * (high - low), low, high)
-        return physical.numpy(), torch.clamp(a, -1.0, 1.0).numpy()
+        return student_act(self.student, obs)
 
     def normalize(self, mean: np.ndarray, std: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
         """Physical teacher mean (and std) -> the normalised [-1, 1] action space."""
-        m = self.student.normalize_actions(torch.as_tensor(mean, dtype=torch.float32))
-        if std is None:
-            return m.numpy(), None
-        scale = 2.0 / (self.student.act_high - self.student.act_low)
-        return m.numpy(), (torch.as_tensor(std, dtype=torch.float32) * scale).numpy()
+        return normalize_labels(self.student, mean, std)
 
     def process_env_step(self, obs: Groups, teacher_mean: np.ndarray,
                          teacher_std: np.ndarray | None, task: np.ndarray) -> None:

@@ -71,6 +71,28 @@ class BetaMixer:
         self.episodes += int(done.sum())
         self.start_episodes(done)
 
+    def draw_round(self, steps: int) -> np.ndarray:
+        """Every coin of a round of `steps` vector steps, for rollout workers to replay.
+
+        The draws, and their order, are those of `collect_round` on one vector: per step, one
+        coin per env and step (the step counters advance here); per episode, one row at the
+        round's start and one after each step (β must then be constant: it would follow the
+        episodes that end across all workers).
+        """
+        if self.cfg.per == "step":
+            rows = [self.teacher_mask(None, None) for _ in range(steps)]
+            return np.stack(rows) if rows else np.zeros((0, self.n_envs), bool)
+        assert self.cfg.schedule == "constant", "DaggerConfig refuses this with workers"
+        return np.stack([self.rng.random(self.n_envs) < self.beta() for _ in range(steps + 1)])
+
+    def merge_round(self, parts: list[dict], steps: int) -> None:
+        """Add the workers' counts of a round whose coins `draw_round` drew."""
+        self.episodes += sum(p["episodes"] for p in parts)
+        if self.cfg.per == "episode":
+            self.steps += self.n_envs * steps
+            self.teacher_steps += sum(p["teacher_steps"] for p in parts)
+            self._episode_coin = np.concatenate([p["episode_coin"] for p in parts])
+
     def stats(self) -> dict[str, float]:
         """Figures for the progress bar and the logs."""
         return {"beta": self.beta(), "teacher_steps": self.teacher_steps,
@@ -137,6 +159,23 @@ class OnDemandGate:
         """Fresh episodes in envs `mask` (after a reset) start with the student in control."""
         self.end_episodes(mask, np.zeros_like(mask))
 
+    def draw_round(self, steps: int) -> None:
+        """Nothing to draw: each rollout worker gates its own envs (see `BetaMixer`)."""
+        del steps
+
+    def merge_round(self, parts: list[dict], steps: int) -> None:
+        """Add the counters of the workers' gates."""
+        del steps
+        self.steps += sum(p["steps"] for p in parts)
+        self.teacher_steps += sum(p["teacher_steps"] for p in parts)
+        for cause in self.takeovers:
+            self.takeovers[cause] += sum(p["takeovers"][cause] for p in parts)
+
+    def round_counts(self) -> dict:
+        """What `merge_round` adds up (a worker's own gate)."""
+        return {"steps": self.steps, "teacher_steps": self.teacher_steps,
+                "takeovers": dict(self.takeovers)}
+
     def stats(self) -> dict[str, float]:
         """Figures for the progress bar and the logs."""
         return {"teacher_steps": self.teacher_steps,
@@ -153,6 +192,39 @@ class OnDemandGate:
         """Inverse of `state_dict`."""
         self.steps, self.teacher_steps = int(state["steps"]), int(state["teacher_steps"])
         self.takeovers = dict(state["takeovers"])
+
+
+class ReplayedCoins:
+    """A rollout worker's mixer: the coins of its envs that the driver's `BetaMixer` drew."""
+
+    def __init__(self, per_step: bool, rows: np.ndarray) -> None:
+        self.per_step, self.rows, self.next = per_step, rows, 0
+        self.teacher_steps = 0
+        self.episode_coin = np.zeros(rows.shape[1], bool)
+
+    def start_episodes(self, mask: np.ndarray) -> None:
+        """Per episode: the next row's coins for the episodes starting in `mask`."""
+        if not self.per_step:
+            self.episode_coin = np.where(mask, self.rows[self.next], self.episode_coin)
+            self.next += 1
+
+    def teacher_mask(self, student: np.ndarray, teacher: np.ndarray) -> np.ndarray:
+        """Where the teacher acts this step: this step's coins, or the episodes' coins."""
+        if self.per_step:
+            mask = self.rows[self.next].copy()
+            self.next += 1
+        else:
+            mask = self.episode_coin.copy()
+        self.teacher_steps += int(mask.sum())
+        return mask
+
+    def end_episodes(self, done: np.ndarray, success: np.ndarray) -> None:
+        """Per episode: coins for the episodes that start after this step."""
+        self.start_episodes(done)
+
+    def round_counts(self) -> dict:
+        """What `BetaMixer.merge_round` adds up (episodes come from the round's stats)."""
+        return {"teacher_steps": self.teacher_steps, "episode_coin": self.episode_coin}
 
 
 def make_mixer(cfg: BetaConfig, n_envs: int, seed: int) -> BetaMixer | OnDemandGate:

@@ -93,6 +93,22 @@ def evaluate_student(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarra
                      student_groups: Sequence[str], env_tasks: Sequence[str], episodes: int,
                      seeds: list[int]) -> dict[str, float]:
     """Success rate per task of the student alone (`act`: groups -> physical actions)."""
+    wins, finished = evaluation_counts(envs, act, student_groups, episodes, seeds)
+    return success_per_task(wins, finished, env_tasks)
+
+
+def success_per_task(wins: np.ndarray, finished: np.ndarray, env_tasks: Sequence[str]
+                     ) -> dict[str, float]:
+    """Success rate per task from per-env counts of won and finished episodes."""
+    tasks = np.asarray(env_tasks)
+    return {t: float(wins[tasks == t].sum() / finished[tasks == t].sum())
+            for t in dict.fromkeys(env_tasks)}
+
+
+def evaluation_counts(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarray],
+                      student_groups: Sequence[str], episodes: int, seeds: list[int]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per env: episodes won and finished (`episodes` each) by the student alone."""
     n = envs.num_envs
     wins, finished = np.zeros(n, int), np.zeros(n, int)
     obs, _ = envs.reset(seed=seeds)
@@ -105,6 +121,4 @@ def evaluate_student(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarra
         finished += counted
         if done.any():
             obs, _ = envs.reset(options={"reset_mask": done})
-    tasks = np.asarray(env_tasks)
-    return {t: float(wins[tasks == t].sum() / finished[tasks == t].sum())
-            for t in dict.fromkeys(env_tasks)}
+    return wins, finished

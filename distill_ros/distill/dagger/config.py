@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 SCHEDULES = ("constant", "linear", "exponential", "on_demand")
@@ -75,7 +76,9 @@ class DaggerConfig:
     `teacher_groups`/`student_groups` name the observation groups each side reads (empty:
     all). A round collects `steps_per_round` steps per env, then makes `updates_per_round`
     gradient steps on the capped buffer, evaluates the student alone every `eval_every`
-    rounds, and checkpoints everything.
+    rounds, and checkpoints everything. `rollout_workers` > 0 spreads the envs over that many
+    rollout workers, each holding its envs and teachers (Ray actors under `executor: ray`;
+    `workers.py`); 0 keeps one vector in the driver.
     """
 
     n_envs: int = 4
@@ -99,6 +102,7 @@ class DaggerConfig:
     init: str = "scratch"
     eval_every: int = 1
     eval_episodes: int = 10
+    rollout_workers: int = 0    # 0: one vector here; k: k workers (Ray actors: executor ray)
 
     def __post_init__(self) -> None:
         _choice("vector", self.vector, VECTOR)
@@ -109,6 +113,17 @@ class DaggerConfig:
                   steps_per_round=self.steps_per_round, batch_size=self.batch_size,
                   learning_rate=self.learning_rate, buffer_size=self.buffer_size,
                   eval_every=self.eval_every, eval_episodes=self.eval_episodes)
+        if not 0 <= self.rollout_workers <= self.n_envs:
+            raise ValueError(f"dagger.rollout_workers must be between 0 (no workers: one "
+                             f"vector here) and dagger.n_envs ({self.n_envs}), got "
+                             f"{self.rollout_workers}")
+        beta = self.beta
+        if self.rollout_workers and beta.per == "episode" and beta.schedule not in (
+                "constant", "on_demand"):
+            raise ValueError(f"dagger.rollout_workers needs β per step, constant or "
+                             f"on_demand, got a {beta.schedule!r} schedule per episode (it "
+                             "would follow the episodes of every worker): set "
+                             "dagger.beta.per: step or dagger.rollout_workers: 0")
         if self.updates_per_round < 0 or self.max_teacher_queries < 0:
             raise ValueError("dagger.updates_per_round and dagger.max_teacher_queries must be "
                              f">= 0, got {self.updates_per_round} and "
@@ -117,3 +132,14 @@ class DaggerConfig:
                                                      and sum(self.task_weights) <= 0):
             raise ValueError(f"dagger.task_weights must be >= 0 with a positive sum, "
                              f"got {self.task_weights}")
+
+    def ledger_dict(self) -> dict:
+        """The section as run.json records it: `rollout_workers` only when set.
+
+        It came after runs existed; left at 0 it is not recorded, so their config hashes
+        (and resumes) stay valid.
+        """
+        d = dataclasses.asdict(self)
+        if not self.rollout_workers:
+            d.pop("rollout_workers")
+        return d

@@ -21,13 +21,13 @@ from tqdm import tqdm
 from distill_ros.distill.dagger.algorithm import DAgger
 from distill_ros.distill.dagger.beta import make_mixer
 from distill_ros.distill.dagger.buffer import ReplayBuffer
-from distill_ros.distill.dagger.collect import (Groups, collect_round, evaluate_student,
-                                                round_seeds)
+from distill_ros.distill.dagger.collect import Groups, round_seeds
 from distill_ros.distill.dagger.config import DaggerConfig
-from distill_ros.distill.dagger.envs import MakeEnv, make_vector_env, select, to_groups
+from distill_ros.distill.dagger.envs import MakeEnv
 from distill_ros.distill.dagger.losses import GAUSSIAN_LOSSES
 from distill_ros.distill.dagger.report import write_curves
-from distill_ros.distill.dagger.routing import TeacherRouter, assign_tasks
+from distill_ros.distill.dagger.routing import assign_tasks
+from distill_ros.distill.dagger.workers import make_rollouts
 
 log = logging.getLogger(__name__)
 EVAL_SEED = 55_000   # evaluation resets, apart from every round's collection seeds
@@ -43,6 +43,7 @@ class DaggerJob:
     `report_dir`, if given, receives the success curves (`report.write_curves`);
     `on_round(row)` is called after each round with its figures (progress displays, benches):
     the curve's row plus `rounds` (the planned count) and `last_success` (latest evaluation).
+    `executor`: where `dagger.rollout_workers` run (a `RayExecutor`: as Ray actors; else here).
     """
 
     make_env: MakeEnv
@@ -54,6 +55,7 @@ class DaggerJob:
     init_student: Callable[[torch.nn.Module], None] | None = None
     report_dir: Path | None = None
     on_round: Callable[[dict], None] | None = None
+    executor: object = None
 
 
 def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
@@ -61,28 +63,26 @@ def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
     torch.manual_seed(job.seed)
     env_tasks = assign_tasks(job.tasks, cfg.n_envs, cfg.task_weights)
     task_index = np.array([list(job.tasks).index(t) for t in env_tasks], np.int32)
-    envs = make_vector_env(job.make_env, env_tasks, cfg.vector)
+    rollouts = make_rollouts(cfg, job, env_tasks, cfg.loss in GAUSSIAN_LOSSES)
     try:
-        algo, mixer, router = _setup(cfg, job, envs, env_tasks)
-        state = _resume_or_start(cfg, job, algo, mixer, router)
+        algo, mixer = _setup(cfg, job, rollouts, env_tasks)
+        state = _resume_or_start(cfg, job, algo, mixer, rollouts)
         state["student_inputs"] = {k: tuple(v.shape[1:]) for k, v in algo.buffer.obs.items()}
-        _loop(cfg, job, envs, algo, mixer, router, state, env_tasks, task_index)
+        _loop(cfg, job, rollouts, algo, mixer, state, env_tasks, task_index)
     finally:
-        envs.close()
+        rollouts.close()
     if job.report_dir is not None:
         write_curves(state["curves"], Path(job.report_dir))
     last = state["curves"][-1] if state["curves"] else {}
-    return {"rounds": state["round"], "teacher_queries": router.queries,
+    return {"rounds": state["round"], "teacher_queries": rollouts.queries,
             "env_steps": state["env_steps"], "buffer": len(algo.buffer),
             "buffer_bytes": algo.buffer.nbytes, "dagger_wall_s": round(state["wall_s"], 2),
             "success": last.get("success"), "success_per_task": last.get("per_task"),
             "stopped_by_budget": state["budget_hit"], **mixer.stats()}
 
 
-def _setup(cfg: DaggerConfig, job: DaggerJob, envs, env_tasks: list[str]):
-    obs, _ = envs.reset(seed=round_seeds(job.seed, 0, len(env_tasks)))
-    student_obs = select(to_groups(obs), cfg.student_groups)
-    shapes = {k: tuple(v.shape[1:]) for k, v in student_obs.items()}
+def _setup(cfg: DaggerConfig, job: DaggerJob, rollouts, env_tasks: list[str]):
+    shapes = rollouts.shapes(round_seeds(job.seed, 0, len(env_tasks)), cfg.student_groups)
     student = job.build_student(shapes)
     act_dim = int(student.act_low.numel())
     gaussian = cfg.loss in GAUSSIAN_LOSSES
@@ -90,21 +90,21 @@ def _setup(cfg: DaggerConfig, job: DaggerJob, envs, env_tasks: list[str]):
                           act_dim, gaussian, cfg.buffer_mode, job.seed)
     algo = DAgger(student, buffer, cfg)
     mixer = make_mixer(cfg.beta, len(env_tasks), job.seed)
-    router = TeacherRouter(env_tasks, job.load_teacher, act_dim, gaussian)
-    return algo, mixer, router
+    rollouts.start(act_dim)
+    return algo, mixer
 
 
 def _resume_or_start(cfg: DaggerConfig, job: DaggerJob, algo: DAgger, mixer,
-                     router: TeacherRouter) -> dict:
+                     rollouts) -> dict:
     state = {"round": 0, "env_steps": 0, "wall_s": 0.0, "curves": [], "budget_hit": False}
     latest = Path(job.out_dir) / "latest.pt"
     if latest.is_file():
         state.update(algo.load(latest))
         mixer.load_state_dict(state.pop("mixer"))
-        router.queries = int(state.pop("queries"))
+        rollouts.queries = int(state.pop("queries"))
         torch.set_rng_state(state.pop("torch_rng"))
         log.info("dagger: resuming after round %d (%d teacher queries)", state["round"],
-                 router.queries)
+                 rollouts.queries)
     elif cfg.init == "offline":
         if job.init_student is None:
             raise ValueError("dagger.init is 'offline' but this run has no offline student; "
@@ -113,27 +113,25 @@ def _resume_or_start(cfg: DaggerConfig, job: DaggerJob, algo: DAgger, mixer,
     return state
 
 
-def _loop(cfg: DaggerConfig, job: DaggerJob, envs, algo: DAgger, mixer,
-          router: TeacherRouter, state: dict, env_tasks: list[str],
-          task_index: np.ndarray) -> None:
+def _loop(cfg: DaggerConfig, job: DaggerJob, rollouts, algo: DAgger, mixer, state: dict,
+          env_tasks: list[str], task_index: np.ndarray) -> None:
     groups = Groups(cfg.teacher_groups, cfg.student_groups)
     budget = cfg.max_teacher_queries or None
     writer = _tensorboard(Path(job.out_dir))
     bar = tqdm(total=cfg.rounds, initial=state["round"], desc="dagger", unit="round")
     while state["round"] < cfg.rounds and not state["budget_hit"]:
         r, started = state["round"], time.monotonic()
-        stats = collect_round(envs, algo, router, mixer, groups, cfg.steps_per_round,
-                              round_seeds(job.seed, r, len(env_tasks)), task_index, budget)
+        stats = rollouts.collect(algo, mixer, groups, cfg.steps_per_round,
+                                 round_seeds(job.seed, r, len(env_tasks)), task_index, budget)
         if r == 0 and cfg.init == "scratch" and len(algo.buffer):
             algo.student.set_normalizer(_student_arrays(algo.buffer))
         fit = algo.update() if len(algo.buffer) else {"loss": float("nan")}
-        row = {"round": r + 1, "queries": router.queries, "env_steps": stats.steps,
+        row = {"round": r + 1, "queries": rollouts.queries, "env_steps": stats.steps,
                "rollout_success": stats.successes / max(1, stats.episodes),
                "buffer": len(algo.buffer), **fit, **mixer.stats()}
         if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds or stats.budget_hit:
             seeds = round_seeds(EVAL_SEED, job.seed, len(env_tasks))
-            per_task = evaluate_student(envs, lambda g: algo.act(g)[0], cfg.student_groups,
-                                        env_tasks, cfg.eval_episodes, seeds)
+            per_task = rollouts.evaluate(algo, cfg.student_groups, cfg.eval_episodes, seeds)
             row.update(per_task=per_task, success=float(np.mean(list(per_task.values()))))
         state["wall_s"] += time.monotonic() - started
         state["env_steps"] += stats.steps
@@ -141,7 +139,7 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, envs, algo: DAgger, mixer,
         row["wall_s"] = round(state["wall_s"], 3)
         state["curves"].append(row)
         algo.save(Path(job.out_dir) / "latest.pt", **state, mixer=mixer.state_dict(),
-                  queries=router.queries, torch_rng=torch.get_rng_state())
+                  queries=rollouts.queries, torch_rng=torch.get_rng_state())
         _log_round(bar, writer, row, stats.steps / max(1e-9, time.monotonic() - started))
         if job.on_round is not None:
             job.on_round({**row, "rounds": cfg.rounds, "last_success": _last_success(state)})

@@ -41,8 +41,11 @@ def _student_builder(cfg: PipelineConfig):
     return build
 
 
-def dagger_job(run: RunDir, cfg: PipelineConfig) -> DaggerJob:
-    """This run's DAgger: family envs, the run's teachers, its student, its folders."""
+def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = None) -> DaggerJob:
+    """This run's DAgger: family envs, the run's teachers, its student, its folders.
+
+    `executor` is where `dagger.rollout_workers` run (Ray actors on a `RayExecutor`).
+    """
     from distill_ros.teachers import load_teacher
 
     fam = get_family(cfg.family)
@@ -61,7 +64,8 @@ def dagger_job(run: RunDir, cfg: PipelineConfig) -> DaggerJob:
                      build_student=_student_builder(cfg), load_teacher=teacher,
                      out_dir=run.root / "student" / "dagger", seed=cfg.seed,
                      init_student=warm_start if cfg.dagger.init == "offline" else None,
-                     report_dir=run.root / "report", on_round=_ledger_progress(run))
+                     report_dir=run.root / "report", on_round=_ledger_progress(run),
+                     executor=executor)
 
 
 def _ledger_progress(run: RunDir):
@@ -93,7 +97,7 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     from distill_ros.distill.behavior_cloning import Distillation
 
     figures = {}
-    job = dagger_job(run, cfg)
+    job = dagger_job(run, cfg, executor)
     if cfg.dagger.init == "offline" and not (job.out_dir / "latest.pt").is_file():
         if cfg.dagger.student_groups:
             raise ValueError("dagger.init offline warm-starts from the offline student, which "

@@ -9,12 +9,14 @@ eval      teachers and exported student on the same seeds -> report/eval.*
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
 from distill_ros.collect import CollectPlan, collect_all, tidy
 from distill_ros.config import PipelineConfig
 from distill_ros.distill.dataset import load_dataset
+from distill_ros.distill.offline.overlap import train_and_collect
 from distill_ros.executor import Executor
 from distill_ros.progress import PROGRESS_FILE, StageProgress
 from distill_ros.rundir import RunDir
@@ -50,14 +52,34 @@ def stage_teachers(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict
         log.info("teacher %s: already trained (success %.2f), kept", task, plan.recorded(task))
     if todo:
         log.info("teachers: %d to train or measure on %r", len(todo), executor)
-    with StageProgress("teachers", [plan.units(t) for t in todo], "step",
-                       run.root / PROGRESS_FILE) as progress:
-        for r in executor.map(plan, todo, "teachers", progress):
+    collect = _collect_too(run, cfg) if executor.slots() > 1 else None
+    with contextlib.ExitStack() as stack:
+        bars = {"teachers": stack.enter_context(StageProgress(
+            "teachers", [plan.units(t) for t in todo], "step", run.root / PROGRESS_FILE))}
+        if collect is not None:  # its own bar; progress.json follows the ledger's stage
+            log.info("collect: each task's shards start once its teacher is trained")
+            bars["collect"] = stack.enter_context(StageProgress(
+                "collect", [collect.shard_size(k) for _, k in collect.missing()], "ep"))
+        for r in train_and_collect(executor, plan, todo, collect, bars):
             log.info("teacher %s: success %.2f over %d check episodes in %.1f s (the eval "
                      "stage measures again on its own seeds, so the report may differ)",
                      r["task"], r["success"], cfg.teachers.eval_episodes, r["wall_s"])
     tidy(run.root / "teachers")  # what jobs killed mid-write left
     return {"success": {task: plan.recorded(task) for task in cfg.tasks}}
+
+
+def _collect_too(run: RunDir, cfg: PipelineConfig) -> CollectPlan | None:
+    """The collection plan when this run's collect stage comes next and is offline's.
+
+    Only for executors that run jobs side by side: in one process the order gains nothing.
+    """
+    from distill_ros.distill import get_algorithm
+
+    if "collect" not in run.next_stages:
+        return None
+    if get_algorithm(cfg.distill.algorithm).stages()["collect"] is not stage_collect:
+        return None
+    return collect_plan(run, cfg, {task: (teacher_file(run, cfg, task),) for task in cfg.tasks})
 
 
 def collect_plan(run: RunDir, cfg: PipelineConfig,

@@ -45,7 +45,7 @@ def _folder(tmp_path_factory) -> Path:
 def walk_student(tmp_path_factory):
     """(family, student): the walk student distilled by DAgger over two command modes."""
     family = humanoid_family("walk_switch", modes=("full", "head_hands"), sparsity=0.0,
-                             switch_prob=1.0 / 60)
+                             switch_prob=1.0 / 60, mode_weights=None, whole_prob=0.0)
 
     def build(shapes):
         return build_student(StudentConfig(arch="mlp", hidden=HIDDEN),

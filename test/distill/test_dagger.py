@@ -111,6 +111,21 @@ def test_config_errors_name_the_field_and_value():
     with pytest.raises(ValueError, match=r"dagger.buffer_mode must be one of .*got 'lifo'"):
         DaggerConfig(buffer_mode="lifo")
 
+
+def test_learning_rate_decay_and_action_noise_are_checked_and_recorded_only_when_set():
+    cfg = DaggerConfig(rounds=5, learning_rate=1e-3, learning_rate_final=2e-4)
+    assert [cfg.learning_rate_at(r) for r in range(5)] == pytest.approx(
+        [1e-3, 8e-4, 6e-4, 4e-4, 2e-4])
+    assert cfg.ledger_dict()["learning_rate_final"] == 2e-4
+    const = DaggerConfig(rounds=5, learning_rate=1e-3)
+    assert [const.learning_rate_at(r) for r in range(5)] == [1e-3] * 5
+    assert "learning_rate_final" not in const.ledger_dict(), "older runs' hashes would change"
+    with pytest.raises(ValueError, match=r"dagger.learning_rate_final must be >= 0.*-0.1"):
+        DaggerConfig(learning_rate_final=-0.1)
+    with pytest.raises(ValueError, match=r"dagger.action_noise must be >= 0.*-0.2"):
+        DaggerConfig(action_noise=-0.2)
+    assert "action_noise" not in const.ledger_dict()
+
 # -- replay buffer ------------------------------------------------------------------------------
 
 

@@ -149,6 +149,28 @@ def test_teacher_query_budget_stops_the_run_and_curves_are_reported(tmp_path):
     assert again["teacher_queries"] == out["teacher_queries"], "a finished run collected more"
 
 
+def test_the_optimiser_steps_with_the_decayed_learning_rate(tmp_path):
+    train_dagger(_cfg(learning_rate=1e-3, learning_rate_final=1e-4), _job(tmp_path))
+    state = torch.load(tmp_path / "latest.pt", weights_only=False)
+    assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx([1e-4])
+
+
+def test_action_noise_moves_the_visited_states_but_labels_stay_the_teachers(tmp_path):
+    def buffer(name, noise):
+        cfg = _cfg(rounds=2, updates_per_round=1, action_noise=noise,
+                   beta=BetaConfig(schedule="constant", start=1.0))
+        train_dagger(cfg, _job(tmp_path / name, perturbed=False))
+        state = torch.load(tmp_path / name / "latest.pt", weights_only=False)["buffer"]
+        return np.asarray(state["obs"]["obs"]), np.asarray(state["mean"])
+
+    (clean, _), (noisy, labels), (again, _) = (buffer("clean", 0.0), buffer("noisy", 0.3),
+                                               buffer("again", 0.3))
+    assert np.array_equal(noisy, again), "the noise is not seeded"
+    np.testing.assert_allclose(labels, Expert().act(noisy), atol=1e-6)
+    spread = np.abs(noisy[:, :2] - clean[:, :2]).max()
+    assert spread > 0.05, f"noise of 0.3 moved the states by at most {spread:.3f} m"
+
+
 CHILD = """
 import logging, sys
 sys.path.insert(0, {here!r})

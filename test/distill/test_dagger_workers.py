@@ -51,12 +51,14 @@ def student(shapes):
     return build_student(StudentConfig(hidden=[32, 32]), group_spec(shapes), toy.ACT_SPEC)
 
 
-def run(out, beta: BetaConfig, workers: int, executor=None, queries: int = 0):
+def run(out, beta: BetaConfig, workers: int, executor=None, queries: int = 0,
+        noise: float = 0.0):
     """Four rounds of DAgger on 4 toy envs; its figures and the final student's weights."""
     cfg = DaggerConfig(n_envs=4, vector="async", rounds=4, steps_per_round=30,
                        updates_per_round=20, batch_size=64, eval_every=2, eval_episodes=2,
                        teacher_groups=["state", "command"], student_groups=STUDENT, beta=beta,
-                       rollout_workers=workers, max_teacher_queries=queries)
+                       rollout_workers=workers, max_teacher_queries=queries,
+                       action_noise=noise)
     job = DaggerJob(make_env=make, tasks=TASKS, build_student=student, load_teacher=expert,
                     out_dir=out, seed=3, executor=executor)
     figures = train_dagger(cfg, job)
@@ -103,6 +105,15 @@ def test_one_worker_is_the_one_vector_loop_bit_for_bit(tmp_path, beta):
     worker = run(tmp_path / "worker", beta, 1, queries=330)
     assert vector[0]["stopped_by_budget"] and vector[0]["rounds"] == 3
     assert_same(vector, worker)
+
+
+def test_action_noise_is_drawn_per_env_so_a_worker_replays_the_vector_loop(tmp_path):
+    beta = BetaConfig(schedule="linear", start=1.0, end=0.0, horizon=300)
+    vector = run(tmp_path / "vector", beta, 0, noise=0.2)
+    assert_same(vector, run(tmp_path / "worker", beta, 1, noise=0.2))
+    clean = run(tmp_path / "clean", beta, 0)
+    assert not np.array_equal(clean[1]["buffer"]["obs"]["proprio"],
+                              vector[1]["buffer"]["obs"]["proprio"]), "the noise moved nothing"
 
 
 @needs_ray

@@ -89,6 +89,30 @@ def test_sparsity_drops_whole_items_inside_the_mode_and_keeps_one():
     assert dense.reset().all()
 
 
+def test_mode_weights_and_whole_draws_set_how_often_each_mask_shows():
+    space = CommandSpace()
+    sampler = CommandSampler(space, sparsity=0.6, weights={"full": 3.0}, whole_prob=0.5, seed=4)
+    draws = []
+    for _ in range(4000):
+        sampler.reset()
+        draws.append((sampler.mode, sampler.items == MODES[sampler.mode]))
+    full = np.mean([m == "full" for m, _ in draws])
+    assert abs(full - 3 / (len(MODES) + 2)) < 0.03, f"full drawn {full:.3f} of the time"
+    whole = np.mean([w for _, w in draws])
+    # whole draws (0.5) plus sparse draws that happen to drop nothing (0.4 ** items: ~0.02)
+    assert 0.47 < whole < 0.56, f"{whole:.3f} of the draws keep their mode whole"
+    never = CommandSampler(space, sparsity=0.6, whole_prob=0.0, seed=4)
+    for _ in range(500):
+        never.reset()
+        assert never.items != MODES["full"], "sparsity 0.6 kept all 21 items of full"
+    with pytest.raises(ValueError, match="weights"):
+        CommandSampler(space, modes=("full",), weights={"dance": 1.0})
+    with pytest.raises(ValueError, match="weights"):
+        CommandSampler(space, modes=("full", "root"), weights={"full": -1.0})
+    with pytest.raises(ValueError, match="whole_prob"):
+        CommandSampler(space, whole_prob=1.5)
+
+
 def test_sampler_is_seeded_and_switches_mid_episode_when_asked():
     space = CommandSpace()
 

@@ -93,8 +93,14 @@ class DAgger:
         return self.loss_fn(mean, target, student_std=self.head(mean),
                             teacher_std=teacher_std * scale)
 
-    def update(self) -> dict[str, float]:
-        """`updates_per_round` gradient steps on buffer batches; returns the mean figures."""
+    def update(self, learning_rate: float | None = None) -> dict[str, float]:
+        """`updates_per_round` gradient steps on buffer batches; returns the mean figures.
+
+        `learning_rate`, if given, is set for these steps (and kept in the optimiser's state).
+        """
+        if learning_rate is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate
         self.student.train()
         losses, norms = [], []
         params = [p for g in self.optimizer.param_groups for p in g["params"]]

@@ -45,16 +45,20 @@ class Groups:
 
 def collect_round(envs: gym.vector.VectorEnv, algo: DAgger, router: TeacherRouter, mixer,
                   groups: Groups, steps: int, seeds: list[int], task_index: np.ndarray,
-                  query_budget: int | None) -> RoundStats:
+                  query_budget: int | None, noise: float = 0.0) -> RoundStats:
     """Roll the β-mixed (or on-demand) policy for `steps` vector steps; label every state.
 
     Stops before a step whose labels would take the teacher queries past `query_budget`
-    (None: no limit; counted from the router's running total).
+    (None: no limit; counted from the router's running total). `noise` > 0 adds Gaussian
+    noise of that std (normalised action units) to the executed actions, drawn from one stream
+    per env seeded by its seed, so a resumed round, or one on rollout workers, repeats it.
     """
     stats = RoundStats()
     n = envs.num_envs
     obs, _ = envs.reset(seed=seeds)
     mixer.start_episodes(np.ones(n, bool))
+    rngs = [np.random.default_rng([seed, 1]) for seed in seeds]  # per env: workers agree
+    half_range = (algo.student.act_high - algo.student.act_low).numpy() / 2.0
     for _ in range(steps):
         if query_budget is not None and router.queries + n > query_budget:
             stats.budget_hit = True
@@ -67,6 +71,9 @@ def collect_round(envs: gym.vector.VectorEnv, algo: DAgger, router: TeacherRoute
         use_teacher = mixer.teacher_mask(s_norm, t_norm)
         algo.process_env_step(student_obs, t_mean, t_std, task_index)
         action = np.where(use_teacher[:, None], t_mean, s_act)
+        if noise > 0.0:
+            action = action + noise * half_range * np.stack(
+                [rng.standard_normal(action.shape[1]) for rng in rngs])
         obs, _, terminated, truncated, info = envs.step(action)
         done, success = episode_outcomes(terminated, truncated, info)
         mixer.end_episodes(done, success)

@@ -78,7 +78,11 @@ class DaggerConfig:
     gradient steps on the capped buffer, evaluates the student alone every `eval_every`
     rounds, and checkpoints everything. `rollout_workers` > 0 spreads the envs over that many
     rollout workers, each holding its envs and teachers (Ray actors under `executor: ray`;
-    `workers.py`); 0 keeps one vector in the driver.
+    `workers.py`); 0 keeps one vector in the driver. With `learning_rate_final` > 0 the
+    learning rate falls linearly from `learning_rate` in the first round to it in the last.
+    With `action_noise` > 0 the executed action (teacher's or student's) gets Gaussian noise of
+    that std in the normalised action space while collecting, as DART (Laskey et al. 2017)
+    does: the labels stay the teachers' clean actions for the states the noise leads to.
     """
 
     n_envs: int = 4
@@ -95,7 +99,9 @@ class DaggerConfig:
     updates_per_round: int = 200
     batch_size: int = 256
     learning_rate: float = 1e-3
+    learning_rate_final: float = 0.0  # > 0: linear decay to it over the rounds (0: constant)
     weight_decay: float = 0.0
+    action_noise: float = 0.0   # std, normalised [-1, 1] units, on executed actions (0: none)
     buffer_size: int = 100_000
     buffer_mode: str = "fifo"
     max_teacher_queries: int = 0
@@ -124,6 +130,10 @@ class DaggerConfig:
                              f"on_demand, got a {beta.schedule!r} schedule per episode (it "
                              "would follow the episodes of every worker): set "
                              "dagger.beta.per: step or dagger.rollout_workers: 0")
+        for key in ("learning_rate_final", "action_noise"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"dagger.{key} must be >= 0 (0: off), "
+                                 f"got {getattr(self, key)!r}")
         if self.updates_per_round < 0 or self.max_teacher_queries < 0:
             raise ValueError("dagger.updates_per_round and dagger.max_teacher_queries must be "
                              f">= 0, got {self.updates_per_round} and "
@@ -134,12 +144,20 @@ class DaggerConfig:
                              f"got {self.task_weights}")
 
     def ledger_dict(self) -> dict:
-        """The section as run.json records it: `rollout_workers` only when set.
+        """The section as run.json records it; keys added later only when set.
 
-        It came after runs existed; left at 0 it is not recorded, so their config hashes
-        (and resumes) stay valid.
+        `rollout_workers`, `learning_rate_final` and `action_noise` came after runs existed;
+        left at 0 they are not recorded, so their config hashes (and resumes) stay valid.
         """
         d = dataclasses.asdict(self)
-        if not self.rollout_workers:
-            d.pop("rollout_workers")
+        for key in ("rollout_workers", "learning_rate_final", "action_noise"):
+            if not d[key]:
+                d.pop(key)
         return d
+
+    def learning_rate_at(self, round_index: int) -> float:
+        """The learning rate of round `round_index` (0-based) of `rounds`."""
+        if self.learning_rate_final <= 0 or self.rounds == 1:
+            return self.learning_rate
+        frac = min(1.0, round_index / (self.rounds - 1))
+        return self.learning_rate + (self.learning_rate_final - self.learning_rate) * frac

@@ -122,10 +122,12 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, rollouts, algo: DAgger, mixer, stat
     while state["round"] < cfg.rounds and not state["budget_hit"]:
         r, started = state["round"], time.monotonic()
         stats = rollouts.collect(algo, mixer, groups, cfg.steps_per_round,
-                                 round_seeds(job.seed, r, len(env_tasks)), task_index, budget)
+                                 round_seeds(job.seed, r, len(env_tasks)), task_index, budget,
+                                 cfg.action_noise)
         if r == 0 and cfg.init == "scratch" and len(algo.buffer):
             algo.student.set_normalizer(_student_arrays(algo.buffer))
-        fit = algo.update() if len(algo.buffer) else {"loss": float("nan")}
+        fit = (algo.update(cfg.learning_rate_at(r)) if len(algo.buffer)
+               else {"loss": float("nan")})
         row = {"round": r + 1, "queries": rollouts.queries, "env_steps": stats.steps,
                "rollout_success": stats.successes / max(1, stats.episodes),
                "buffer": len(algo.buffer), **fit, **mixer.stats()}

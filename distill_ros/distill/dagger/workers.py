@@ -63,10 +63,10 @@ class VectorRollouts:
         self.router.queries = value
 
     def collect(self, algo, mixer, groups: Groups, steps: int, seeds: list[int],
-                task_index: np.ndarray, budget: int | None) -> RoundStats:
+                task_index: np.ndarray, budget: int | None, noise: float = 0.0) -> RoundStats:
         """One round on the vector (`collect_round`)."""
         return collect_round(self.envs, algo, self.router, mixer, groups, steps, seeds,
-                             task_index, budget)
+                             task_index, budget, noise)
 
     def evaluate(self, algo, groups: Sequence[str], episodes: int, seeds: list[int]
                  ) -> dict[str, float]:
@@ -102,7 +102,7 @@ class RolloutWorker:
         return self.input_shapes
 
     def collect(self, weights: dict, groups: Groups, steps: int, seeds: list[int],
-                task_index: np.ndarray, coins: tuple | None) -> dict:
+                task_index: np.ndarray, coins: tuple | None, noise: float = 0.0) -> dict:
         """Roll the slice out for `steps` steps with these weights; transitions and counts.
 
         `coins`: (per_step, rows) the driver drew for this slice, or None for on-demand
@@ -113,7 +113,7 @@ class RolloutWorker:
             else ReplayedCoins(*coins)
         self.steps = []
         stats = collect_round(self.envs, self, self.router, mixer, groups, steps, seeds,
-                              task_index, None)
+                              task_index, None, noise)
         return {"stats": stats, "steps": self.steps, "mixer": mixer.round_counts()}
 
     def evaluate(self, weights: dict, groups: Sequence[str], episodes: int,
@@ -156,14 +156,15 @@ class WorkerRollouts:
         """The workers loaded their teachers when they started."""
 
     def collect(self, algo, mixer, groups: Groups, steps: int, seeds: list[int],
-                task_index: np.ndarray, budget: int | None) -> RoundStats:
+                task_index: np.ndarray, budget: int | None, noise: float = 0.0) -> RoundStats:
         """Cut the round to the budget, draw its coins, run it on the workers, merge it."""
         n = len(self.env_tasks)
         taken = steps if budget is None else max(0, min(steps, (budget - self.queries) // n))
         coins = mixer.draw_round(taken)
         per_step = getattr(mixer, "cfg", None) is not None and mixer.cfg.per == "step"
         args = [(groups, taken, seeds[s], task_index[s],
-                 None if coins is None else (per_step, coins[:, s])) for s in self.slices]
+                 None if coins is None else (per_step, coins[:, s]), noise)
+                for s in self.slices]
         parts = self.workers.call("collect", _weights(algo.student), args)
         for k in range(taken):  # the buffer gets each step's rows in env order
             obs = {key: np.concatenate([p["steps"][k][0][key] for p in parts])

@@ -17,6 +17,7 @@ quantity) within the mode. Masked values are zeroed. Pure numpy; no simulator he
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -147,29 +148,42 @@ class CommandSpace:
 class CommandSampler:
     """Per-episode mode and sparsity masks, optionally switched mid-episode; seeded.
 
-    Each draw picks a mode uniformly from `modes` and drops each of its items with probability
+    Each draw picks a mode from `modes` (uniformly, or in proportion to `weights`: mode ->
+    weight, 1 for a mode left out), then, unless it keeps the mode whole (probability
+    `whole_prob`: the masks an evaluation pins), drops each of its items with probability
     `sparsity` (keeping at least one). `switch_prob` is the chance per step of a fresh draw.
     """
 
     def __init__(self, space: CommandSpace, modes: tuple[str, ...] = tuple(MODES),
-                 sparsity: float = 0.0, switch_prob: float = 0.0, seed: int = 0) -> None:
+                 sparsity: float = 0.0, switch_prob: float = 0.0, seed: int = 0,
+                 weights: Mapping[str, float] | None = None, whole_prob: float = 0.0) -> None:
         unknown = [m for m in modes if m not in MODES]
         if not modes or unknown:
             raise ValueError(f"modes must be a non-empty list of {', '.join(MODES)}; unknown: "
                              f"{unknown}")
         if not 0.0 <= sparsity < 1.0:
             raise ValueError(f"sparsity must be a probability in [0, 1), got {sparsity}")
-        if not 0.0 <= switch_prob <= 1.0:
-            raise ValueError(f"switch_prob must be a probability in [0, 1], got {switch_prob}")
+        for name, p in (("switch_prob", switch_prob), ("whole_prob", whole_prob)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+        w = np.array([float((weights or {}).get(m, 1.0)) for m in modes])
+        if (w < 0).any() or w.sum() <= 0 or set(weights or {}) - set(modes):
+            raise ValueError(f"weights must map modes to non-negative weights (1 if left out) "
+                             f"with a positive sum over {list(modes)}, got {weights!r}")
         self.space, self.modes = space, tuple(modes)
-        self.sparsity, self.switch_prob = sparsity, switch_prob
+        self.sparsity, self.switch_prob, self.whole_prob = sparsity, switch_prob, whole_prob
+        self.p = None if weights is None else w / w.sum()
         self.rng = np.random.default_rng(seed)
         self.mode, self.items, self.current = self.modes[0], MODES[self.modes[0]], None
 
     def _draw(self) -> np.ndarray:
-        self.mode = self.modes[int(self.rng.integers(len(self.modes)))]
+        if self.p is None:
+            self.mode = self.modes[int(self.rng.integers(len(self.modes)))]
+        else:
+            self.mode = self.modes[int(self.rng.choice(len(self.modes), p=self.p))]
         names = sorted(MODES[self.mode])
-        keep = self.rng.random(len(names)) >= self.sparsity
+        whole = self.whole_prob > 0.0 and self.rng.random() < self.whole_prob
+        keep = self.rng.random(len(names)) >= (0.0 if whole else self.sparsity)
         if not keep.any():
             keep[int(self.rng.integers(len(names)))] = True
         self.items = frozenset(n for n, k in zip(names, keep) if k)

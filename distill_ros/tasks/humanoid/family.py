@@ -1,8 +1,9 @@
 """The `humanoid` task family: one task per DeepMimic clip shipped with pybullet_data.
 
 `humanoid` is the multi-mode family: every episode draws a command mode (all of
-`commands.MODES`) with random sparsity, switched mid-episode now and then, as HOVER trains its
-generalist. A **specialist** family shows one mode only, always: name it in a config as
+`commands.MODES`, `full` weighted up) kept whole or with random sparsity, switched mid-episode
+now and then, as HOVER trains its generalist. A **specialist** family shows one mode only,
+always: name it in a config as
 `family: distill_ros.tasks.humanoid.family:specialist_<mode>` (e.g. `specialist_head_hands`).
 The families differ only in the masks their envs draw; their tasks, layouts and teachers are
 the same. Without observation groups an env returns DeepMimic's flat 197-value state.
@@ -24,6 +25,11 @@ CONTROL_HZ = 30
 EPISODE_SECONDS = 20.0  # as pybullet's DeepMimic env
 TRAIN_SPARSITY = 0.1    # chance that each item of the drawn mode is dropped
 TRAIN_SWITCH_PROB = 1.0 / 150  # per step: a fresh draw about every 5 s
+# Evaluation pins each mode whole; with sparsity alone a draw of `full` keeps all of its 21
+# items 11% of the time (0.9 ** 21). So half the draws keep their mode whole, and `full`,
+# the command the student must track best, is drawn 3 times as often as each other mode.
+TRAIN_WHOLE_PROB = 0.5
+TRAIN_MODE_WEIGHTS = {"full": 3.0}  # every other mode: 1
 SPECIALIST_PREFIX = "specialist_"
 
 OBS_SPEC = Spec(names=tuple(state_names()),
@@ -57,7 +63,8 @@ def command_source(clip: str, mode: str, future_steps=(1,)):
 
 
 def _make(task: str, modes: tuple[str, ...] = tuple(MODES), sparsity: float = TRAIN_SPARSITY,
-          switch_prob: float = TRAIN_SWITCH_PROB, groups: tuple[str, ...] = (), **kwargs):
+          switch_prob: float = TRAIN_SWITCH_PROB, groups: tuple[str, ...] = (),
+          mode_weights: dict[str, float] | None = None, whole_prob: float = 0.0, **kwargs):
     kwargs.setdefault("control_hz", CONTROL_HZ)
     kwargs.setdefault("max_seconds", EPISODE_SECONDS)
     if not groups:
@@ -67,7 +74,8 @@ def _make(task: str, modes: tuple[str, ...] = tuple(MODES), sparsity: float = TR
     from distill_ros.tasks.humanoid.hover import HoverEnv
 
     return HoverEnv(task, groups=groups, modes=modes, sparsity=sparsity,
-                    switch_prob=switch_prob, **kwargs)
+                    switch_prob=switch_prob, mode_weights=mode_weights, whole_prob=whole_prob,
+                    **kwargs)
 
 
 def shipped_teacher(task: str) -> Path | None:
@@ -88,7 +96,9 @@ def _evaluate(run, cfg, modes: tuple[str, ...]) -> dict:
 
 def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
                     sparsity: float = TRAIN_SPARSITY, switch_prob: float = TRAIN_SWITCH_PROB,
-                    eval_modes: tuple[str, ...] = EVAL_MODES) -> TaskFamily:
+                    eval_modes: tuple[str, ...] = EVAL_MODES,
+                    mode_weights: dict[str, float] | None = TRAIN_MODE_WEIGHTS,
+                    whole_prob: float = TRAIN_WHOLE_PROB) -> TaskFamily:
     """A humanoid family whose envs draw command masks from `modes` (see `CommandSampler`).
 
     Its eval stage measures the student on each of `eval_modes`.
@@ -97,7 +107,8 @@ def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
         name=name,
         tasks=tuple(clip_names()),
         make=functools.partial(_make, modes=tuple(modes), sparsity=sparsity,
-                               switch_prob=switch_prob),
+                               switch_prob=switch_prob, mode_weights=mode_weights,
+                               whole_prob=whole_prob),
         obs_spec=OBS_SPEC,
         act_spec=ACT_SPEC,
         control_rate_hz=float(CONTROL_HZ),
@@ -118,6 +129,7 @@ def __getattr__(name: str) -> TaskFamily:
     mode = name[len(SPECIALIST_PREFIX):]
     if name.startswith(SPECIALIST_PREFIX) and mode in MODES:
         return humanoid_family(f"humanoid_{name}", modes=(mode,), sparsity=0.0,
-                               switch_prob=0.0, eval_modes=(mode,))
+                               switch_prob=0.0, eval_modes=(mode,), mode_weights=None,
+                               whole_prob=0.0)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r} (specialist "
                          f"families: {', '.join(SPECIALIST_PREFIX + m for m in MODES)})")

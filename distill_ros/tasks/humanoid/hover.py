@@ -7,14 +7,15 @@ instead of the clip's phase. Each step returns a dict of the groups asked for:
 - `command` (`CommandSpace.dim`) with `command_mask`: the clip's next frame(s) as HOVER's
   command (`commands.py`), masked elements zeroed, and the mask.
 
-The mask is drawn per episode by a `CommandSampler` (a mode, then random sparsity) and may be
-switched mid-episode (`switch_prob`); `reset(options={"mode": m})` or `set_mode(m)` pins one
-mode (no sparsity, no switches) for evaluation, a mode-switch test or a user's command.
+The mask is drawn per episode by a `CommandSampler` (a weighted mode, kept whole or thinned by
+random sparsity) and may be switched mid-episode (`switch_prob`); `reset(options={"mode": m})`
+or `set_mode(m)` pins one mode (no sparsity, no switches) for evaluation, a mode-switch test
+or a user's command.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -33,6 +34,7 @@ class HoverEnv(HumanoidImitationEnv):
     def __init__(self, clip: str = "walk", groups: Sequence[str] = GROUPS,
                  modes: Sequence[str] = tuple(MODES), sparsity: float = 0.0,
                  switch_prob: float = 0.0, future_steps: Sequence[int] = (1,),
+                 mode_weights: Mapping[str, float] | None = None, whole_prob: float = 0.0,
                  **kwargs) -> None:
         unknown = [g for g in groups if g not in GROUPS]
         if not groups or unknown:
@@ -41,7 +43,9 @@ class HoverEnv(HumanoidImitationEnv):
         super().__init__(clip, **kwargs)
         self.groups = tuple(groups)
         self.space = CommandSpace(tuple(future_steps))
-        self.sampler = CommandSampler(self.space, tuple(modes), sparsity, switch_prob)
+        self.sampler = CommandSampler(
+            self.space, tuple(modes), sparsity, switch_prob,
+            weights=mode_weights, whole_prob=whole_prob)
         self.pinned: str | None = None
         self.mask = self.space.mask(MODES[self.sampler.modes[0]])
         boxes = {"state": STATE_DIM, "proprio": STATE_DIM - 1, "command": self.space.dim,

@@ -24,7 +24,10 @@ TEACHER_KEYS = {"horizon": "horizon", "n_exec": "n_exec", "obs_history": "obs_hi
 #: section key -> OneStepConfig field, for the distiller's settings
 DISTILLER_KEYS = {"lr_generator": "lr_generator", "lr_score": "lr_score",
                   "score_updates": "score_updates", "weighting": "weighting",
+                  "t_min_frac": "t_min_frac", "t_max_frac": "t_max_frac",
                   "generator_ema": "ema_decay"}
+#: keys added after runs existed: recorded in run.json only when not at their defaults
+LATE_KEYS = ("score_updates", "t_min_frac", "t_max_frac")
 
 
 def _default(cls: type, name: str) -> object:
@@ -74,6 +77,8 @@ class OneStepPipelineConfig:
     lr_score: float = _distiller("lr_score")
     score_updates: int = _distiller("score_updates")  # OneDP-S: ψ steps per generator step
     weighting: str = _distiller("weighting")
+    t_min_frac: float = _distiller("t_min_frac")     # KL diffusion steps, fractions of T
+    t_max_frac: float = _distiller("t_max_frac")
     generator_ema: float = _distiller("ema_decay")   # OneDP generators' weight average
     checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
     curve_every: int = 0           # updates between convergence-curve snapshots; 0: none
@@ -115,7 +120,7 @@ class OneStepPipelineConfig:
     def ledger_dict(self) -> dict:
         """The section as run.json records it; keys added later only when set.
 
-        `dataset`, `generator_ema` and `score_updates` came after runs existed: left at their
+        `dataset`, `generator_ema` and `LATE_KEYS` came after runs existed: left at their
         defaults they are not recorded, so those runs' config hashes (and resumes) stay valid.
         """
         d = dataclasses.asdict(self)
@@ -123,8 +128,9 @@ class OneStepPipelineConfig:
             d.pop("dataset")
         if not self.generator_ema:
             d.pop("generator_ema")
-        if self.score_updates == _distiller("score_updates"):
-            d.pop("score_updates")
+        for key in LATE_KEYS:
+            if d[key] == _distiller(key):
+                d.pop(key)
         return d
 
 

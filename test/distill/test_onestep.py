@@ -161,6 +161,30 @@ def test_generator_average_tracks_the_weights_and_resumes(teacher, tmp_path):
         again.load(path)
 
 
+def score_loss_on_generator_samples(distiller: OneStepDistiller) -> float:
+    """ψ's denoising loss on fresh samples of G_θ, averaged over seeded noise draws."""
+    obs = bimodal_data(1024, seed=11)[0]
+    g = torch.Generator().manual_seed(12)
+    with torch.no_grad():
+        fake = distiller.generator.generate(obs, torch.randn(1024, H, ACT_DIM, generator=g))
+        return float(np.mean([distiller.score.loss(obs, fake, generator=g).item()
+                              for _ in range(16)]))
+
+
+def test_more_score_steps_fit_the_generator_closer(teacher):
+    """score_updates k: ψ takes k denoising steps per G_θ step, so it tracks p_θ better."""
+    one = distill(teacher, OneStepConfig(variant="stochastic", seed=7), updates=30)
+    three = distill(teacher, OneStepConfig(variant="stochastic", seed=7, score_updates=3),
+                    updates=30)
+    steps = [int(s["step"]) for s in three.opt_score.state_dict()["state"].values()]
+    assert set(steps) == {90}, f"ψ optimiser steps {set(steps)}, want 3 per update"
+    loose, close = score_loss_on_generator_samples(one), score_loss_on_generator_samples(three)
+    assert close < loose, f"ψ loss on G_θ's samples: {close:.4f} with 3 steps per update, " \
+                          f"{loose:.4f} with 1"
+    with pytest.raises(ValueError, match="score_updates must be a positive integer, got 0"):
+        OneStepConfig(score_updates=0)
+
+
 def test_onnx_matches_torch(teacher, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     gen = distill(teacher, OneStepConfig(variant="stochastic"), updates=2).get_policy()

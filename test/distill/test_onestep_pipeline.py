@@ -157,6 +157,17 @@ def test_onestep_config_is_validated(tmp_path):
                                         onestep={"generator_ema": 0.99}))
     assert averaged.to_dict()["onestep"]["generator_ema"] == 0.99
     assert averaged.digest() != plain.digest()
+    assert not {"score_updates", "t_min_frac", "t_max_frac"} & set(plain.to_dict()["onestep"])
+    tracked = load_config(write_config(tmp_path / "g.yaml", **base,
+                                       onestep={"score_updates": 4, "t_max_frac": 0.6}))
+    assert tracked.to_dict()["onestep"]["score_updates"] == 4
+    assert tracked.to_dict()["onestep"]["t_max_frac"] == 0.6
+    distiller = tracked.onestep.distiller_config("stochastic", seed=0)
+    assert (distiller.score_updates, distiller.t_min_frac, distiller.t_max_frac) == (4, 0.02, 0.6)
+    with pytest.raises(ValueError, match=r"need 0 <= onestep.t_min_frac <= onestep.t_max_frac"):
+        load_config(write_config(tmp_path / "i.yaml", **base, onestep={"t_max_frac": 0.01}))
+    with pytest.raises(ValueError, match="onestep.score_updates must be a positive integer"):
+        load_config(write_config(tmp_path / "h.yaml", **base, onestep={"score_updates": 0}))
 
 
 def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):

@@ -23,7 +23,11 @@ TEACHER_KEYS = {"horizon": "horizon", "n_exec": "n_exec", "obs_history": "obs_hi
                 "prediction": "prediction", "ddim_steps": "ddim_steps"}
 #: section key -> OneStepConfig field, for the distiller's settings
 DISTILLER_KEYS = {"lr_generator": "lr_generator", "lr_score": "lr_score",
-                  "weighting": "weighting", "generator_ema": "ema_decay"}
+                  "score_updates": "score_updates", "weighting": "weighting",
+                  "t_min_frac": "t_min_frac", "t_max_frac": "t_max_frac",
+                  "generator_ema": "ema_decay"}
+#: keys added after runs existed: recorded in run.json only when not at their defaults
+LATE_KEYS = ("score_updates", "t_min_frac", "t_max_frac")
 
 
 def _default(cls: type, name: str) -> object:
@@ -71,7 +75,10 @@ class OneStepPipelineConfig:
     distill_batch_size: int = 128
     lr_generator: float = _distiller("lr_generator")
     lr_score: float = _distiller("lr_score")
+    score_updates: int = _distiller("score_updates")  # OneDP-S: ψ steps per generator step
     weighting: str = _distiller("weighting")
+    t_min_frac: float = _distiller("t_min_frac")     # KL diffusion steps, fractions of T
+    t_max_frac: float = _distiller("t_max_frac")
     generator_ema: float = _distiller("ema_decay")   # OneDP generators' weight average
     checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
     curve_every: int = 0           # updates between convergence-curve snapshots; 0: none
@@ -113,14 +120,17 @@ class OneStepPipelineConfig:
     def ledger_dict(self) -> dict:
         """The section as run.json records it; keys added later only when set.
 
-        `dataset` and `generator_ema` came after runs existed: left at their defaults they
-        are not recorded, so those runs' config hashes (and resumes) stay valid.
+        `dataset`, `generator_ema` and `LATE_KEYS` came after runs existed: left at their
+        defaults they are not recorded, so those runs' config hashes (and resumes) stay valid.
         """
         d = dataclasses.asdict(self)
         if not self.dataset:
             d.pop("dataset")
         if not self.generator_ema:
             d.pop("generator_ema")
+        for key in LATE_KEYS:
+            if d[key] == _distiller(key):
+                d.pop(key)
         return d
 
 

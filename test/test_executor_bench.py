@@ -25,7 +25,8 @@ def test_bench_scale_times_three_executors_that_write_the_same_files(tmp_path):
     runs = out["runs"]
     assert set(runs) == {"serial", "processes_2", "ray_2"}
     for name, run in runs.items():
-        assert 0 < run["teachers_s"] + run["collect_s"] <= run["wall_s"], (name, run)
+        # the ledger stores each stage's wall time to 0.01 s: two roundings of up to 0.005 s
+        assert 0 < run["teachers_s"] + run["collect_s"] <= run["wall_s"] + 0.01, (name, run)
     assert out["speedup"] == {k: pytest.approx(runs["serial"]["wall_s"] / runs[k]["wall_s"])
                               for k in ("processes_2", "ray_2")}
     assert out["same_artefacts"]  # 6 shards, 3 teachers: weights and observation statistics

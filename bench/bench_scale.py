@@ -104,15 +104,15 @@ def graph_makespan(teacher_s: list[float], shard_s: float, shards_per_task: int,
                    workers: int, checkpoints: int) -> float:
     """Length of `run_graph`'s schedule of teachers + collect with these job costs.
 
-    The teachers are cut as `overlap.segment_count` cuts them (at most at their `checkpoints`,
+    The teachers are cut as `overlap.segments_for` cuts them (at most at their `checkpoints`,
     into equal parts here; the cost of resuming one is left out), each task's shards wait for
     its teacher;
     a free worker takes the ready job with the longest chain behind it, as `run_graph` does.
     """
-    from distill_ros.distill.offline.overlap import segment_count
+    from distill_ros.distill.offline.overlap import segments_for
     from distill_ros.schedule import Node, levels
 
-    k = min(segment_count(len(teacher_s), workers), checkpoints)
+    k = min(segments_for(len(teacher_s), workers), checkpoints)
     nodes, cost = [], {}
     for t, seconds in enumerate(teacher_s):
         for j in range(k):

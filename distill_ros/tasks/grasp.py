@@ -78,7 +78,9 @@ class GraspEnv(gym.Env):
 
         pybullet's saved states leave out solver caches: an env restored from one drifts
         (~1e-3 within 40 steps once the pads touch the object), while an episode replayed
-        from its seed and actions in a fresh client is bit-identical.
+        from its seed and actions in a fresh client matches bit for bit. Not yet for every
+        object: the mug's mesh carries contact state across resets, so after several
+        episodes its replay differs by ~1e-8 (docs/scaling.md).
         """
         return {k: v for k, v in self.__dict__.items() if k not in _PER_CLIENT}
 

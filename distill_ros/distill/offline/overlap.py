@@ -1,12 +1,11 @@
 """Teachers and their collection as one graph of jobs: no barrier between the two stages.
 
 A task's shards need only that task's teacher, so they start as soon as it is trained, while
-the other teachers still train (`schedule.run_graph`). When the teachers would leave workers
-idle at the end (three teachers on two workers: the third trains alone), each is trained in
-segments that end on its checkpoints, one job each, so a free worker takes the next segment
-of any teacher: three equal teachers on two workers then take 1.5 teachers' time, not 2.
-A segment resumes its predecessor's checkpoint bit for bit, so the weights are those of one
-uninterrupted job (`teachers/sb3.py`).
+the other teachers still train (`schedule.run_graph`). Teachers can also be cut into segments
+that end on their checkpoints, one job each, so that a free worker takes the next segment of
+any teacher (three equal teachers on two workers would take 1.5 teachers' time, not 2). That
+needs every resume to be bit-exact, which the mug's is not yet, so it is off
+(`SEGMENT_TEACHERS`) and each teacher is one job.
 """
 
 from __future__ import annotations

@@ -63,6 +63,10 @@ class TaskFamily:
     #: values and mask, `set_mode`, `set_clip`, `close`), e.g. a humanoid clip as HOVER's
     #: masked command, which the `motion_command` node publishes; None: no such commands
     command_source: Optional[Callable[..., Any]] = None
+    #: (family name, tasks, student (a `StudentPolicy`), seed, episodes) -> a score, higher
+    #: is better: how the family judges a student between DAgger rounds (`dagger.keep: best`);
+    #: None: DAgger's own evaluation return
+    validate: Optional[Callable[..., float]] = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

@@ -1,5 +1,6 @@
 """DAgger end to end on a tiny point-mass env: routing, budget, resume after SIGKILL, learning."""
 
+import dataclasses
 import functools
 import json
 import os
@@ -153,6 +154,39 @@ def test_the_optimiser_steps_with_the_decayed_learning_rate(tmp_path):
     train_dagger(_cfg(learning_rate=1e-3, learning_rate_final=1e-4), _job(tmp_path))
     state = torch.load(tmp_path / "latest.pt", weights_only=False)
     assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx([1e-4])
+
+
+def test_keep_best_hands_on_the_weights_of_the_best_evaluation_not_the_last(tmp_path):
+    """Without a family validation the score is the evaluation episodes' mean return."""
+    cfg = _cfg(rounds=6, eval_every=1, eval_episodes=1, keep="best",
+               learning_rate=3e-3, beta=BetaConfig(schedule="constant", start=0.5))
+    out = train_dagger(cfg, _job(tmp_path))
+    state = torch.load(tmp_path / "latest.pt", weights_only=False)
+    scores = [row["score"] for row in state["curves"]]
+    assert scores == [row["mean_return"] for row in state["curves"]]
+    assert len(scores) == 6 and all(r < 0 for r in scores)   # minus distances: negative
+    best = int(np.argmax(scores))
+    assert out["kept_round"] == state["best"]["round"] == best + 1
+    kept = trained_student(tmp_path, _job(tmp_path).build_student).state_dict()
+    for key, value in state["best"]["student"].items():
+        assert torch.equal(kept[key], value)
+    assert best + 1 < 6, "this seed's last round is its best: the test shows nothing"
+    assert any(not torch.equal(state["student"][k], v) for k, v in kept.items())
+    with pytest.raises(ValueError, match="dagger.keep must be one of"):
+        _cfg(keep="best_return")
+
+
+def test_keep_best_ranks_by_the_familys_validation_when_it_has_one(tmp_path):
+    seen = []
+
+    def validate(student):   # a score that peaks at the second evaluation (round 4)
+        seen.append({k: v.clone() for k, v in student.state_dict().items()})
+        return [1.0, 5.0, 2.0][len(seen) - 1]
+    job = dataclasses.replace(_job(tmp_path), validate=validate)
+    out = train_dagger(_cfg(rounds=6, eval_every=2, eval_episodes=1, keep="best"), job)
+    assert out["kept_round"] == 4 and len(seen) == 3
+    kept = trained_student(tmp_path, job.build_student).state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in seen[1].items())
 
 
 def test_action_noise_moves_the_visited_states_but_labels_stay_the_teachers(tmp_path):

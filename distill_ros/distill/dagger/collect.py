@@ -100,7 +100,7 @@ def evaluate_student(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarra
                      student_groups: Sequence[str], env_tasks: Sequence[str], episodes: int,
                      seeds: list[int]) -> dict[str, float]:
     """Success rate per task of the student alone (`act`: groups -> physical actions)."""
-    wins, finished = evaluation_counts(envs, act, student_groups, episodes, seeds)
+    wins, finished, _ = evaluation_counts(envs, act, student_groups, episodes, seeds)
     return success_per_task(wins, finished, env_tasks)
 
 
@@ -114,18 +114,25 @@ def success_per_task(wins: np.ndarray, finished: np.ndarray, env_tasks: Sequence
 
 def evaluation_counts(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarray],
                       student_groups: Sequence[str], episodes: int, seeds: list[int]
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Per env: episodes won and finished (`episodes` each) by the student alone."""
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per env: episodes won and finished (`episodes` each) by the student alone, returns.
+
+    The returns are each env's sum over its counted episodes of the undiscounted rewards.
+    """
     n = envs.num_envs
-    wins, finished = np.zeros(n, int), np.zeros(n, int)
+    wins, finished, returns = np.zeros(n, int), np.zeros(n, int), np.zeros(n)
+    running = np.zeros(n)
     obs, _ = envs.reset(seed=seeds)
     while finished.min() < episodes:
         action = act(select(to_groups(obs), student_groups))
-        obs, _, terminated, truncated, info = envs.step(action)
+        obs, reward, terminated, truncated, info = envs.step(action)
+        running += np.where(finished < episodes, reward, 0.0)
         done, success = episode_outcomes(terminated, truncated, info)
         counted = done & (finished < episodes)
         wins += counted & success
         finished += counted
+        returns += np.where(counted, running, 0.0)
+        running[done] = 0.0
         if done.any():
             obs, _ = envs.reset(options={"reset_mask": done})
-    return wins, finished
+    return wins, finished, returns

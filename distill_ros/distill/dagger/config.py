@@ -11,6 +11,7 @@ LOSSES = ("mse", "huber", "forward_kl", "reverse_kl")
 BUFFER_MODES = ("fifo", "reservoir")
 VECTOR = ("auto", "sync", "async")
 INIT = ("scratch", "offline")
+KEEP = ("last", "best")
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
@@ -83,6 +84,11 @@ class DaggerConfig:
     With `action_noise` > 0 the executed action (teacher's or student's) gets Gaussian noise of
     that std in the normalised action space while collecting, as DART (Laskey et al. 2017)
     does: the labels stay the teachers' clean actions for the states the noise leads to.
+    `keep: best` hands on the weights of the best evaluation (every `eval_every` rounds) instead
+    of the last round's: by the family's own validation (`TaskFamily.validate`, e.g. the
+    humanoid's imitation reward with the full command), else by the mean return of the
+    evaluation episodes. For students whose closed-loop behaviour swings from round to round
+    (the humanoid's heading drift).
     """
 
     n_envs: int = 4
@@ -102,6 +108,7 @@ class DaggerConfig:
     learning_rate_final: float = 0.0  # > 0: linear decay to it over the rounds (0: constant)
     weight_decay: float = 0.0
     action_noise: float = 0.0   # std, normalised [-1, 1] units, on executed actions (0: none)
+    keep: str = "last"          # the student DAgger hands on: the last weights, or the best
     buffer_size: int = 100_000
     buffer_mode: str = "fifo"
     max_teacher_queries: int = 0
@@ -115,6 +122,7 @@ class DaggerConfig:
         _choice("loss", self.loss, LOSSES)
         _choice("buffer_mode", self.buffer_mode, BUFFER_MODES)
         _choice("init", self.init, INIT)
+        _choice("keep", self.keep, KEEP)
         _positive(n_envs=self.n_envs, huber_delta=self.huber_delta, rounds=self.rounds,
                   steps_per_round=self.steps_per_round, batch_size=self.batch_size,
                   learning_rate=self.learning_rate, buffer_size=self.buffer_size,
@@ -146,13 +154,16 @@ class DaggerConfig:
     def ledger_dict(self) -> dict:
         """The section as run.json records it; keys added later only when set.
 
-        `rollout_workers`, `learning_rate_final` and `action_noise` came after runs existed;
-        left at 0 they are not recorded, so their config hashes (and resumes) stay valid.
+        `rollout_workers`, `learning_rate_final`, `action_noise` and `keep` came after runs
+        existed; left at their defaults they are not recorded, so their config hashes (and
+        resumes) stay valid.
         """
         d = dataclasses.asdict(self)
         for key in ("rollout_workers", "learning_rate_final", "action_noise"):
             if not d[key]:
                 d.pop(key)
+        if d["keep"] == "last":
+            d.pop("keep")
         return d
 
     def learning_rate_at(self, round_index: int) -> float:

@@ -44,6 +44,7 @@ class DaggerJob:
     `on_round(row)` is called after each round with its figures (progress displays, benches):
     the curve's row plus `rounds` (the planned count) and `last_success` (latest evaluation).
     `executor`: where `dagger.rollout_workers` run (a `RayExecutor`: as Ray actors; else here).
+    `validate(student)`: the family's score of a student (higher is better), for `keep: best`.
     """
 
     make_env: MakeEnv
@@ -56,6 +57,7 @@ class DaggerJob:
     report_dir: Path | None = None
     on_round: Callable[[dict], None] | None = None
     executor: object = None
+    validate: Callable[[torch.nn.Module], float] | None = None
 
 
 def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
@@ -74,7 +76,8 @@ def train_dagger(cfg: DaggerConfig, job: DaggerJob) -> dict:
     if job.report_dir is not None:
         write_curves(state["curves"], Path(job.report_dir))
     last = state["curves"][-1] if state["curves"] else {}
-    return {"rounds": state["round"], "teacher_queries": rollouts.queries,
+    kept = {"kept_round": state["best"]["round"]} if "best" in state else {}
+    return {"rounds": state["round"], "teacher_queries": rollouts.queries, **kept,
             "env_steps": state["env_steps"], "buffer": len(algo.buffer),
             "buffer_bytes": algo.buffer.nbytes, "dagger_wall_s": round(state["wall_s"], 2),
             "success": last.get("success"), "success_per_task": last.get("per_task"),
@@ -133,8 +136,12 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, rollouts, algo: DAgger, mixer, stat
                "buffer": len(algo.buffer), **fit, **mixer.stats()}
         if (r + 1) % cfg.eval_every == 0 or r + 1 == cfg.rounds or stats.budget_hit:
             seeds = round_seeds(EVAL_SEED, job.seed, len(env_tasks))
-            per_task = rollouts.evaluate(algo, cfg.student_groups, cfg.eval_episodes, seeds)
-            row.update(per_task=per_task, success=float(np.mean(list(per_task.values()))))
+            per_task, mean_return = rollouts.evaluate(algo, cfg.student_groups,
+                                                      cfg.eval_episodes, seeds)
+            row.update(per_task=per_task, success=float(np.mean(list(per_task.values()))),
+                       mean_return=mean_return)
+            if cfg.keep == "best":
+                _keep_best(job, algo, state, row)
         state["wall_s"] += time.monotonic() - started
         state["env_steps"] += stats.steps
         state.update(round=r + 1, budget_hit=stats.budget_hit)
@@ -148,6 +155,19 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, rollouts, algo: DAgger, mixer, stat
     bar.close()
     if writer is not None:
         writer.close()
+
+
+def _keep_best(job: DaggerJob, algo: DAgger, state: dict, row: dict) -> None:
+    """`keep: best`: score the student (validation, else mean return); keep the best's weights."""
+    row["score"] = (row["mean_return"] if job.validate is None
+                    else float(job.validate(algo.student)))
+    best = state.get("best")
+    if best is None or row["score"] > best["score"]:
+        state["best"] = {"round": row["round"], "score": row["score"],
+                         "student": {k: v.clone() for k, v in
+                                     algo.student.state_dict().items()}}
+        log.info("dagger: round %d is the best so far (score %.4f)", row["round"],
+                 row["score"])
 
 
 def _last_success(state: dict) -> float | None:
@@ -186,8 +206,12 @@ def _tensorboard(out_dir: Path):
 
 def trained_student(out_dir: Path, build_student: Callable[[dict], torch.nn.Module]
                     ) -> torch.nn.Module:
-    """The student of the DAgger run in `out_dir`, rebuilt over the inputs it was trained on."""
+    """The student of the DAgger run in `out_dir`, rebuilt over the inputs it was trained on.
+
+    The last round's weights, or with `keep: best` those of the best evaluation.
+    """
     state = torch.load(Path(out_dir) / "latest.pt", map_location="cpu", weights_only=False)
     student = build_student(dict(state["student_inputs"]))
-    student.load_state_dict(state["student"])
+    best = state.get("best")
+    student.load_state_dict(state["student"] if best is None else best["student"])
     return student.eval()

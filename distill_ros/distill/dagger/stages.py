@@ -27,6 +27,7 @@ from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
 
 log = logging.getLogger(__name__)
+VALIDATION_SEED = 77_000   # validation episodes, apart from the eval stage's and training's
 
 
 def _student_builder(cfg: PipelineConfig):
@@ -37,7 +38,7 @@ def _student_builder(cfg: PipelineConfig):
 
     def build(shapes: dict[str, tuple[int, ...]]) -> torch.nn.Module:
         return build_student(cfg.student, group_spec(shapes, fam.obs_spec, fam.obs_groups),
-                             fam.act_spec)
+                             fam.act_spec, mirror=fam.mirror)
     return build
 
 
@@ -65,7 +66,18 @@ def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = Non
                      out_dir=run.root / "student" / "dagger", seed=cfg.seed,
                      init_student=warm_start if cfg.dagger.init == "offline" else None,
                      report_dir=run.root / "report", on_round=_ledger_progress(run),
-                     executor=executor)
+                     executor=executor, validate=_validator(cfg, fam))
+
+
+def _validator(cfg: PipelineConfig, fam):
+    """The family's validation of a student (`dagger.keep: best`), on seeds of its own."""
+    if fam.validate is None:
+        return None
+
+    def validate(student: torch.nn.Module) -> float:
+        return fam.validate(cfg.family, list(cfg.tasks), student, VALIDATION_SEED + cfg.seed,
+                            cfg.dagger.eval_episodes)
+    return validate
 
 
 def _ledger_progress(run: RunDir):

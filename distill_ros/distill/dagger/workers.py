@@ -69,11 +69,12 @@ class VectorRollouts:
                              task_index, budget, noise)
 
     def evaluate(self, algo, groups: Sequence[str], episodes: int, seeds: list[int]
-                 ) -> dict[str, float]:
-        """The student alone, success per task."""
-        wins, finished = evaluation_counts(self.envs, lambda g: algo.act(g)[0], groups,
-                                           episodes, seeds)
-        return success_per_task(wins, finished, self.env_tasks)
+                 ) -> tuple[dict[str, float], float]:
+        """The student alone: success per task, and the mean return of its episodes."""
+        wins, finished, returns = evaluation_counts(self.envs, lambda g: algo.act(g)[0],
+                                                    groups, episodes, seeds)
+        return (success_per_task(wins, finished, self.env_tasks),
+                float(returns.sum() / finished.sum()))
 
     def close(self) -> None:
         """Close the envs."""
@@ -117,8 +118,8 @@ class RolloutWorker:
         return {"stats": stats, "steps": self.steps, "mixer": mixer.round_counts()}
 
     def evaluate(self, weights: dict, groups: Sequence[str], episodes: int,
-                 seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Per env of the slice: episodes won and finished by the student alone."""
+                 seeds: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per env of the slice: episodes won and finished by the student alone, returns."""
         self.student.load_state_dict(weights)
         return evaluation_counts(self.envs, lambda g: self.act(g)[0], groups, episodes, seeds)
 
@@ -179,12 +180,13 @@ class WorkerRollouts:
         return stats
 
     def evaluate(self, algo, groups: Sequence[str], episodes: int, seeds: list[int]
-                 ) -> dict[str, float]:
-        """The student alone on every worker, success per task."""
+                 ) -> tuple[dict[str, float], float]:
+        """The student alone on every worker: success per task, mean return per episode."""
         counts = self.workers.call("evaluate", _weights(algo.student),
                                    [(groups, episodes, seeds[s]) for s in self.slices])
-        return success_per_task(np.concatenate([c[0] for c in counts]),
-                                np.concatenate([c[1] for c in counts]), self.env_tasks)
+        wins, finished, returns = (np.concatenate([c[k] for c in counts]) for k in range(3))
+        return (success_per_task(wins, finished, self.env_tasks),
+                float(returns.sum() / finished.sum()))
 
     def close(self) -> None:
         """Stop the workers."""

@@ -82,6 +82,24 @@ def evaluate_policy(family: str, clip: str, clip_index: int, act: Act, modes: Se
     return rows
 
 
+def validation_score(family: str, tasks: Sequence[str], student, seed: int, episodes: int,
+                     mode: str = EVAL_MODES[0]) -> float:
+    """Mean imitation reward of a torch `StudentPolicy` over `tasks`, `mode` pinned.
+
+    Falls count 0 for the steps they cut off. This is how `dagger.keep: best` ranks the
+    rounds' students.
+    """
+    names = list(student.obs_spec.input_names)
+
+    def act(groups: dict[str, np.ndarray]) -> np.ndarray:
+        if names == ["obs"]:   # a flat student reads DeepMimic's state
+            return student.act(groups["state"][None])[0]
+        return student.act({k: groups[k][None] for k in names})[0]
+    rows = [evaluate_policy(family, clip, i, act, (mode,), episodes, seed, f"validate {clip}")[0]
+            for i, clip in enumerate(tasks)]
+    return float(np.mean([row["reward"] for row in rows]))
+
+
 def student_act(policy) -> Act:
     """An exported student (`OnnxPolicy`) as an `Act`: its inputs picked from the groups.
 

@@ -94,6 +94,12 @@ def _evaluate(run, cfg, modes: tuple[str, ...]) -> dict:
     return evaluate_run(run, cfg, modes)
 
 
+def _validate(family: str, tasks, student, seed: int, episodes: int, mode: str) -> float:
+    from distill_ros.tasks.humanoid.evaluate import validation_score
+
+    return validation_score(family, tasks, student, seed, episodes, mode)
+
+
 def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
                     sparsity: float = TRAIN_SPARSITY, switch_prob: float = TRAIN_SWITCH_PROB,
                     eval_modes: tuple[str, ...] = EVAL_MODES,
@@ -118,6 +124,7 @@ def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
         make_scene=make_scene,
         obs_groups=OBS_GROUPS,
         command_source=command_source,
+        validate=functools.partial(_validate, mode=eval_modes[0]),
     )
 
 

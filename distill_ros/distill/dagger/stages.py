@@ -38,7 +38,7 @@ def _student_builder(cfg: PipelineConfig):
 
     def build(shapes: dict[str, tuple[int, ...]]) -> torch.nn.Module:
         return build_student(cfg.student, group_spec(shapes, fam.obs_spec, fam.obs_groups),
-                             fam.act_spec, mirror=fam.mirror)
+                             fam.act_spec)
     return build
 
 

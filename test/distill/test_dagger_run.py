@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from distill_ros.config import StudentConfig
+from distill_ros.distill.dagger.collect import evaluation_counts
 from distill_ros.distill.dagger.config import BetaConfig, DaggerConfig
 from distill_ros.distill.dagger.routing import TeacherRouter, assign_tasks
 from distill_ros.distill.dagger.runner import DaggerJob, train_dagger, trained_student
@@ -154,6 +155,16 @@ def test_the_optimiser_steps_with_the_decayed_learning_rate(tmp_path):
     train_dagger(_cfg(learning_rate=1e-3, learning_rate_final=1e-4), _job(tmp_path))
     state = torch.load(tmp_path / "latest.pt", weights_only=False)
     assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx([1e-4])
+
+
+def test_evaluation_returns_sum_each_counted_episodes_rewards():
+    def env(steps):   # reward 1 per step: an episode's return is its length
+        return gym.wrappers.TransformReward(PointEnv("a", steps=steps), lambda r: 1.0)
+    envs = gym.vector.SyncVectorEnv([functools.partial(env, 5), functools.partial(env, 8)])
+    wins, finished, returns = evaluation_counts(
+        envs, lambda g: np.zeros((2, 2), np.float32), [], 3, [1, 2])
+    envs.close()
+    assert finished.tolist() == [3, 3] and returns.tolist() == [15.0, 24.0]
 
 
 def test_keep_best_hands_on_the_weights_of_the_best_evaluation_not_the_last(tmp_path):

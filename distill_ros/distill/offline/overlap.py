@@ -25,7 +25,7 @@ MIN_GAIN = 0.1
 #: Off: cutting teachers needs every resume to be bit-exact, and on grasp_quick the mug's
 #: teacher trained in 2 segments still differs from the one trained whole (cube and lego
 #: match; found by bench_scale's artefact check). Whole teachers still overlap with collect.
-SEGMENT_TEACHERS = False
+SEGMENT_TEACHERS = True
 
 
 def segments_for(teachers: int, slots: int) -> int:

@@ -251,9 +251,16 @@ class DiffusionPolicy(nn.Module):
                 x = mean
         return x.clamp(-1.0, 1.0)
 
-    def _ddim_loop(self, x: torch.Tensor, obs: torch.Tensor, steps: int) -> torch.Tensor:
+    @torch.no_grad()
+    def ddim_from(self, x: torch.Tensor, start: int, steps: int,
+                  obs: torch.Tensor) -> torch.Tensor:
+        """DDIM (η = 0) from a chunk ``x`` taken as x_start, over ``steps`` denoiser calls."""
+        return self._ddim_loop(x, obs, steps, start)
+
+    def _ddim_loop(self, x: torch.Tensor, obs: torch.Tensor, steps: int,
+                   start: Optional[int] = None) -> torch.Tensor:
         T = self.cfg.num_train_steps
-        ts = torch.linspace(T - 1, 0, steps).round().long().tolist()
+        ts = torch.linspace(T - 1 if start is None else start, 0, steps).round().long().tolist()
         for i, step in enumerate(ts):
             t = torch.full((x.shape[0],), step, dtype=torch.long, device=x.device)
             x0 = self._x0(x, t, obs)

@@ -1,6 +1,7 @@
 """Tests of OneDP distillation: mode coverage, teacher untouched, seeding, save/load, ONNX."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ import torch
 
 from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy, fit_diffusion
-from toy_bimodal import (ACT_DIM, H, OBS_DIM, bimodal_data, conditional_data, follows_obs,
-                         mode_fractions)
+from toy_bimodal import (ACT_DIM, H, MODE, OBS_DIM, bimodal_data, conditional_data,
+                         follows_obs, mode_fractions)
 
 torch.set_num_threads(1)
 
@@ -215,6 +216,12 @@ def test_config_rejects_bad_values_with_reasons():
         OneStepConfig(weighting="uniform")
     with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
         OneStepConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="latent_side must be >= 0"):
+        OneStepConfig(latent_side=-1.0)
+    with pytest.raises(ValueError, match="latent_scale must be > 0"):
+        OneStepConfig(latent_scale=0.0)
+    with pytest.raises(ValueError, match="anchor_steps must be a positive integer"):
+        OneStepConfig(anchor_steps=0)
 
 
 @pytest.mark.parametrize("prediction", ["sample", "epsilon"])
@@ -232,3 +239,58 @@ def test_generator_starts_as_teacher_x0_head(prediction):
         want, _ = small.predict_x0_eps(noise, torch.full((16,), k_star), obs)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5,
                                msg=f"{prediction}: generator init is not the teacher's x̂_0")
+
+
+#: OneDP-S with the side bit (detour_onestep's settings)
+SIDE = {"latent_side": 1.0, "latent_scale": 0.3, "gen_timestep": 40}
+
+
+def side_agreement(chunks: torch.Tensor, noise: torch.Tensor) -> float:
+    """Fraction of chunks on the mode whose sign is the side bit s = sign(noise[:, 0, 0])."""
+    want = MODE * torch.sign(noise[:, 0, 0])
+    return (chunks.mean(dim=(1, 2)) - want).abs().lt(0.15).float().mean().item()
+
+
+def test_side_bit_picks_the_mode_from_the_start(teacher):
+    """latent_side: G_θ's input is 0.3 z ± 1, so the initial x̂_0 head already follows s."""
+    obs, noise = eval_inputs()
+    sided = OneStepDistiller(teacher, OneStepConfig(**SIDE)).generator
+    plain = OneStepDistiller(teacher, OneStepConfig(gen_timestep=40)).generator
+    with torch.no_grad():
+        latent = sided.latent(noise)
+        torch.testing.assert_close(latent, 0.3 * noise + torch.sign(noise[:, :1, :1]))
+        want = teacher.predict_x0_eps(latent, torch.full((512,), 40), obs)[0]
+        torch.testing.assert_close(sided.generate(obs, noise), want, atol=1e-5, rtol=1e-5)
+        hit, plain_hit = side_agreement(sided(obs, noise), noise), side_agreement(
+            plain(obs, noise), noise)
+    assert hit > 0.95, f"with the side bit only {hit:.2f} of samples follow s"
+    assert plain_hit < 0.75, f"the plain latent follows z[0, 0] in {plain_hit:.2f} of samples"
+    det = OneStepDistiller(teacher, OneStepConfig(variant="deterministic", **SIDE)).generator
+    assert det.side is None and torch.equal(det.latent(noise), torch.zeros_like(noise))
+
+
+def test_ddim_from_the_top_is_the_ddim_sampler(teacher):
+    obs = bimodal_data(32, seed=3)[0]
+    x = torch.randn(32, H, ACT_DIM, generator=torch.Generator().manual_seed(5))
+    want = teacher.sample(obs, 5, "ddim", generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(teacher.ddim_from(x, 99, 5, obs), want)
+
+
+def test_anchor_pulls_the_generator_to_the_teachers_sample_from_its_input(teacher):
+    """anchor_weight: G_θ(O, z) also regresses on the teacher's DDIM sample from x_k* = input."""
+    obs, noise = eval_inputs()
+
+    def distance(d: OneStepDistiller) -> float:
+        with torch.no_grad():
+            ref = teacher.ddim_from(d.generator.latent(noise), 40, 4, obs)
+            return float((d.generator.generate(obs, noise) - ref).abs().mean())
+
+    cfg = OneStepConfig(lr_generator=5e-4, **SIDE)
+    anchored = distill(teacher, dataclasses.replace(cfg, anchor_weight=1.0), updates=100)
+    free = distill(teacher, cfg, updates=100)
+    near, far = distance(anchored), distance(free)
+    assert near < 0.7 * far, f"|G - teacher sample| {near:.3f} with the anchor, {far:.3f} without"
+    with torch.no_grad():
+        hit = side_agreement(anchored.get_policy()(obs, noise), noise)
+    assert hit > 0.9, f"after distillation only {hit:.2f} of samples follow the side bit"
+    assert "loss_anchor" in anchored.update(obs[:64]) and "loss_anchor" not in free.update(obs)

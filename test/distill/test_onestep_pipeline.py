@@ -168,6 +168,15 @@ def test_onestep_config_is_validated(tmp_path):
         load_config(write_config(tmp_path / "i.yaml", **base, onestep={"t_max_frac": 0.01}))
     with pytest.raises(ValueError, match="onestep.score_updates must be a positive integer"):
         load_config(write_config(tmp_path / "h.yaml", **base, onestep={"score_updates": 0}))
+    side = {"gen_timestep": 40, "latent_side": 1.0, "latent_scale": 0.3, "anchor_weight": 1.0}
+    assert not set(side) & set(plain.to_dict()["onestep"])
+    sided = load_config(write_config(tmp_path / "j.yaml", **base, onestep=side))
+    assert {k: sided.to_dict()["onestep"][k] for k in side} == side
+    s = sided.onestep.distiller_config("stochastic", seed=0)
+    assert (s.gen_timestep, s.latent_side, s.latent_scale, s.anchor_weight) == (40, 1.0, 0.3, 1.0)
+    assert sided.onestep.distiller_config("deterministic", seed=0).gen_timestep is None
+    with pytest.raises(ValueError, match="onestep.latent_scale must be > 0"):
+        load_config(write_config(tmp_path / "k.yaml", **base, onestep={"latent_scale": 0}))
 
 
 def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):

@@ -25,9 +25,12 @@ TEACHER_KEYS = {"horizon": "horizon", "n_exec": "n_exec", "obs_history": "obs_hi
 DISTILLER_KEYS = {"lr_generator": "lr_generator", "lr_score": "lr_score",
                   "score_updates": "score_updates", "weighting": "weighting",
                   "t_min_frac": "t_min_frac", "t_max_frac": "t_max_frac",
-                  "generator_ema": "ema_decay"}
+                  "generator_ema": "ema_decay", "gen_timestep": "gen_timestep",
+                  "latent_side": "latent_side", "latent_scale": "latent_scale",
+                  "anchor_weight": "anchor_weight"}
 #: keys added after runs existed: recorded in run.json only when not at their defaults
-LATE_KEYS = ("score_updates", "t_min_frac", "t_max_frac")
+LATE_KEYS = ("score_updates", "t_min_frac", "t_max_frac", "gen_timestep", "latent_side",
+             "latent_scale", "anchor_weight")
 
 
 def _default(cls: type, name: str) -> object:
@@ -80,6 +83,10 @@ class OneStepPipelineConfig:
     t_min_frac: float = _distiller("t_min_frac")     # KL diffusion steps, fractions of T
     t_max_frac: float = _distiller("t_max_frac")
     generator_ema: float = _distiller("ema_decay")   # OneDP generators' weight average
+    gen_timestep: int | None = _distiller("gen_timestep")  # OneDP-S's k*; None: the default
+    latent_side: float = _distiller("latent_side")   # OneDP-S: the side bit's input shift
+    latent_scale: float = _distiller("latent_scale")  # OneDP-S: factor on z in G_θ's input
+    anchor_weight: float = _distiller("anchor_weight")  # OneDP-S: teacher-sample anchor
     checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
     curve_every: int = 0           # updates between convergence-curve snapshots; 0: none
     latency_repeats: int = 30      # timed batch-1 calls per policy in the report
@@ -111,8 +118,14 @@ class OneStepPipelineConfig:
             return DiffusionConfig(obs_dim=obs_dim, act_dim=act_dim, seed=seed, **kwargs)
 
     def distiller_config(self, variant: str, seed: int, key: str = "variant") -> OneStepConfig:
-        """The OneDP distiller's settings for `variant`; its errors name this section's keys."""
+        """The OneDP distiller's settings for `variant`; its errors name this section's keys.
+
+        `gen_timestep` and the latent and anchor keys are OneDP-S's: OneDP-D keeps its
+        default k* (the latent and anchor settings do nothing there).
+        """
         kwargs = {f: getattr(self, k) for k, f in DISTILLER_KEYS.items()}
+        if variant != "stochastic":
+            kwargs["gen_timestep"] = None
         with _renamed({**{f: f"onestep.{k}" for k, f in DISTILLER_KEYS.items()},
                        "variant": key}):
             return OneStepConfig(variant=variant, seed=seed, **kwargs)

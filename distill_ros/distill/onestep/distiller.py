@@ -36,6 +36,18 @@ What is implemented (OneDP Sec. 3; notation A_k = α_k A + σ_k ε, α_k = sqrt(
   teachers distil reliably at lr 1e-4; ε teachers oscillate (the 1/α ≈ 10 factor
   amplifies every generator step), so prefer ``DiffusionConfig(prediction="sample")``.
 
+* Side bit and anchor (OneDP-S, off by default; a departure from the paper, measured on
+  the detour family in docs/design-notes.md). A continuous map z -> chunk puts some
+  samples between two modes, and the KL pushes weakly there. With ``latent_side`` β > 0
+  G_θ's input is ``latent_scale · z + β · s · 1`` with s = sign(z[0, 0]): the latent has
+  two separated halves. With k* = ``gen_timestep`` low enough that the teacher's x̂_0
+  head reads its input (40 of 100 on the detour), the initial G_θ already sends s = +1
+  and s = -1 to opposite modes for every observation. ``anchor_weight`` adds DMD's
+  regression term (Yin et al. 2024) with the teacher's DDIM sample run from x_{k*} = G_θ's
+  input as the target, which keeps that assignment while the KL trains; without it the
+  KL's noisy steps let the side flip between observations, and the flips land midway.
+  Sampling stays one network evaluation with the same ``(obs, noise)`` inputs.
+
 All tensors are normalised as in the teacher: obs (B, obs_dim · obs_history)
 standardised, noise and chunks (B, H, act_dim), chunks clipped to [-1, 1].
 """
@@ -78,6 +90,15 @@ class OneStepConfig:
         ema_decay: if > 0, an exponential moving average of G_θ's weights (decay per
             update) is kept and is the policy `get_policy` returns (exported, evaluated);
             it smooths the update-to-update oscillation of the generator. 0: G_θ itself.
+        latent_side: OneDP-S only. If > 0, G_θ's input is
+            ``latent_scale · z + latent_side · sign(z[0, 0]) · 1``: a side bit s = ±1 (the
+            sign of the first noise element) shifts every element, so the latent has two
+            separated halves (module docstring). 0: the plain Gaussian latent (OneDP).
+        latent_scale: OneDP-S only: the factor on z in G_θ's input (1: OneDP).
+        anchor_weight: OneDP-S only. If > 0, adds ``anchor_weight · ½|A_θ - A_ref|²``,
+            A_ref the teacher's DDIM sample run from x_{k*} = G_θ's input over
+            `anchor_steps` steps (DMD's regression term, started at k*). 0: KL only.
+        anchor_steps: DDIM steps of the anchor's teacher sample.
         seed: seeds noise and timestep sampling.
     """
 
@@ -91,6 +112,10 @@ class OneStepConfig:
     t_max_frac: float = 0.95
     grad_clip: float = 10.0
     ema_decay: float = 0.0
+    latent_side: float = 0.0
+    latent_scale: float = 1.0
+    anchor_weight: float = 0.0
+    anchor_steps: int = 4
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -102,6 +127,16 @@ class OneStepConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
+        for name in ("latent_side", "anchor_weight"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"{name} must be >= 0 (0: off, as in OneDP), got "
+                                 f"{getattr(self, name)!r}")
+        if not self.latent_scale > 0.0:
+            raise ValueError(f"latent_scale must be > 0 (1: OneDP's latent), got "
+                             f"{self.latent_scale!r}")
+        if not isinstance(self.anchor_steps, int) or self.anchor_steps < 1:
+            raise ValueError(f"anchor_steps must be a positive integer, got "
+                             f"{self.anchor_steps!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) (0: no average), got "
                              f"{self.ema_decay!r}")
@@ -132,9 +167,12 @@ class OneStepGenerator(nn.Module):
         teacher: the diffusion policy whose denoiser initialises G_θ (copied).
         gen_timestep: the fixed diffusion step k* the denoiser is evaluated at.
         stochastic: if False the noise input is ignored (OneDP-D, z ≡ 0).
+        latent_side: the side bit's shift (`OneStepConfig.latent_side`; stochastic only).
+        latent_scale: the factor on z (`OneStepConfig.latent_scale`; stochastic only).
     """
 
-    def __init__(self, teacher: DiffusionPolicy, gen_timestep: int, stochastic: bool) -> None:
+    def __init__(self, teacher: DiffusionPolicy, gen_timestep: int, stochastic: bool,
+                 latent_side: float = 0.0, latent_scale: float = 1.0) -> None:
         super().__init__()
         cfg = teacher.cfg
         if not 0 <= gen_timestep < cfg.num_train_steps:
@@ -147,11 +185,23 @@ class OneStepGenerator(nn.Module):
         self.register_buffer("gen_timestep", torch.tensor([gen_timestep], dtype=torch.long))
         self.register_buffer("sqrt_ab", torch.sqrt(ab))
         self.register_buffer("sqrt_one_minus_ab", torch.sqrt(1.0 - ab))
-        self.register_buffer("noise_scale", torch.tensor(1.0 if stochastic else 0.0))
+        self.register_buffer("noise_scale",
+                             torch.tensor(float(latent_scale) if stochastic else 0.0))
+        side = None  # a None buffer is not in the state dict: older checkpoints still load
+        if latent_side > 0 and stochastic:
+            side = torch.tensor(float(latent_side))
+        self.register_buffer("side", side)
+
+    def latent(self, noise: torch.Tensor) -> torch.Tensor:
+        """G_θ's input for noise (B, H, A): scaled z, shifted by the side bit when set."""
+        z = noise * self.noise_scale
+        if self.side is not None:
+            z = z + self.side * torch.sign(noise[:, :1, :1])
+        return z
 
     def generate(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Unclipped chunk A_θ (B, H, act_dim), the quantity the KL gradient acts on."""
-        z = (noise * self.noise_scale).flatten(1)
+        z = self.latent(noise).flatten(1)
         # t has shape (1,): its embedding broadcasts over the (dynamic) batch.
         out = self.net(z, self.gen_timestep, obs)
         if self.eps_prediction:
@@ -194,8 +244,10 @@ class OneStepDistiller:
         self.teacher = teacher
         self.cfg = cfg
         k_star = default_gen_timestep(teacher) if cfg.gen_timestep is None else cfg.gen_timestep
+        self.k_star = k_star
         stochastic = cfg.variant == "stochastic"
-        self.generator = OneStepGenerator(teacher, k_star, stochastic)
+        self.generator = OneStepGenerator(teacher, k_star, stochastic, cfg.latent_side,
+                                          cfg.latent_scale)
         self.opt_gen = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_generator)
         self.ema: Optional[OneStepGenerator] = None
         if cfg.ema_decay > 0:
@@ -259,12 +311,19 @@ class OneStepDistiller:
         if self.score is not None:
             for _ in range(self.cfg.score_updates):
                 logs["loss_score"] = self._update_score(obs_batch)
-        x0 = self.generator.generate(obs_batch, self._noise(obs_batch))
+        noise = self._noise(obs_batch)
+        x0 = self.generator.generate(obs_batch, noise)
         with torch.no_grad():
             grad, gap = self._kl_grad(obs_batch, x0.detach())
         target = (x0 - grad).detach()
         # d/dA_θ of this is grad / B: the KL gradient, averaged over the batch.
         loss = 0.5 * ((x0 - target) ** 2).sum() / x0.shape[0]
+        if self.cfg.anchor_weight > 0 and self.score is not None:
+            ref = self.teacher.ddim_from(self.generator.latent(noise), self.k_star,
+                                         self.cfg.anchor_steps, obs_batch)
+            anchor = 0.5 * ((x0 - ref) ** 2).sum() / x0.shape[0]
+            loss = loss + self.cfg.anchor_weight * anchor
+            logs["loss_anchor"] = float(anchor.detach())
         self.opt_gen.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.grad_clip)

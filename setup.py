@@ -38,7 +38,7 @@ setup(
         "pointcloud": ["open3d>=0.17"],
         "gpu": ["onnxruntime-gpu>=1.17"],
         "isaacgym": ["isaacgym-stubs==1.1rc4"],  # types only: Isaac Gym is an NVIDIA download
-        "ray": ["ray>=2.9"],
+        "ray": ["ray[default]>=2.9"],  # [default]: the dashboard
         "test": ["pytest>=7", "flake8>=6", "pydocstyle>=6"],
     },
     zip_safe=True,

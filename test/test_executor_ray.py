@@ -84,3 +84,31 @@ def test_the_executor_is_checked_and_not_part_of_the_config_hash(tmp_path):
         _config(tmp_path, executor="dask")
     with pytest.raises(ValueError, match="ray.num_cpus must be > 0, got 0"):
         _config(tmp_path, ray={"num_cpus": 0})
+
+
+@pytest.mark.skipif(importlib.util.find_spec("aiohttp") is None,
+                    reason="the Ray dashboard needs ray[default]: pip install 'distill_ros[ray]'")
+@needs_ray
+def test_the_dashboard_link_in_progress_json_answers(tmp_path, monkeypatch):
+    """`ray.dashboard: true`: the run's progress names the dashboard, and it is up there."""
+    import json
+    import urllib.request
+    from pathlib import Path
+
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    cfg = _config(tmp_path, ray={"num_cpus": 1, "dashboard": True})
+    token = Path.home() / ".ray" / "auth_token"  # Ray's token authentication, when it is on
+    executor = make_executor(2, cfg.executor, cfg.ray)
+    try:
+        run = run_stages(cfg, tmp_path / "run", ["teachers"], executor=executor)
+        url = json.loads((run.root / "progress.json").read_text())["dashboard_url"]
+        assert url.startswith("http://127.0.0.1:"), url  # loopback only
+        request = urllib.request.Request(f"{url}/api/version", headers={
+            "Authorization": f"Bearer {token.read_text().strip()}"} if token.is_file() else {})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            version = json.loads(answer.read())
+    finally:
+        executor.shutdown()
+    import ray
+
+    assert version["ray_version"] == ray.__version__

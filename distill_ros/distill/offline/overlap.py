@@ -3,9 +3,9 @@
 A task's shards need only that task's teacher, so they start as soon as it is trained, while
 the other teachers still train (`schedule.run_graph`). Teachers can also be cut into segments
 that end on their checkpoints, one job each, so that a free worker takes the next segment of
-any teacher (three equal teachers on two workers would take 1.5 teachers' time, not 2). That
-needs every resume to be bit-exact, which the mug's is not yet, so it is off
-(`SEGMENT_TEACHERS`) and each teacher is one job.
+any teacher (three equal teachers on two workers take 1.5 teachers' time, not 2). That
+needs every resume to be bit-exact (a grasp env replays its episode in a fresh world;
+`bench_scale.py` checks the artefacts against a serial run's).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from distill_ros.teachers.jobs import TeacherPlan
 MAX_SEGMENTS = 4
 #: ... and only when that shortens the teachers' schedule by at least this fraction
 MIN_GAIN = 0.1
-#: Off: cutting teachers needs every resume to be bit-exact, and on grasp_quick the mug's
-#: teacher trained in 2 segments still differs from the one trained whole (cube and lego
-#: match; found by bench_scale's artefact check). Whole teachers still overlap with collect.
-SEGMENT_TEACHERS = False
+#: Cut teachers into segments where that helps (off: each teacher is one job; both overlap
+#: with collect either way)
+SEGMENT_TEACHERS = True
 
 
 def segments_for(teachers: int, slots: int) -> int:
-    """Segments per teacher that `train_and_collect` uses (1 while `SEGMENT_TEACHERS` is off)."""
+    """Segments per teacher that `train_and_collect` uses (1 when `SEGMENT_TEACHERS` is off)."""
     return segment_count(teachers, slots) if SEGMENT_TEACHERS else 1
 
 

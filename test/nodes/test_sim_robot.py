@@ -21,12 +21,14 @@ def test_sim_robot_publishes_state_obeys_commands_and_resets(tester, start_node)
     sim = start_node("sim_robot", "--params-file", str(SIM_PARAMS))
     reply = tester.call("std_srvs/srv/Trigger", "/sim_robot/reset")
     assert reply.success and "seed 1" in reply.message, reply.message
-    start, _ = joint_states.wait_for(lambda m: True, 0, 10.0, f"joint_states\n{sim.log()}")
-    features.wait_for(lambda m: True, 0, 10.0, f"features\n{sim.log()}")  # same tick, own topic
+    # messages of the reset episode only: one sent before the reset may still be in flight
+    reset = time.monotonic() + 0.1
+    start, _ = joint_states.wait_for(lambda m: True, reset, 10.0, f"joint_states\n{sim.log()}")
+    features.wait_for(lambda m: True, reset, 10.0, f"features\n{sim.log()}")  # own topic
     labels = [d.label for d in features.items[-1][1].layout.dim]
     assert labels[0] == "finger_opening" and "contact_right" in labels, labels
     assert pose.items, "no object pose"
-    _, cloud = points.wait_for(lambda m: m.width > 0, 0, 10.0, f"a point cloud\n{sim.log()}")
+    _, cloud = points.wait_for(lambda m: m.width > 0, reset, 10.0, f"a point cloud\n{sim.log()}")
     xyz = np.frombuffer(bytes(cloud.data), "<f4").reshape(-1, 3)
     assert [f.name for f in cloud.fields] == ["x", "y", "z"] and cloud.point_step == 12
     assert xyz.shape[0] == cloud.width and cloud.header.frame_id == "world"
@@ -36,7 +38,8 @@ def test_sim_robot_publishes_state_obeys_commands_and_resets(tester, start_node)
     inside = np.all(np.abs(xyz - [position.x, position.y, position.z]) <= half + 0.005, axis=1)
     assert inside.sum() > 20, f"{inside.sum()} of {len(xyz)} points on the cube's faces"
     # RViz: the scene's shapes; the object marker sits on the object pose, sized by it
-    _, array = markers.wait_for(lambda m: len(m.markers) == 4, 0, 10.0, f"markers\n{sim.log()}")
+    _, array = markers.wait_for(lambda m: len(m.markers) == 4, reset, 10.0,
+                                f"markers\n{sim.log()}")
     cube = {m.id: m for m in array.markers}[0]
     assert cube.type == cube.CUBE and cube.header.frame_id == "world"
     assert np.allclose([cube.scale.x, cube.scale.y, cube.scale.z], 2 * half, atol=1e-6)

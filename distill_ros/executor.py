@@ -150,7 +150,7 @@ class ProcessExecutor:
             self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
         queue = self._progress_queue() if progress is not None else None
         if progress is not None:
-            progress.executor = repr(self)
+            progress.ran_on(self)
         try:
             futures = [self._pool.submit(run_job, fn, job, i, queue)
                        for i, job in enumerate(jobs)]

@@ -154,7 +154,7 @@ class RayExecutor:
                                            max_retries=self.max_retries, name=label)
         if progress is None:
             return ray.get([task.remote(fn, job) for job in jobs])
-        progress.executor, progress.dashboard_url = repr(self), self.dashboard_url
+        progress.ran_on(self)
         box = ray.remote(num_cpus=0)(_ProgressBox).remote()
         try:
             refs = [task.remote(fn, job, i, _ActorSink(box)) for i, job in enumerate(jobs)]

@@ -106,6 +106,11 @@ class StageProgress:
                         unit_scale=sum(self.units) >= 10_000,  # 40.0k steps, not 12.0 ep
                         file=file)
 
+    def ran_on(self, executor: Any) -> None:
+        """Name the executor that runs this stage's jobs, and Ray's dashboard once it is up."""
+        self.executor = repr(executor)
+        self.dashboard_url = getattr(executor, "dashboard_url", "")
+
     def put(self, item: tuple[int, int]) -> None:
         """Job `item[0]` has done `item[1]` units so far (a `Sink` for in-process jobs)."""
         job, done = item

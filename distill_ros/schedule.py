@@ -79,8 +79,8 @@ def run_graph(executor: Any, nodes: Sequence[Node], bars: Mapping[str, Any] | No
     running: dict[cf.Future, Node] = {}
     slots = executor.slots()
     channel = executor.channel()
-    for bar in bars.values():  # who runs the jobs, and Ray's dashboard once Ray is up
-        bar.executor, bar.dashboard_url = repr(executor), getattr(executor, "dashboard_url", "")
+    for bar in bars.values():  # after `slots`, which starts Ray: its dashboard is up
+        bar.ran_on(executor)
     try:
         while waiting or running:
             for node in _ready(waiting, results, slots - len(running)):

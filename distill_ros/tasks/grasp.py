@@ -70,6 +70,11 @@ class GraspEnv(gym.Env):
         self._pb = pb
         self._cid = pb.connect(pb.DIRECT)
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self._cid)
+        self._build_world()
+
+    def _build_world(self) -> None:
+        """Empty the physics client, then load this task's scene: the same world every call."""
+        self._pb.resetSimulation(physicsClientId=self._cid)
         self._load_scene(USER_OBJECTS.get(self.task) or OBJECTS[self.task])
 
     # -- pickling: a checkpoint can hold the env mid-episode (exact resume of training) ------
@@ -124,8 +129,7 @@ class GraspEnv(gym.Env):
         # what unpickling needs to replay this episode: the RNG before its draws, the actions
         self._episode = {"rng": self.np_random.bit_generator.state, "actions": []}
         pb, cid, rng = self._pb, self._cid, self.np_random
-        pb.resetSimulation(physicsClientId=cid)
-        self._load_scene(USER_OBJECTS.get(self.task) or OBJECTS[self.task])
+        self._build_world()
         obj_xy = rng.uniform(-0.04, 0.04, 2)
         yaw = rng.uniform(-np.pi, np.pi)
         pb.resetBasePositionAndOrientation(

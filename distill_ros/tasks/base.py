@@ -67,6 +67,9 @@ class TaskFamily:
     #: is better: how the family judges a student between DAgger rounds (`dagger.keep: best`);
     #: None: DAgger's own evaluation return
     validate: Optional[Callable[..., float]] = None
+    #: (teacher, teacher_groups) -> the teacher that reads those groups flattened (e.g. the
+    #: humanoid's expert steered by the `heading` group); None: the teacher as loaded
+    teacher_for_groups: Optional[Callable[[Any, tuple[str, ...]], Any]] = None
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

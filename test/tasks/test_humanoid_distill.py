@@ -23,7 +23,7 @@ TINY = {
     "student": {"arch": "mlp", "hidden": [32, 32]},
     "distill": {"algorithm": "dagger"},
     "eval": {"episodes": 1},
-    "dagger": {"n_envs": 2, "vector": "sync", "teacher_groups": ["state"],
+    "dagger": {"n_envs": 2, "vector": "sync", "teacher_groups": ["state", "heading"],
                "student_groups": ["proprio", "command"],
                "beta": {"schedule": "linear", "horizon": 40}, "rounds": 2,
                "steps_per_round": 15, "updates_per_round": 10, "batch_size": 16,
@@ -100,7 +100,7 @@ def test_student_reads_proprio_and_a_masked_command_and_exports_with_parity(tiny
     model = onnx.load(str(root / "export" / "policy.onnx"))
     inputs = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim][1:]
               for i in model.graph.input}
-    assert inputs == {"proprio": [196], "command": [51], "command_mask": [51]}
+    assert inputs == {"proprio": [196], "command": [52], "command_mask": [52]}
     with RunDir(root, cfg) as run:
         export = run.ledger["stages"]["export"]
     assert export["max_abs_diff_random"] <= 1e-4 and export["max_abs_diff_real"] <= 1e-4
@@ -108,20 +108,25 @@ def test_student_reads_proprio_and_a_masked_command_and_exports_with_parity(tiny
     assert state["queries"] == 2 * 2 * 15  # every step of both envs labelled
 
 
-def test_per_env_routing_gives_each_clip_its_own_teacher(tiny_run, tmp_path):
+def test_per_env_routing_gives_each_clip_its_own_steered_teacher(tiny_run, tmp_path):
     from distill_ros.distill.dagger.routing import TeacherRouter, assign_tasks
     from distill_ros.distill.dagger.stages import dagger_job
+    from distill_ros.tasks.humanoid.steering import SteeredTeacher
 
     cfg, root = tiny_run
     with RunDir(root, cfg) as run:
         job = dagger_job(run, cfg)
     envs = assign_tasks(cfg.tasks, cfg.dagger.n_envs)
     router = TeacherRouter(envs, job.load_teacher, 36, gaussian=False)
-    state = np.random.default_rng(2).normal(size=(2, 197)).astype(np.float32)
-    labels, _ = router.label(state)
+    # teacher_groups [state, heading]: the state, then the heading error (rad)
+    inputs = np.random.default_rng(2).normal(size=(2, 198)).astype(np.float32)
+    inputs[:, -1] = [0.05, -0.1]
+    labels, _ = router.label(inputs)
     for row, clip in enumerate(envs):
-        np.testing.assert_array_equal(labels[row],
-                                      DeepMimicTeacher.for_clip(clip).act(state[row:row + 1])[0])
+        expert = DeepMimicTeacher.for_clip(clip)
+        np.testing.assert_allclose(labels[row], SteeredTeacher(expert).act(inputs[row]),
+                                   atol=1e-6)
+        assert np.abs(labels[row] - expert.act(inputs[row, :197])).max() > 1e-3
 
 
 def test_a_masked_command_element_cannot_change_the_action(tiny_run):
@@ -133,11 +138,11 @@ def test_a_masked_command_element_cannot_change_the_action(tiny_run):
     rng = np.random.default_rng(3)
     n = 64
     obs = {"proprio": rng.normal(size=(n, 196)).astype(np.float32),
-           "command": rng.normal(size=(n, 51)).astype(np.float32),
-           "command_mask": (rng.random((n, 51)) < 0.5).astype(np.float32)}
+           "command": rng.normal(size=(n, 52)).astype(np.float32),
+           "command_mask": (rng.random((n, 52)) < 0.5).astype(np.float32)}
     base = policy.act(obs)
     hidden = dict(obs, command=np.where(obs["command_mask"] > 0, obs["command"],
-                                        rng.normal(scale=100.0, size=(n, 51))).astype(np.float32))
+                                        rng.normal(scale=100.0, size=(n, 52))).astype(np.float32))
     np.testing.assert_array_equal(policy.act(hidden), base)
     shown = dict(obs, command=np.where(obs["command_mask"] > 0, obs["command"] + 5.0,
                                        obs["command"]).astype(np.float32))
@@ -149,7 +154,8 @@ def test_eval_reports_every_clip_and_mode_for_teachers_and_student(tiny_run):
     report = json.loads((root / "report" / "eval.json").read_text())
     keys = {(r["policy"], r["clip"], r["mode"]) for r in report["rows"]}
     modes = ("full", "upper_joints_root_velocity", "head_hands")
-    assert keys == ({("teacher", c, "any") for c in ("walk", "jump")}
+    assert keys == ({(t, c, "any") for t in ("teacher", "steered teacher")
+                     for c in ("walk", "jump")}
                     | {("student", c, m) for c in ("walk", "jump", "run") for m in modes})
     for r in report["rows"]:
         assert 0.0 <= r["fall_rate"] <= 1.0 and 0.0 <= r["reward"] <= 1.0

@@ -17,7 +17,7 @@ SPECIALIST = "distill_ros.tasks.humanoid.family:specialist_head_hands"
 def test_groups_are_the_state_without_phase_and_a_masked_command():
     env = make_env("humanoid", "walk", groups=GROUPS)
     obs, info = env.reset(seed=3)
-    assert sorted(obs) == ["command", "command_mask", "proprio", "state"]
+    assert sorted(obs) == ["command", "command_mask", "heading", "proprio", "state"]
     assert obs["state"].shape == (197,) and obs["proprio"].shape == (196,)
     np.testing.assert_array_equal(obs["proprio"], obs["state"][1:])  # all but the phase
     assert obs["state"][0] == pytest.approx(env.clip.phase(env.time))

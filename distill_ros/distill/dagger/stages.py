@@ -52,16 +52,20 @@ def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = Non
     fam = get_family(cfg.family)
     best = run.root / "student" / "best.pt"
 
+    views = ObservationViews.of(cfg)
+
     def teacher(task: str):
-        return load_teacher(offline.teacher_file(run, cfg, task), fam.obs_spec, fam.act_spec)
+        loaded = load_teacher(offline.teacher_file(run, cfg, task), fam.obs_spec, fam.act_spec)
+        if fam.teacher_for_groups is None:
+            return loaded
+        return fam.teacher_for_groups(loaded, views.teacher_groups)
 
     def warm_start(student: torch.nn.Module) -> None:
         student.load_state_dict(torch.load(best, map_location="cpu",
                                            weights_only=False)["student"])
         log.info("dagger: warm start from the offline student %s", best)
 
-    groups = ObservationViews.of(cfg).env_groups
-    return DaggerJob(make_env=family_maker(cfg.family, groups), tasks=list(cfg.tasks),
+    return DaggerJob(make_env=family_maker(cfg.family, views.env_groups), tasks=list(cfg.tasks),
                      build_student=_student_builder(cfg), load_teacher=teacher,
                      out_dir=run.root / "student" / "dagger", seed=cfg.seed,
                      init_student=warm_start if cfg.dagger.init == "offline" else None,

@@ -72,7 +72,11 @@ class HumanoidImitationEnv(gym.Env):
         self.time = 0.0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Start at `options["start_time"]` (s) or a random time of the clip (RSI)."""
+        """Start at `options["start_time"]` (s) or a random time of the clip (RSI).
+
+        `options["yaw"]` (rad) starts the character turned by that much about the vertical
+        off the clip's heading (its velocities turned with it), e.g. to check steering.
+        """
         super().reset(seed=seed)
         options = options or {}
         if "start_time" in options:
@@ -82,7 +86,13 @@ class HumanoidImitationEnv(gym.Env):
             self.time = k / RSI_STEPS * self.clip.cycle_time
         else:
             self.time = 0.0
-        self.sim.reset(self.clip.pose(self.time))
+        pose = self.clip.pose(self.time)
+        if options.get("yaw"):
+            turn = quat.yaw_quat(float(options["yaw"]))
+            pose = dataclasses.replace(pose, root_rot=quat.mul(turn, pose.root_rot),
+                                       root_lin_vel=quat.rotate(turn, pose.root_lin_vel),
+                                       root_ang_vel=quat.rotate(turn, pose.root_ang_vel))
+        self.sim.reset(pose)
         return self._observe(), {"time": self.time, "phase": self.clip.phase(self.time)}
 
     def _observe(self, body: BodyState | None = None) -> np.ndarray:

@@ -5,8 +5,10 @@ mode) to the time limit or a fall, and reports: fall rate; mean imitation reward
 of the whole episode, the steps a fall cut off counting 0 (so falling early never raises
 it); and keypoint MPJPE (mm, root-relative), joint-angle error (rad) and root velocity error
 (m/s), averaged over the steps before any fall. Teachers read DeepMimic's state (with the
-phase) and ignore the command, so they are measured once per clip (mode `any`); clips
-without a teacher (e.g. `run`, `kick`, `punch`) are measured for students only.
+phase) and ignore the command, so they are measured once per clip (mode `any`); a run whose
+DAgger teacher also reads the heading error is measured with that one as well ("steered
+teacher"; the student's ratio stays against the shipped expert); clips without a teacher
+(e.g. `run`, `kick`, `punch`) are measured for students only.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from distill_ros.tasks.humanoid.hover import GROUPS
 log = logging.getLogger(__name__)
 METRICS = ("fall_rate", "reward", "mpjpe_mm", "joint_err_rad", "root_vel_err")
 TEACHER_MODE = "any"
+TEACHER, STEERED = "teacher", "steered teacher"
 
 #: groups of one step (state, proprio, command, command_mask) -> (36,) PD targets
 Act = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -111,9 +114,20 @@ def student_act(policy) -> Act:
     return lambda g: policy.act({k: g[k] for k in names})
 
 
-def teacher_act(teacher) -> Act:
-    """A teacher (197-value state -> action) as an `Act`."""
-    return lambda g: np.asarray(teacher.act(g["state"][None]))[0]
+def teacher_act(teacher, groups: Sequence[str] = ("state",)) -> Act:
+    """A teacher (its `groups` concatenated, e.g. the 197-value state -> action) as an `Act`."""
+    return lambda g: np.asarray(teacher.act(np.concatenate([g[k] for k in groups])[None]))[0]
+
+
+def _teachers(teacher, fam, cfg) -> list[tuple[str, Act]]:
+    """The shipped expert (the student's yardstick), and the run's DAgger teacher if other."""
+    from distill_ros.distill.dagger.views import ObservationViews
+
+    out = [(TEACHER, teacher_act(teacher))]
+    groups = ObservationViews.of(cfg).teacher_groups
+    if fam.teacher_for_groups is not None and groups and tuple(groups) != ("state",):
+        out.append((STEERED, teacher_act(fam.teacher_for_groups(teacher, groups), groups)))
+    return out
 
 
 def evaluate_run(run, cfg, modes: Sequence[str] = EVAL_MODES, label: str = "student",
@@ -137,11 +151,12 @@ def evaluate_run(run, cfg, modes: Sequence[str] = EVAL_MODES, label: str = "stud
         split = "seen" if clip in cfg.tasks else "held-out"
         path = teacher_file(run.root, cfg.teachers.sources, clip, cfg.family)
         if clip in cfg.tasks and path.is_file():
-            teacher = teacher_act(load_teacher(path, fam.obs_spec, fam.act_spec))
-            for row in evaluate_policy(cfg.family, clip, i, teacher, ("full",),
-                                       cfg.eval.episodes, cfg.eval.seed,
-                                       f"eval teacher {clip}", max_steps):
-                rows.append({**row, "mode": TEACHER_MODE, "policy": "teacher", "split": split})
+            for name, teacher in _teachers(load_teacher(path, fam.obs_spec, fam.act_spec),
+                                           fam, cfg):
+                for row in evaluate_policy(cfg.family, clip, i, teacher, ("full",),
+                                           cfg.eval.episodes, cfg.eval.seed,
+                                           f"eval {name} {clip}", max_steps):
+                    rows.append({**row, "mode": TEACHER_MODE, "policy": name, "split": split})
         for row in evaluate_policy(cfg.family, clip, i, student, modes, cfg.eval.episodes,
                                    cfg.eval.seed, f"eval {label} {clip}", max_steps):
             rows.append({**row, "policy": label, "split": split})

@@ -25,8 +25,8 @@ CONTROL_HZ = 30
 EPISODE_SECONDS = 20.0  # as pybullet's DeepMimic env
 TRAIN_SPARSITY = 0.1    # chance that each item of the drawn mode is dropped
 TRAIN_SWITCH_PROB = 1.0 / 150  # per step: a fresh draw about every 5 s
-# Evaluation pins each mode whole; with sparsity alone a draw of `full` keeps all of its 21
-# items 11% of the time (0.9 ** 21). So half the draws keep their mode whole, and `full`,
+# Evaluation pins each mode whole; with sparsity alone a draw of `full` keeps all of its 22
+# items 10% of the time (0.9 ** 22). So half the draws keep their mode whole, and `full`,
 # the command the student must track best, is drawn 3 times as often as each other mode.
 TRAIN_WHOLE_PROB = 0.5
 TRAIN_MODE_WEIGHTS = {"full": 3.0}  # every other mode: 1
@@ -41,7 +41,9 @@ ACT_SPEC = Spec(names=tuple(action_names()), low=ACTION_LOW, high=ACTION_HIGH,
 # file: sim_robot's humanoid scene publishes the state by these names.
 OBS_GROUPS = ObsSpec((Group("state", "vector", OBS_SPEC),
                       Group("proprio", "vector", Spec(OBS_SPEC.names[1:], units=OBS_SPEC.units)),
-                      Group("command", "command", Spec(tuple(CommandSpace().names())))))
+                      Group("command", "command", Spec(tuple(CommandSpace().names()))),
+                      Group("heading", "vector", Spec(("heading_error",),
+                                                      units="rad, low-passed"))))
 
 
 def make_scene(task: str, seed: int = 0):
@@ -100,6 +102,12 @@ def _validate(family: str, tasks, student, seed: int, episodes: int, mode: str) 
     return validation_score(family, tasks, student, seed, episodes, mode)
 
 
+def _teacher_for_groups(teacher, groups: tuple[str, ...]):
+    from distill_ros.tasks.humanoid.steering import teacher_for_groups
+
+    return teacher_for_groups(teacher, groups)
+
+
 def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
                     sparsity: float = TRAIN_SPARSITY, switch_prob: float = TRAIN_SWITCH_PROB,
                     eval_modes: tuple[str, ...] = EVAL_MODES,
@@ -125,6 +133,7 @@ def humanoid_family(name: str, modes: tuple[str, ...] = tuple(MODES),
         obs_groups=OBS_GROUPS,
         command_source=command_source,
         validate=functools.partial(_validate, mode=eval_modes[0]),
+        teacher_for_groups=_teacher_for_groups,
     )
 
 

@@ -5,7 +5,9 @@ instead of the clip's phase. Each step returns a dict of the groups asked for:
 - `state` (197): DeepMimic's state, phase first: what the DeepMimic teachers read;
 - `proprio` (196): the same without the phase: nothing names the clip or the time in it;
 - `command` (`CommandSpace.dim`) with `command_mask`: the clip's next frame(s) as HOVER's
-  command (`commands.py`), masked elements zeroed, and the mask.
+  command (`commands.py`), masked elements zeroed, and the mask;
+- `heading` (1): the low-passed heading error (`steering.py`), unmasked: what a steered
+  teacher reads besides the state (the command shows it as `root/heading_error`).
 
 The mask is drawn per episode by a `CommandSampler` (a weighted mode, kept whole or thinned by
 random sparsity) and may be switched mid-episode (`switch_prob`); `reset(options={"mode": m})`
@@ -24,8 +26,9 @@ from distill_ros.tasks.humanoid.commands import (MODES, CommandSampler, CommandS
                                                  apply_mask)
 from distill_ros.tasks.humanoid.env import HumanoidImitationEnv
 from distill_ros.tasks.humanoid.skeleton import STATE_DIM
+from distill_ros.tasks.humanoid.steering import HeadingFilter, heading_error
 
-GROUPS = ("state", "proprio", "command")
+GROUPS = ("state", "proprio", "command", "heading")
 
 
 class HoverEnv(HumanoidImitationEnv):
@@ -47,9 +50,10 @@ class HoverEnv(HumanoidImitationEnv):
             self.space, tuple(modes), sparsity, switch_prob,
             weights=mode_weights, whole_prob=whole_prob)
         self.pinned: str | None = None
+        self.heading = HeadingFilter()
         self.mask = self.space.mask(MODES[self.sampler.modes[0]])
         boxes = {"state": STATE_DIM, "proprio": STATE_DIM - 1, "command": self.space.dim,
-                 "command_mask": self.space.dim}
+                 "command_mask": self.space.dim, "heading": 1}
         keys = [k for g in self.groups for k in ((g, "command_mask") if g == "command"
                                                  else (g,))]
         self.observation_space = gym.spaces.Dict(
@@ -75,6 +79,7 @@ class HoverEnv(HumanoidImitationEnv):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """RSI as the base env; a fresh mask (drawn, or the pinned `options["mode"]`)."""
         state, info = super().reset(seed=seed, options=options)
+        self.heading.reset(self._heading_error())
         # the sampler's stream follows the env's seeded one, so a seeded reset repeats masks
         self.sampler.reset(seed=int(self.np_random.integers(2 ** 31)))
         self.set_mode((options or {}).get("mode", self.pinned))
@@ -84,6 +89,7 @@ class HoverEnv(HumanoidImitationEnv):
     def step(self, action):
         """One control step; the mask may switch (unless pinned) before the next command."""
         state, reward, terminated, truncated, info = super().step(action)
+        self.heading.update(self._heading_error())
         if self.pinned is None:
             self.mask = self.sampler.step()
         info["mode"] = self.mode
@@ -92,7 +98,12 @@ class HoverEnv(HumanoidImitationEnv):
     def command(self) -> np.ndarray:
         """The unmasked command now: the clip's future frame(s) in the reference's yaw frame."""
         steps = self.space.future_steps
-        return self.space.compute(self.reference_frames(max(steps), bodies=set(steps)))
+        return self.space.compute(self.reference_frames(max(steps), bodies=set(steps)),
+                                  heading_error=self.heading.value)
+
+    def _heading_error(self) -> float:
+        base_rot = self.sim.pb.getBasePositionAndOrientation(self.sim.body)[1]
+        return heading_error(self.clip.pose(self.time).root_rot, np.asarray(base_rot))
 
     def _groups(self, state: np.ndarray) -> dict[str, np.ndarray]:
         out = {}
@@ -101,6 +112,8 @@ class HoverEnv(HumanoidImitationEnv):
                 out["state"] = state
             elif group == "proprio":
                 out["proprio"] = state[1:].copy()  # no phase
+            elif group == "heading":
+                out["heading"] = np.array([self.heading.value], np.float32)
             else:
                 out["command"] = apply_mask(self.command(), self.mask)
                 out["command_mask"] = self.mask.astype(np.float32)

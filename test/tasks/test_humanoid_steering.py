@@ -6,8 +6,8 @@ import pytest
 from distill_ros.tasks.base import get_family, make_env
 from distill_ros.tasks.humanoid import quat
 from distill_ros.tasks.humanoid.clip_command import ClipCommand
-from distill_ros.tasks.humanoid.steering import (STEER_LIMIT, STEER_OFFSET, SteeredTeacher,
-                                                 heading_error, steer_action)
+from distill_ros.tasks.humanoid.steering import (STEER_GAIN, STEER_LIMIT, STEER_OFFSET,
+                                                 SteeredTeacher, heading_error, steer_action)
 from distill_ros.teachers.deepmimic import DeepMimicTeacher
 
 
@@ -30,7 +30,7 @@ def test_a_steer_twists_only_the_left_hip_by_the_clipped_error(walk_expert):
     steered = steer_action(label, errors)
     others = np.setdiff1d(np.arange(36), STEER_OFFSET + np.arange(4))
     np.testing.assert_array_equal(steered[:, others], label[:, others])
-    twist = quat.yaw_quat(np.clip(errors, *STEER_LIMIT))
+    twist = quat.yaw_quat(np.clip(STEER_GAIN * errors, *STEER_LIMIT))
     assert np.clip(1.0, *STEER_LIMIT) < 1.0
     # the same rotation as expert * twist (up to the quaternion's sign)
     dot = np.abs(np.sum(quat.mul(_hip_rotation(label), twist) * _hip_rotation(steered), axis=1))
@@ -48,9 +48,10 @@ def test_the_env_shows_the_heading_error_to_both_sides():
     for _ in range(5):
         obs, *_ = env.step(expert.act(obs["state"]))
     assert obs["command"][item] == obs["heading"][0] != 0.0
-    env.set_mode("head_hands")
+    env.set_mode("head_hands")   # hidden from the student: the teacher is told 0 too
     obs, *_ = env.step(expert.act(obs["state"]))
     assert obs["command"][item] == 0.0 and obs["command_mask"][item] == 0.0
+    assert obs["heading"][0] == 0.0 and env.heading.value != 0.0
     env.close()
     player = ClipCommand("walk", "full")   # a clip alone knows no robot heading: hidden
     values, mask = player.at(0.5)
@@ -61,7 +62,8 @@ def test_the_env_shows_the_heading_error_to_both_sides():
 def _turned_walk(teacher, start_time: float, yaw_deg: float, steps: int) -> list[float]:
     """Headings (deg, the clip's minus the character's) of a walk started `yaw_deg` off it."""
     env = make_env("humanoid", "walk", groups=("state", "heading"))
-    obs, _ = env.reset(options={"start_time": start_time, "yaw": np.radians(yaw_deg)})
+    obs, _ = env.reset(options={"start_time": start_time, "yaw": np.radians(yaw_deg),
+                                "mode": "full"})
     assert obs["heading"][0] == pytest.approx(-np.radians(yaw_deg), abs=1e-6)
     out = []
     for step in range(steps):

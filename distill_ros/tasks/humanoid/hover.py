@@ -6,8 +6,10 @@ instead of the clip's phase. Each step returns a dict of the groups asked for:
 - `proprio` (196): the same without the phase: nothing names the clip or the time in it;
 - `command` (`CommandSpace.dim`) with `command_mask`: the clip's next frame(s) as HOVER's
   command (`commands.py`), masked elements zeroed, and the mask;
-- `heading` (1): the low-passed heading error (`steering.py`), unmasked: what a steered
-  teacher reads besides the state (the command shows it as `root/heading_error`).
+- `heading` (1): the low-passed heading error (`steering.py`) as the command tells it (0 while
+  the mask hides `root/heading_error`): what a steered teacher reads besides the state. So
+  the teacher steers only when the student is told the heading, and a label never depends
+  on anything the student cannot see.
 
 The mask is drawn per episode by a `CommandSampler` (a weighted mode, kept whole or thinned by
 random sparsity) and may be switched mid-episode (`switch_prob`); `reset(options={"mode": m})`
@@ -29,6 +31,7 @@ from distill_ros.tasks.humanoid.skeleton import STATE_DIM
 from distill_ros.tasks.humanoid.steering import HeadingFilter, heading_error
 
 GROUPS = ("state", "proprio", "command", "heading")
+HEADING_ITEM = "root/heading_error"
 
 
 class HoverEnv(HumanoidImitationEnv):
@@ -113,7 +116,8 @@ class HoverEnv(HumanoidImitationEnv):
             elif group == "proprio":
                 out["proprio"] = state[1:].copy()  # no phase
             elif group == "heading":
-                out["heading"] = np.array([self.heading.value], np.float32)
+                told = self.mask[self.space.slices[HEADING_ITEM][0]].all()
+                out["heading"] = np.array([self.heading.value if told else 0.0], np.float32)
             else:
                 out["command"] = apply_mask(self.command(), self.mask)
                 out["command_mask"] = self.mask.astype(np.float32)

@@ -14,9 +14,15 @@ about 15 deg/s, -0.15 right at about 10 deg/s, -0.25 at 20 deg/s, without a fall
 twists tried are weaker or trip the walker in one direction: the right hip alone (+0.15: 2
 deg/s), both hips (+0.15: 7 deg/s left; -0.15: 4 deg/s right and a fall in 3), either ankle,
 the chest, or any hip turned about the pelvis's up axis instead (falls when turning right):
-the expert's gait is not symmetric. `SteeredTeacher` reads the state plus the `heading`
-observation group; the student reads the same error as the command item
-`root/heading_error`.
+the expert's gait is not symmetric. The limits follow: up to 0.3 rad to the right (the
+way a drifting student turns off: it needs the authority), 0.08 to the left (0.12 and more
+tripped the expert in turned starts). Gain, low-pass and limits were chosen on 16 walk
+episodes of check seeds (see the humanoid section of docs/design-notes.md).
+
+`SteeredTeacher` reads the state plus the `heading` observation group; the student reads
+the same value as the command item `root/heading_error`. The env tells the teacher 0
+whenever the student's mask hides that item, so no label depends on what the student
+cannot see.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from distill_ros.tasks.humanoid import quat
 from distill_ros.tasks.humanoid.skeleton import JOINTS, STATE_DIM
 
 HEADING_ALPHA = 0.05  # low-pass per 30 Hz control step: a time constant of about 0.65 s
-STEER_GAIN = 1.0      # rad of hip twist per rad of (filtered) heading error
-STEER_LIMIT = (-0.2, 0.08)  # rad of twist at most, right and left
+STEER_GAIN = 2.0      # rad of hip twist per rad of (filtered) heading error
+STEER_LIMIT = (-0.3, 0.08)  # rad of twist at most: to the right, to the left
 
 
 def _action_offsets() -> dict[str, int]:

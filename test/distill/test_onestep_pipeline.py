@@ -177,6 +177,14 @@ def test_onestep_config_is_validated(tmp_path):
     assert sided.onestep.distiller_config("deterministic", seed=0).gen_timestep is None
     with pytest.raises(ValueError, match="onestep.latent_scale must be > 0"):
         load_config(write_config(tmp_path / "k.yaml", **base, onestep={"latent_scale": 0}))
+    assert "stochastic_ema" not in plain.to_dict()["onestep"]
+    own = load_config(write_config(tmp_path / "l.yaml", **base,
+                                   onestep={"generator_ema": 0.99, "stochastic_ema": 0.999}))
+    assert own.onestep.distiller_config("stochastic", seed=0).ema_decay == 0.999
+    assert own.onestep.distiller_config("deterministic", seed=0).ema_decay == 0.99
+    assert averaged.onestep.distiller_config("stochastic", seed=0).ema_decay == 0.99
+    with pytest.raises(ValueError, match=r"onestep.stochastic_ema must be in \[0, 1\)"):
+        load_config(write_config(tmp_path / "m.yaml", **base, onestep={"stochastic_ema": 1.0}))
 
 
 def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):

@@ -63,12 +63,13 @@ class PolicyInputs:
     def __init__(self, groups: ObsSpec, assembler: ObservationAssembler, store: GroupStore,
                  sourced: Sequence[str] = ()) -> None:
         self.flat, self.assembler, self.store = groups.is_flat, assembler, store
-        self.vectors: list = []                  # (input name, index, element names)
+        self.vectors: list = []                  # (input name, read, element names)
         self.whole: list[str] = []
         for group in groups.groups:
             if group.kind == "vector":
                 names = tuple(group.channels.names)
-                self.vectors.append((group.name, assembler.layout(names), names))
+                self.vectors.append((group.name, assembler.reader(assembler.layout(names)),
+                                     names))
             elif group.kind in ("points", "command") and group.name in sourced:
                 self.whole.append(group.name)
             else:
@@ -81,19 +82,21 @@ class PolicyInputs:
     def read(self) -> tuple[Any, float, float]:
         """``(observation, oldest, newest)`` arrival times; oldest -inf if one never came."""
         if self.flat:
-            return self.assembler.assemble(self.vectors[0][1])
+            return self.vectors[0][1]()
         obs, oldest, newest = self.store.assemble(self.whole)
-        for name, index, _ in self.vectors:
-            obs[name], old, new = self.assembler.assemble(index)
+        for name, read, _ in self.vectors:
+            obs[name], old, new = read()
             oldest, newest = min(oldest, old), max(newest, new)
         return obs, oldest, newest
 
     def non_finite(self, obs: Any) -> list[str]:
         """Sources of NaN/Inf elements (``palm_x (joint ee_x)``); [] when all finite."""
+        # float32 elements: their float64 sum is finite exactly when all of them are
+        if self.flat and math.isfinite(sum(obs.tolist())):
+            return []
         arrays = [obs] if self.flat else [obs[name] for name, _, _ in self.vectors]
         bad = []
         for array, (_, _, names) in zip(arrays, self.vectors):
-            # float32 elements: their float64 sum is finite exactly when all of them are
             if not math.isfinite(sum(array.tolist())):
                 bad += [self._source(names[i]) for i in np.flatnonzero(~np.isfinite(array))]
         return bad

@@ -21,9 +21,10 @@ against the policy's `Group` and return the ONNX input arrays, with errors namin
 
 from __future__ import annotations
 
+import math
 import threading
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class ObservationAssembler:
             self._joint_slots.setdefault(joint, []).append(self._slot[obs])
         self._array_slots = {n: self._slot[n] for n in array_names if n not in self.joint_map}
         self._values = np.zeros(len(self.names), np.float32)  # as the policy reads them
-        self._times = np.full(len(self.names), -np.inf)  # monotonic s; -inf: never received
+        self._times = [-math.inf] * len(self.names)  # monotonic s; -inf: never received
         self._joint_positions: dict[str, float] = {}
         self._positions_view = MappingProxyType(self._joint_positions)
         self._lock = threading.Lock()
@@ -102,14 +103,33 @@ class ObservationAssembler:
 
         ``oldest`` is ``-inf`` while some element was never received.
         """
-        with self._lock:
-            times = self._times[index].tolist()  # few elements: Python's min/max are cheaper
-            return self._values[index], min(times), max(times)
+        return self.reader(index)()
+
+    def reader(self, index: np.ndarray) -> Callable[[], tuple[np.ndarray, float, float]]:
+        """:meth:`assemble` of one ``index`` as a call that does the index's work once.
+
+        For a control loop: an index that takes every stored element (in any order: the
+        usual case) reads the times whole instead of element by element.
+        """
+        index = np.asarray(index, np.int64)
+        slots, lock, values, times = index.tolist(), self._lock, self._values, self._times
+        if sorted(slots) == list(range(len(times))):
+            take = values.copy if slots == sorted(slots) else lambda: values[index]
+
+            def read() -> tuple[np.ndarray, float, float]:
+                with lock:  # few elements: Python's min/max are cheaper than numpy's
+                    return take(), min(times), max(times)
+        else:
+            def read() -> tuple[np.ndarray, float, float]:
+                with lock:
+                    picked = [times[i] for i in slots]
+                    return values[index], min(picked), max(picked)
+        return read
 
     def never_received(self, obs_names: Sequence[str]) -> list[str]:
         """Elements of ``obs_names`` that no message has carried yet."""
         with self._lock:
-            return [n for n in obs_names if self._times[self._slot[n]] == -np.inf]
+            return [n for n in obs_names if self._times[self._slot[n]] == -math.inf]
 
     def joint_positions(self) -> Mapping[str, float]:
         """Latest position of every joint seen (for position limits): a live read-only view."""
@@ -118,7 +138,7 @@ class ObservationAssembler:
     def clear(self) -> None:
         """Forget every value (after a reconfigure)."""
         with self._lock:
-            self._times[:] = -np.inf
+            self._times[:] = [-math.inf] * len(self._times)  # in place: readers hold it
             self._joint_positions.clear()
 
 

@@ -93,28 +93,29 @@ class OnnxPolicy:
 
             def act(obs: np.ndarray) -> np.ndarray:
                 row[...] = obs
-                return run()[0]
+                return run()
         else:
             rows = {name: array[0] for name, array in feed.items()}
 
             def act(obs: Mapping[str, np.ndarray]) -> np.ndarray:
                 for name, array in obs.items():
                     rows[name][...] = array
-                return run()[0]
+                return run()
         act.io_bound = run.io_bound
         return act
 
     def _bind(self, feed: dict) -> Callable[[], np.ndarray]:
-        """A call that runs the graph on the arrays of `feed` and returns its first output."""
+        """A call that runs the graph on the arrays of `feed`; returns its first output's row."""
         session, first = self.session, self.session.get_outputs()[0]
         if (any(i.type != "tensor(float)" for i in session.get_inputs())
                 or first.type != "tensor(float)" or len(first.shape) != 2
                 or first.shape[1] != self.act_spec.dim):
             def plain() -> np.ndarray:
-                return session.run(None, feed)[0]
+                return session.run(None, feed)[0][0]
             plain.io_bound = False
             return plain
         out = np.zeros((1, self.act_spec.dim), np.float32)
+        action = out[0]  # one view for every call
         binding = session.io_binding()
         for name, array in feed.items():
             binding.bind_input(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
@@ -126,11 +127,11 @@ class OnnxPolicy:
         if hasattr(raw, "run_with_iobinding") and raw_binding is not None:
             def run() -> np.ndarray:
                 raw.run_with_iobinding(raw_binding, None)  # reads feed's arrays, writes out
-                return out
+                return action
         else:
             def run() -> np.ndarray:
                 session.run_with_iobinding(binding)
-                return out
+                return action
         run.keep, run.io_bound = (feed, out), True  # the bound memory lives as long as run
         return run
 

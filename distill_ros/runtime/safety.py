@@ -151,11 +151,20 @@ class SafetyFilter:
         self._index = {name: i for i, name in enumerate(self.names)}
         self._limits = [(self._index[p.command], p.joint, p.low, p.high)
                         for p in self.position_limits]
-        self.last: np.ndarray | None = None  # last command sent
         self.rejected = 0  # non-finite actions replaced by a hold
         # a command has a few elements: plain floats are cheaper per tick than numpy calls
+        self._last: list | None = None  # last command sent, as floats (see `last`)
         self._bounds = list(zip(self.low.tolist(), self.high.tolist()))
         self._dt, self._steps = 0.0, [0.0] * n  # max_rate * dt, kept while dt is
+
+    @property
+    def last(self) -> np.ndarray | None:
+        """The last command sent (None before any): the rate limit starts from it."""
+        return None if self._last is None else np.array(self._last)
+
+    @last.setter
+    def last(self, command: Any) -> None:
+        self._last = None if command is None else np.ravel(command).astype(float).tolist()
 
     def hold(self) -> np.ndarray:
         """The hold command: zero velocities, last positions (initial ones before any)."""
@@ -176,34 +185,43 @@ class SafetyFilter:
             ``(command, note)``: the command to send and ``""``, or the hold command and
             why (``"non-finite action"``).
         """
-        values = np.ravel(action).tolist()  # float64, ours to change
-        if len(values) != len(self._bounds) or not all(map(math.isfinite, values)):
+        values = (action.tolist() if isinstance(action, np.ndarray) and action.ndim == 1
+                  else np.ravel(action).tolist())  # float64, ours to change
+        n = len(self._bounds)
+        # a sum of finite floats is finite unless it overflows: then check one by one
+        if len(values) != n or not (math.isfinite(sum(values))
+                                    or all(map(math.isfinite, values))):
             self.rejected += 1
             hold = self.hold()
             self.last = hold
-            return hold, "non-finite action" if len(values) == len(self._bounds) else (
-                f"action has {len(values)} elements, expected {self.low.size}")
-        # x if x > y else y is np.maximum for non-NaN floats, signed zeros included
-        if self.last is not None and dt > 0:
+            return hold, "non-finite action" if len(values) == n else (
+                f"action has {len(values)} elements, expected {n}")
+        last = self._last
+        if last is not None and dt > 0:
             if dt != self._dt:
                 self._dt, self._steps = dt, (self.max_rate * dt).tolist()
-            for i, (v, last, step) in enumerate(zip(values, self.last.tolist(), self._steps)):
-                v = v if v > last - step else last - step
-                values[i] = v if v < last + step else last + step
-        # after the rate limit: limits tightened while running hold from the next command
-        for i, (low, high) in enumerate(self._bounds):
-            v = values[i] if values[i] > low else low
-            values[i] = v if v < high else high
+            # x if x > y else y is np.maximum for non-NaN floats, signed zeros included; the
+            # rate limit first, then the limits, so limits tightened while running hold from
+            # the next command
+            for i, (v, prev, step, (low, high)) in enumerate(
+                    zip(values, last, self._steps, self._bounds)):
+                v = v if v > prev - step else prev - step
+                v = v if v < prev + step else prev + step
+                v = v if v > low else low
+                values[i] = v if v < high else high
+        else:
+            for i, (v, (low, high)) in enumerate(zip(values, self._bounds)):
+                v = v if v > low else low
+                values[i] = v if v < high else high
         # last, so a decelerating command never pushes past a joint's range
         for i, joint, low, high in self._limits:
             q = (joint_positions or {}).get(joint)
             if q is None or not math.isfinite(q) or (q >= high and values[i] > 0) or (
                     q <= low and values[i] < 0):
                 values[i] = 0.0  # m/s: never past the range; unknown position: no motion
-        command = np.array(values)
-        self.last = command
-        return command, ""
+        self._last = values
+        return np.array(values), ""
 
     def mark_held(self, command: np.ndarray) -> None:
         """Record that ``command`` (a hold) was sent, so the rate limit starts from it."""
-        self.last = np.asarray(command, dtype=np.float64)
+        self.last = command

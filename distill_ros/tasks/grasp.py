@@ -63,14 +63,16 @@ class GraspEnv(gym.Env):
             np.array(ACT_SPEC.low, np.float32), np.array(ACT_SPEC.high, np.float32))
         self._connect()
 
-    def _connect(self) -> None:
+    def _connect(self, build: bool = True) -> None:
+        """A new physics client; its world built unless the caller's `reset` will build it."""
         import pybullet as pb
         import pybullet_data
 
         self._pb = pb
         self._cid = pb.connect(pb.DIRECT)
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self._cid)
-        self._build_world()
+        if build:
+            self._build_world()
 
     def _build_world(self) -> None:
         """Empty the physics client, then load this task's scene: the same world every call."""
@@ -91,8 +93,8 @@ class GraspEnv(gym.Env):
     def __setstate__(self, state: dict) -> None:
         """A new physics client with the same scene, then the episode so far, replayed."""
         self.__dict__.update(state)
-        self._connect()
         episode = state.get("_episode")
+        self._connect(build=episode is None)  # a replayed episode builds it in `reset`
         if episode is None:
             return
         now = self.np_random.bit_generator.state

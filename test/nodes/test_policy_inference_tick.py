@@ -81,6 +81,32 @@ def test_an_input_beyond_float32_is_a_non_finite_observation(tmp_path):
     assert policy.inputs.non_finite(obs) == ["palm_z (joint ee_z)"]
 
 
+def test_readers_give_each_policy_its_elements_in_its_order_and_their_own_times():
+    from distill_ros.runtime.observation import ObservationAssembler
+
+    inputs = ObservationAssembler({"palm_x": "ee_x", "palm_z": "ee_z"}, ["obj_x", "obj_y"])
+    orders = {"stored": ["palm_x", "palm_z", "obj_x", "obj_y"],
+              "permuted": ["obj_y", "palm_x", "obj_x", "palm_z"],
+              "subset": ["obj_y", "palm_z"]}
+    readers = {k: inputs.reader(inputs.layout(names)) for k, names in orders.items()}
+    assert readers["subset"]()[1:] == (-np.inf, -np.inf)  # nothing received yet
+    inputs.update_joints(["ee_x", "ee_z"], [0.5, -0.25], 1.0)
+    inputs.update_array(["obj_x"], [2.0], 3.0)
+    inputs.update_array(["obj_y"], [4.0], 2.0)
+    value = {"palm_x": 0.5, "palm_z": -0.25, "obj_x": 2.0, "obj_y": 4.0}
+    stamp = {"palm_x": 1.0, "palm_z": 1.0, "obj_x": 3.0, "obj_y": 2.0}
+    for kind, names in orders.items():
+        obs, oldest, newest = readers[kind]()
+        assert obs.dtype == np.float32 and obs.tolist() == [value[n] for n in names], kind
+        assert (oldest, newest) == (min(stamp[n] for n in names),
+                                    max(stamp[n] for n in names)), kind
+    first = readers["stored"]()[0]
+    inputs.update_joints(["ee_x"], [9.0], 4.0)
+    assert first[0] == 0.5, "a read observation is a copy: later inputs do not change it"
+    inputs.clear()
+    assert readers["permuted"]()[1] == -np.inf, "clear forgets the times readers see"
+
+
 @pytest.mark.parametrize("labelled", [True, False], ids=["labelled", "data_only"])
 def test_commands_sent_as_bytes_arrive_as_the_message_in_controller_order(tester, labelled):
     from distill_ros.nodes.command_output import CommandOutput

@@ -137,3 +137,21 @@ def test_nan_limits_are_refused_naming_the_field():
         make(max_rate=[np.nan])
     with pytest.raises(ValueError, match="high holds NaN"):
         make(high=[0.2, np.nan, 0.08])
+
+
+def test_huge_finite_actions_are_clamped_not_held():
+    safety = make()
+    command, note = safety.apply(np.array([1e308, 1e308, -1e308]), dt=0.0)  # sum overflows
+    assert note == "" and safety.rejected == 0
+    np.testing.assert_array_equal(command, [0.2, 0.2, 0.0])
+    np.testing.assert_array_equal(safety.last, command)
+
+
+def test_the_last_command_carries_over_as_the_rate_limits_start():
+    safety = make(max_rate=[1.0])
+    safety.apply(np.array([0.1, -0.1, 0.04], np.float32), dt=0.0)
+    successor = make(max_rate=[1.0])
+    successor.last = safety.last                    # as a hot swap or a new limit does
+    command, _ = successor.apply([0.2, 0.2, 0.08], dt=0.01)
+    np.testing.assert_allclose(command, [np.float32(0.1) + 0.01, np.float32(-0.1) + 0.01,
+                                         np.float32(0.04) + 0.01])

@@ -112,6 +112,13 @@ def success_per_task(wins: np.ndarray, finished: np.ndarray, env_tasks: Sequence
             for t in dict.fromkeys(env_tasks)}
 
 
+def evaluation_summary(wins: np.ndarray, finished: np.ndarray, returns: np.ndarray,
+                       env_tasks: Sequence[str]) -> tuple[dict[str, float], float]:
+    """Success per task, and the mean return per counted episode, from per-env counts."""
+    return (success_per_task(wins, finished, env_tasks),
+            float(returns.sum() / finished.sum()))
+
+
 def evaluation_counts(envs: gym.vector.VectorEnv, act: Callable[[dict], np.ndarray],
                       student_groups: Sequence[str], episodes: int, seeds: list[int]
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -67,6 +67,10 @@ class BetaConfig:
                              f"got {self.fail_steps}")
 
 
+# Keys added after runs existed: left at their defaults, run.json does not record them.
+LATE_KEYS = ("rollout_workers", "learning_rate_final", "action_noise", "keep")
+
+
 @dataclass
 class DaggerConfig:
     """On-policy distillation from many teachers, routed per environment.
@@ -159,11 +163,10 @@ class DaggerConfig:
         resumes) stay valid.
         """
         d = dataclasses.asdict(self)
-        for key in ("rollout_workers", "learning_rate_final", "action_noise"):
-            if not d[key]:
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for key in LATE_KEYS:
+            if d[key] == defaults[key]:
                 d.pop(key)
-        if d["keep"] == "last":
-            d.pop("keep")
         return d
 
     def learning_rate_at(self, round_index: int) -> float:

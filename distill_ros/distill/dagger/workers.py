@@ -30,7 +30,7 @@ import torch
 from distill_ros.distill.dagger.algorithm import normalize_labels, student_act
 from distill_ros.distill.dagger.beta import OnDemandGate, ReplayedCoins
 from distill_ros.distill.dagger.collect import (Groups, RoundStats, collect_round,
-                                                evaluation_counts, success_per_task)
+                                                evaluation_counts, evaluation_summary)
 from distill_ros.distill.dagger.envs import make_vector_env, select, to_groups
 from distill_ros.distill.dagger.routing import TeacherRouter
 
@@ -71,10 +71,8 @@ class VectorRollouts:
     def evaluate(self, algo, groups: Sequence[str], episodes: int, seeds: list[int]
                  ) -> tuple[dict[str, float], float]:
         """The student alone: success per task, and the mean return of its episodes."""
-        wins, finished, returns = evaluation_counts(self.envs, lambda g: algo.act(g)[0],
-                                                    groups, episodes, seeds)
-        return (success_per_task(wins, finished, self.env_tasks),
-                float(returns.sum() / finished.sum()))
+        counts = evaluation_counts(self.envs, lambda g: algo.act(g)[0], groups, episodes, seeds)
+        return evaluation_summary(*counts, self.env_tasks)
 
     def close(self) -> None:
         """Close the envs."""
@@ -184,9 +182,8 @@ class WorkerRollouts:
         """The student alone on every worker: success per task, mean return per episode."""
         counts = self.workers.call("evaluate", _weights(algo.student),
                                    [(groups, episodes, seeds[s]) for s in self.slices])
-        wins, finished, returns = (np.concatenate([c[k] for c in counts]) for k in range(3))
-        return (success_per_task(wins, finished, self.env_tasks),
-                float(returns.sum() / finished.sum()))
+        merged = (np.concatenate([c[k] for c in counts]) for k in range(3))
+        return evaluation_summary(*merged, self.env_tasks)
 
     def close(self) -> None:
         """Stop the workers."""

@@ -95,9 +95,7 @@ def validation_score(family: str, tasks: Sequence[str], student, seed: int, epis
     names = list(student.obs_spec.input_names)
 
     def act(groups: dict[str, np.ndarray]) -> np.ndarray:
-        if names == ["obs"]:   # a flat student reads DeepMimic's state
-            return student.act(groups["state"][None])[0]
-        return student.act({k: groups[k][None] for k in names})[0]
+        return student.act(pick_inputs(names, groups, batch=True))[0]
     rows = [evaluate_policy(family, clip, i, act, (mode,), episodes, seed, f"validate {clip}")[0]
             for i, clip in enumerate(tasks)]
     return float(np.mean([row["reward"] for row in rows]))
@@ -109,9 +107,19 @@ def student_act(policy) -> Act:
     A flat student (one input `obs`) reads DeepMimic's state.
     """
     names = list(policy.groups.input_names)
-    if names == ["obs"]:
-        return lambda g: policy.act(g["state"])
-    return lambda g: policy.act({k: g[k] for k in names})
+    return lambda g: policy.act(pick_inputs(names, g))
+
+
+def pick_inputs(names: Sequence[str], groups: dict[str, np.ndarray], batch: bool = False):
+    """A student's inputs from the observation groups, with a leading batch axis if `batch`.
+
+    A flat student (one input `obs`) reads DeepMimic's state; others read their groups.
+    """
+    def add(value: np.ndarray) -> np.ndarray:
+        return value[None] if batch else value
+    if list(names) == ["obs"]:
+        return add(groups["state"])
+    return {k: add(groups[k]) for k in names}
 
 
 def teacher_act(teacher, groups: Sequence[str] = ("state",)) -> Act:

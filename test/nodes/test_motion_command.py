@@ -25,12 +25,12 @@ def kin():
 
 def expected(kin, clip: str, clip_time: float, mode: str):
     """The values and mask the node should send: computed here from the same clip."""
-    from distill_ros.tasks.humanoid.commands import apply_mask, CommandSpace, MODES, ROBOT_ITEMS
+    from distill_ros.tasks.humanoid.commands import apply_mask, CommandSpace, MODES
     from distill_ros.tasks.humanoid.env import reference_frames
     from distill_ros.tasks.humanoid.motion import MotionClip
 
     space = CommandSpace((1,))
-    mask = space.mask(MODES[mode] - ROBOT_ITEMS)  # a clip alone has no robot heading
+    mask = space.mask(MODES[mode])
     frames = reference_frames(MotionClip.named(clip), kin, clip_time, 1, 30)
     return apply_mask(space.compute(frames), mask), mask, space.names()
 

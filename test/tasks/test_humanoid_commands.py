@@ -27,11 +27,11 @@ def _selected(space, mask):
 
 def test_layout_has_keypoints_joints_and_root_per_future_frame():
     space = CommandSpace(future_steps=(1, 5))
-    assert space.frame_dim == 6 * 3 + (8 * 3 + 4) + 6 == 52
-    assert space.dim == 104 and len(space.names()) == 104
-    assert space.names()[0] == "+1/keypoint/head[0]" and space.names()[52].startswith("+5/")
+    assert space.frame_dim == 6 * 3 + (8 * 3 + 4) + 5 == 51
+    assert space.dim == 102 and len(space.names()) == 102
+    assert space.names()[0] == "+1/keypoint/head[0]" and space.names()[51].startswith("+5/")
     cmd = space.compute(_random_frames(np.random.default_rng(0)))
-    assert cmd.shape == (104,) and np.isfinite(cmd).all()
+    assert cmd.shape == (102,) and np.isfinite(cmd).all()
     with pytest.raises(ValueError, match="up to \\+5"):
         space.compute(_random_frames(np.random.default_rng(0), t=5))
 
@@ -104,7 +104,7 @@ def test_mode_weights_and_whole_draws_set_how_often_each_mask_shows():
     never = CommandSampler(space, sparsity=0.6, whole_prob=0.0, seed=4)
     for _ in range(500):
         never.reset()
-        assert never.items != MODES["full"], "sparsity 0.6 kept all 22 items of full"
+        assert never.items != MODES["full"], "sparsity 0.6 kept all 21 items of full"
     with pytest.raises(ValueError, match="weights"):
         CommandSampler(space, modes=("full",), weights={"dance": 1.0})
     with pytest.raises(ValueError, match="weights"):

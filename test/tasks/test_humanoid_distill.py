@@ -24,7 +24,7 @@ TINY = {
     "distill": {"algorithm": "dagger"},
     "eval": {"episodes": 1},
     "dagger": {"n_envs": 2, "vector": "sync", "teacher_groups": ["state", "heading"],
-               "student_groups": ["proprio", "command"],
+               "student_groups": ["proprio", "command", "heading"],
                "beta": {"schedule": "linear", "horizon": 40}, "rounds": 2,
                "steps_per_round": 15, "updates_per_round": 10, "batch_size": 16,
                "eval_every": 2, "eval_episodes": 1},
@@ -100,7 +100,7 @@ def test_student_reads_proprio_and_a_masked_command_and_exports_with_parity(tiny
     model = onnx.load(str(root / "export" / "policy.onnx"))
     inputs = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim][1:]
               for i in model.graph.input}
-    assert inputs == {"proprio": [196], "command": [52], "command_mask": [52]}
+    assert inputs == {"proprio": [196], "command": [51], "command_mask": [51], "heading": [1]}
     with RunDir(root, cfg) as run:
         export = run.ledger["stages"]["export"]
     assert export["max_abs_diff_random"] <= 1e-4 and export["max_abs_diff_real"] <= 1e-4
@@ -138,11 +138,12 @@ def test_a_masked_command_element_cannot_change_the_action(tiny_run):
     rng = np.random.default_rng(3)
     n = 64
     obs = {"proprio": rng.normal(size=(n, 196)).astype(np.float32),
-           "command": rng.normal(size=(n, 52)).astype(np.float32),
-           "command_mask": (rng.random((n, 52)) < 0.5).astype(np.float32)}
+           "command": rng.normal(size=(n, 51)).astype(np.float32),
+           "command_mask": (rng.random((n, 51)) < 0.5).astype(np.float32),
+           "heading": rng.normal(scale=0.2, size=(n, 1)).astype(np.float32)}
     base = policy.act(obs)
     hidden = dict(obs, command=np.where(obs["command_mask"] > 0, obs["command"],
-                                        rng.normal(scale=100.0, size=(n, 52))).astype(np.float32))
+                                        rng.normal(scale=100.0, size=(n, 51))).astype(np.float32))
     np.testing.assert_array_equal(policy.act(hidden), base)
     shown = dict(obs, command=np.where(obs["command_mask"] > 0, obs["command"] + 5.0,
                                        obs["command"]).astype(np.float32))

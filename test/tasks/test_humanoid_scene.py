@@ -140,7 +140,7 @@ def test_a_student_keeps_the_names_the_scene_publishes(scene):
     from distill_ros.distill.dagger.envs import group_spec
     from distill_ros.tasks.humanoid.family import OBS_GROUPS
 
-    shapes = {"proprio": (196,), "command": (52,), "command_mask": (52,)}
+    shapes = {"proprio": (196,), "command": (51,), "command_mask": (51,)}
     spec = group_spec(shapes, FAMILY.obs_spec, FAMILY.obs_groups)
     assert FAMILY.obs_groups is OBS_GROUPS
     proprio = spec.group("proprio").channels.names
@@ -148,5 +148,5 @@ def test_a_student_keeps_the_names_the_scene_publishes(scene):
     assert spec.group("command").kind == "command"
     assert spec.group("command").channels.names[0] == "+1/keypoint/head[0]"
     # another command size (more future frames) than the family names: generic names
-    other = group_spec({"command": (104,), "command_mask": (104,)}, None, OBS_GROUPS)
+    other = group_spec({"command": (102,), "command_mask": (102,)}, None, OBS_GROUPS)
     assert other.group("command").channels.names[:2] == ("command_0", "command_1")

@@ -3,8 +3,7 @@
 `ClipCommand.at(t)` gives the command of `commands.CommandSpace` for the clip at time `t` (s):
 the clip's next frame(s) (`env.reference_frames`, its key bodies posed by a kinematic
 character in its own physics client) with the elements the current mode hides set to zero,
-and the 0/1 mask. The clip and the mode can change between calls. A clip alone does not
-know the robot's heading, so `root/heading_error` (`commands.ROBOT_ITEMS`) stays hidden.
+and the 0/1 mask. The clip and the mode can change between calls.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from distill_ros.tasks.humanoid.commands import (apply_mask, CommandSpace, MODES,
-                                                 ROBOT_ITEMS)
+from distill_ros.tasks.humanoid.commands import apply_mask, CommandSpace, MODES
 
 
 class ClipCommand:
@@ -48,7 +46,7 @@ class ClipCommand:
         """Show what `mode` shows (ValueError naming the modes otherwise)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-        self.mode, self.mask = mode, self.space.mask(MODES[mode] - ROBOT_ITEMS)
+        self.mode, self.mask = mode, self.space.mask(MODES[mode])
 
     def at(self, clip_time: float) -> tuple[np.ndarray, np.ndarray]:
         """``(values, mask)`` at `clip_time` (s): masked values are zero."""

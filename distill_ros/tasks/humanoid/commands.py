@@ -4,10 +4,7 @@ A command describes the clip's future frames in three kinds of target, each spli
 and lower body (the root belongs to the lower body):
 - kinematic positions of key bodies (head, hands / pelvis, feet), metres;
 - local joint angles (a rotation vector per spherical joint, an angle per revolute joint), rad;
-- the root: linear velocity (m/s), height (m), yaw rate (rad/s) and the heading error: the
-  clip's root heading minus the character's (rad, low-passed; `steering.py`), the one item
-  that needs the character's state, which the env supplies (a clip player without the
-  robot's pose hides it, `ROBOT_ITEMS`).
+- the root: linear velocity (m/s), height (m) and yaw rate (rad/s).
 Positions and velocities are expressed in a yaw-only frame at the current root (by default
 the reference's own root now), so the command does not depend on where the clip is in the world.
 
@@ -27,10 +24,7 @@ import numpy as np
 from distill_ros.tasks.humanoid import quat
 from distill_ros.tasks.humanoid.skeleton import JOINTS, KEY_BODIES
 
-ROOT_ITEMS = (("root_velocity", 3), ("root_height", 1), ("root_yaw_rate", 1),
-              ("heading_error", 1))
-#: items computed from the character's state as well as the clip's
-ROBOT_ITEMS = frozenset({"root/heading_error"})
+ROOT_ITEMS = (("root_velocity", 3), ("root_height", 1), ("root_yaw_rate", 1))
 
 
 @dataclass
@@ -116,12 +110,11 @@ class CommandSpace:
         return out
 
     def compute(self, frames: ReferenceFrames, root_pos: np.ndarray | None = None,
-                root_rot: np.ndarray | None = None, heading_error: float = 0.0) -> np.ndarray:
+                root_rot: np.ndarray | None = None) -> np.ndarray:
         """The full (unmasked) command from frames [now, +1, +2, ...] (index k = k steps).
 
         Positions and velocities are expressed in the yaw frame of `root_pos`/`root_rot`
-        (default: the reference root now, frame 0). `heading_error` (rad, the character's
-        state) fills `root/heading_error` in every frame.
+        (default: the reference root now, frame 0).
         """
         last = max(self.future_steps)
         if len(frames.root_pos) <= last:
@@ -135,7 +128,7 @@ class CommandSpace:
             keypoints = quat.rotate(inv_yaw, frames.body_pos[k] - origin)
             joints = [quat.to_rotvec(r[k]) if r.shape[1] == 4 else r[k] for r in frames.joint_rot]
             root = [quat.rotate(inv_yaw, frames.root_lin_vel[k]), [frames.root_pos[k, 1]],
-                    [frames.root_ang_vel[k, 1]], [heading_error]]
+                    [frames.root_ang_vel[k, 1]]]
             out.append(np.concatenate([keypoints.ravel(), *joints, *root]))
         return np.concatenate(out)
 

@@ -25,8 +25,8 @@ CONTROL_HZ = 30
 EPISODE_SECONDS = 20.0  # as pybullet's DeepMimic env
 TRAIN_SPARSITY = 0.1    # chance that each item of the drawn mode is dropped
 TRAIN_SWITCH_PROB = 1.0 / 150  # per step: a fresh draw about every 5 s
-# Evaluation pins each mode whole; with sparsity alone a draw of `full` keeps all of its 22
-# items 10% of the time (0.9 ** 22). So half the draws keep their mode whole, and `full`,
+# Evaluation pins each mode whole; with sparsity alone a draw of `full` keeps all of its 21
+# items 11% of the time (0.9 ** 21). So half the draws keep their mode whole, and `full`,
 # the command the student must track best, is drawn 3 times as often as each other mode.
 TRAIN_WHOLE_PROB = 0.5
 TRAIN_MODE_WEIGHTS = {"full": 3.0}  # every other mode: 1

@@ -6,10 +6,11 @@ instead of the clip's phase. Each step returns a dict of the groups asked for:
 - `proprio` (196): the same without the phase: nothing names the clip or the time in it;
 - `command` (`CommandSpace.dim`) with `command_mask`: the clip's next frame(s) as HOVER's
   command (`commands.py`), masked elements zeroed, and the mask;
-- `heading` (1): the low-passed heading error (`steering.py`) as the command tells it (0 while
-  the mask hides `root/heading_error`): what a steered teacher reads besides the state. So
-  the teacher steers only when the student is told the heading, and a label never depends
-  on anything the student cannot see.
+- `heading` (1): the low-passed heading error (`steering.py`: the clip's root heading minus
+  the character's), told with the root's yaw-rate command (0 while the mask hides
+  `root/root_yaw_rate`): what a steered teacher reads besides the state, and what a steered
+  student reads besides its command. So the teacher steers only when the student is told
+  the heading, and a label never depends on anything the student cannot see.
 
 The mask is drawn per episode by a `CommandSampler` (a weighted mode, kept whole or thinned by
 random sparsity) and may be switched mid-episode (`switch_prob`); `reset(options={"mode": m})`
@@ -31,7 +32,7 @@ from distill_ros.tasks.humanoid.skeleton import STATE_DIM
 from distill_ros.tasks.humanoid.steering import HeadingFilter, heading_error
 
 GROUPS = ("state", "proprio", "command", "heading")
-HEADING_ITEM = "root/heading_error"
+HEADING_WITH = "root/root_yaw_rate"  # the command item the heading error is told with
 
 
 class HoverEnv(HumanoidImitationEnv):
@@ -101,8 +102,7 @@ class HoverEnv(HumanoidImitationEnv):
     def command(self) -> np.ndarray:
         """The unmasked command now: the clip's future frame(s) in the reference's yaw frame."""
         steps = self.space.future_steps
-        return self.space.compute(self.reference_frames(max(steps), bodies=set(steps)),
-                                  heading_error=self.heading.value)
+        return self.space.compute(self.reference_frames(max(steps), bodies=set(steps)))
 
     def _heading_error(self) -> float:
         base_rot = self.sim.pb.getBasePositionAndOrientation(self.sim.body)[1]
@@ -116,7 +116,7 @@ class HoverEnv(HumanoidImitationEnv):
             elif group == "proprio":
                 out["proprio"] = state[1:].copy()  # no phase
             elif group == "heading":
-                told = self.mask[self.space.slices[HEADING_ITEM][0]].all()
+                told = self.mask[self.space.slices[HEADING_WITH][0]].all()
                 out["heading"] = np.array([self.heading.value if told else 0.0], np.float32)
             else:
                 out["command"] = apply_mask(self.command(), self.mask)

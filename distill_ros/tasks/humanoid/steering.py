@@ -1,4 +1,4 @@
-"""Heading feedback for the humanoid: the error the student sees, the steer the teacher adds.
+"""Heading feedback for the humanoid: the error both sides are told, the steer the teacher adds.
 
 DeepMimic's experts read their state in the character's own heading frame, so nothing tells
 them that the character has turned away from the clip, and a DAgger student that drifts a
@@ -19,10 +19,10 @@ way a drifting student turns off: it needs the authority), 0.08 to the left (0.1
 tripped the expert in turned starts). Gain, low-pass and limits were chosen on 16 walk
 episodes of check seeds (see the humanoid section of docs/design-notes.md).
 
-`SteeredTeacher` reads the state plus the `heading` observation group; the student reads
-the same value as the command item `root/heading_error`. The env tells the teacher 0
-whenever the student's mask hides that item, so no label depends on what the student
-cannot see.
+`SteeredTeacher` reads the state plus the `heading` observation group
+(`dagger.teacher_groups: [state, heading]`); a steered student reads the same group
+(`student_groups: [proprio, command, heading]`). The env tells both 0 whenever the mask
+hides the root's yaw-rate command, so no label depends on what the student cannot see.
 """
 
 from __future__ import annotations

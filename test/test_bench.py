@@ -87,6 +87,8 @@ def test_bench_ros_loop_reports_latency_and_floor():
     assert ratios["compute_p50_vs_ort_run"] == pytest.approx(run["compute_p50_ms"] / ort)
     assert ratios["compute_p50_vs_ort_run_after_idle"] == pytest.approx(
         run["compute_p50_ms"] / floor["ort_run_after_idle"]["p50_ms"])
+    assert ratios["policy_p50_vs_ort_run"] == pytest.approx(run["policy_p50_ms"] / ort)
+    assert "middleware write" in out["compute_scope"], out["compute_scope"]  # what it times
     assert targets["obs_to_command_p50_le_3x_floor"] == (
         ratios["obs_to_command_p50_vs_floor"] <= 3)
     assert targets["no_overruns"] == (run["overruns"] == 0)

@@ -107,3 +107,5 @@ def test_bench_tick_parts_times_each_part_inside_the_compute():
             assert 0 < p50 <= parts["compute"], (condition, name, parts)
         assert result["compute_p50_vs_ort_run"] == pytest.approx(
             parts["compute"] / result["ort_run_p50_us"], abs=0.01)
+        assert 0 < result["compute_alone_p50_us"] and result["compute_alone_p50_vs_ort_run"] \
+            == pytest.approx(result["compute_alone_p50_us"] / result["ort_run_p50_us"], abs=0.01)

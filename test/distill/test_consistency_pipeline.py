@@ -11,7 +11,7 @@ from distill_ros.pipeline import run_stages
 TINY = {"demonstrators": ["detour_left", "detour_right"], "hidden_dim": 64, "n_blocks": 2,
         "diffusion_steps": 20, "ddim_steps": 5, "teacher_updates": 200, "distill_updates": 20,
         "checkpoint_every": 100, "latency_repeats": 5, "consistency": True,
-        "curve_every": 10}
+        "curve_every": 10, "distill_starts": 6}
 
 
 def test_detour_run_distils_exports_and_reports_the_consistency_baseline(tmp_path):
@@ -24,6 +24,7 @@ def test_detour_run_distils_exports_and_reports_the_consistency_baseline(tmp_pat
     assert all(s["status"] == "complete" for s in ledger["stages"].values()), ledger["stages"]
     distill = ledger["stages"]["distill"]
     assert distill["consistency"]["updates"] == distill["stochastic"]["updates"] == 20
+    assert distill["start_windows"] == 6, "OneDP trains on the data's windows and 6 starts"
     assert json.loads((run.root / "teachers" / "post" / "eval.json").read_text())[
         "demonstrators"] == {"detour_left": 1.0, "detour_right": 1.0}
     path = run.root / "export" / "onestep_consistency.onnx"

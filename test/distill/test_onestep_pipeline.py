@@ -12,12 +12,15 @@ from conftest import write_config
 from distill_ros.config import load_config
 from distill_ros.distill.onestep.chunk_data import episode_windows
 from distill_ros.distill.onestep.chunk_policy import ChunkScaler, GeneratorPolicy
+from distill_ros.distill.onestep.data import START_SEED, start_windows
 from distill_ros.distill.onestep.distiller import OneStepConfig, OneStepDistiller
 from distill_ros.distill.onestep.export import export_generator, generator_parity_check
 from distill_ros.export.metadata import PolicyMetadata
 from distill_ros.pipeline import run_stages
+from distill_ros.rollout import episode_seed
 from distill_ros.runtime.chunked import ChunkedPolicy, OnnxChunkPlanner
 from distill_ros.spec import ObsSpec, Spec
+from distill_ros.tasks.base import make_env
 from distill_ros.teachers.diffusion import DiffusionConfig, DiffusionPolicy
 
 TINY = {"demonstrators": ["side_pos_y", "side_neg_y"], "hidden_dim": 64, "n_blocks": 2,
@@ -177,6 +180,35 @@ def test_onestep_config_is_validated(tmp_path):
     assert sided.onestep.distiller_config("deterministic", seed=0).gen_timestep is None
     with pytest.raises(ValueError, match="onestep.latent_scale must be > 0"):
         load_config(write_config(tmp_path / "k.yaml", **base, onestep={"latent_scale": 0}))
+    assert "stochastic_ema" not in plain.to_dict()["onestep"]
+    own = load_config(write_config(tmp_path / "l.yaml", **base,
+                                   onestep={"generator_ema": 0.99, "stochastic_ema": 0.999}))
+    assert own.onestep.distiller_config("stochastic", seed=0).ema_decay == 0.999
+    assert own.onestep.distiller_config("deterministic", seed=0).ema_decay == 0.99
+    assert averaged.onestep.distiller_config("stochastic", seed=0).ema_decay == 0.99
+    with pytest.raises(ValueError, match=r"onestep.stochastic_ema must be in \[0, 1\)"):
+        load_config(write_config(tmp_path / "m.yaml", **base, onestep={"stochastic_ema": 1.0}))
+    assert "distill_starts" not in plain.to_dict()["onestep"]
+    with pytest.raises(ValueError, match="onestep.distill_starts must be an integer >= 0"):
+        load_config(write_config(tmp_path / "n.yaml", **base, onestep={"distill_starts": -1}))
+
+
+def test_start_windows_are_first_plan_histories_of_their_own_resets(tmp_path):
+    cfg = load_config(write_config(
+        tmp_path / "c.yaml", family="detour", tasks=["post", "pillar"], held_out=[],
+        distill={"algorithm": "onestep"},
+        onestep={"demonstrators": ["detour_left", "detour_right"], "distill_starts": 5}))
+    rows = start_windows(cfg)
+    assert rows.shape == (10, 2 * 7) and rows.dtype == np.float32
+    np.testing.assert_array_equal(rows[:, :7], rows[:, 7:])   # tick 0: the frame repeated
+    env = make_env("detour", "pillar")
+    first = env.reset(seed=episode_seed(START_SEED, 1, 3))[0]
+    np.testing.assert_allclose(rows[5 + 3, :7], first, rtol=0, atol=1e-6)
+    evals = np.stack([env.reset(seed=episode_seed(cfg.eval.seed, 1, e))[0] for e in range(5)])
+    env.close()
+    assert len(np.unique(rows, axis=0)) == 10, "every start is its own reset"
+    assert not np.isclose(rows[5:, None, :7], evals[None]).all(axis=2).any(), \
+        "the generators never train on the eval seeds' starts"
 
 
 def test_interrupted_teacher_and_generator_resume_to_identical_weights(tmp_path, monkeypatch):

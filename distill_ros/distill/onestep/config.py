@@ -83,10 +83,12 @@ class OneStepPipelineConfig:
     t_min_frac: float = _distiller("t_min_frac")     # KL diffusion steps, fractions of T
     t_max_frac: float = _distiller("t_max_frac")
     generator_ema: float = _distiller("ema_decay")   # OneDP generators' weight average
+    stochastic_ema: float | None = None  # OneDP-S's own average; None: generator_ema
     gen_timestep: int | None = _distiller("gen_timestep")  # OneDP-S's k*; None: the default
     latent_side: float = _distiller("latent_side")   # OneDP-S: the side bit's input shift
     latent_scale: float = _distiller("latent_scale")  # OneDP-S: factor on z in G_θ's input
     anchor_weight: float = _distiller("anchor_weight")  # OneDP-S: teacher-sample anchor
+    distill_starts: int = 0        # extra reset states per task the generators train on
     checkpoint_every: int = 500    # updates between checkpoints (teacher and generators)
     curve_every: int = 0           # updates between convergence-curve snapshots; 0: none
     latency_repeats: int = 30      # timed batch-1 calls per policy in the report
@@ -101,6 +103,13 @@ class OneStepPipelineConfig:
             raise ValueError(f"onestep.curve_every must be an integer >= 0 (0: no convergence "
                              f"curves), got {self.curve_every!r}")
         self.diffusion_config(obs_dim=1, act_dim=1, seed=0)
+        if not isinstance(self.distill_starts, int) or self.distill_starts < 0:
+            raise ValueError(f"onestep.distill_starts must be an integer >= 0 (reset states "
+                             f"per task added to the generators' observations; 0: the data's "
+                             f"windows only), got {self.distill_starts!r}")
+        if self.stochastic_ema is not None and not 0.0 <= self.stochastic_ema < 1.0:
+            raise ValueError(f"onestep.stochastic_ema must be in [0, 1) (0: no average; "
+                             f"leave it out to use generator_ema), got {self.stochastic_ema!r}")
         if not self.variants or len(set(self.variants)) != len(self.variants):
             raise ValueError(f"onestep.variants must list distinct variants from "
                              f"{list(VARIANTS)}, got {self.variants}")
@@ -120,12 +129,15 @@ class OneStepPipelineConfig:
     def distiller_config(self, variant: str, seed: int, key: str = "variant") -> OneStepConfig:
         """The OneDP distiller's settings for `variant`; its errors name this section's keys.
 
-        `gen_timestep` and the latent and anchor keys are OneDP-S's: OneDP-D keeps its
-        default k* (the latent and anchor settings do nothing there).
+        `gen_timestep`, `stochastic_ema` and the latent and anchor keys are OneDP-S's:
+        OneDP-D keeps its default k* and `generator_ema` (the latent and anchor settings do
+        nothing there).
         """
         kwargs = {f: getattr(self, k) for k, f in DISTILLER_KEYS.items()}
         if variant != "stochastic":
             kwargs["gen_timestep"] = None
+        elif self.stochastic_ema is not None:
+            kwargs["ema_decay"] = self.stochastic_ema
         with _renamed({**{f: f"onestep.{k}" for k, f in DISTILLER_KEYS.items()},
                        "variant": key}):
             return OneStepConfig(variant=variant, seed=seed, **kwargs)
@@ -133,14 +145,19 @@ class OneStepPipelineConfig:
     def ledger_dict(self) -> dict:
         """The section as run.json records it; keys added later only when set.
 
-        `dataset`, `generator_ema` and `LATE_KEYS` came after runs existed: left at their
-        defaults they are not recorded, so those runs' config hashes (and resumes) stay valid.
+        `dataset`, `generator_ema`, `stochastic_ema`, `distill_starts` and `LATE_KEYS` came
+        after runs existed: left at their defaults they are not recorded, so those runs'
+        config hashes (and resumes) stay valid.
         """
         d = dataclasses.asdict(self)
         if not self.dataset:
             d.pop("dataset")
         if not self.generator_ema:
             d.pop("generator_ema")
+        if self.stochastic_ema is None:
+            d.pop("stochastic_ema")
+        if not self.distill_starts:
+            d.pop("distill_starts")
         for key in LATE_KEYS:
             if d[key] == _distiller(key):
                 d.pop(key)

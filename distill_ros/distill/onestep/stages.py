@@ -28,7 +28,7 @@ from distill_ros.config import PipelineConfig
 from distill_ros.distill.dataset import load_dataset, read_episodes, write_shard
 from distill_ros.distill.offline import stages as offline
 from distill_ros.distill.onestep.data import (builtin_experts, dataset_file, demonstrators,
-                                              windows)
+                                              start_windows, windows)
 from distill_ros.executor import Executor
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
@@ -126,8 +126,13 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     teacher, scaler, teacher_wall = load_diffusion_teacher(run, cfg)
     obs_norm = scaler.norm_obs(torch.from_numpy(hist))
     info: dict = {"windows": int(len(hist)), "teacher_train_wall_s": round(teacher_wall, 4)}
+    gen_obs = obs_norm   # OneDP needs observations only: it may train on more starts
+    if cfg.onestep.distill_starts:
+        starts = scaler.norm_obs(torch.from_numpy(start_windows(cfg)))
+        gen_obs = torch.cat([obs_norm, starts])
+        info["start_windows"] = int(len(starts))
     for variant in cfg.onestep.variants:
-        g = distill_generator(run, cfg, variant, teacher, obs_norm)
+        g = distill_generator(run, cfg, variant, teacher, gen_obs)
         info[variant] = g
         info[f"{variant}_over_teacher_wall"] = round(g["distill_wall_s"] / teacher_wall, 4)
     if cfg.onestep.consistency:

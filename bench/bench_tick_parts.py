@@ -14,7 +14,9 @@ the node's diagnostics measure it. Two conditions, each beside one bare ONNX Run
 
 Prints one JSON object: per condition, the p50 of each part in microseconds and the compute
 p50 over one ORT run. The parts add up to less than ``compute``: the rest is the
-supervisor's own bookkeeping and the timers themselves.
+supervisor's own bookkeeping and the part timers themselves, which is why the same
+computes are timed again with no part timer inside (``compute_alone_*``): that is the
+node's figure, and ``compute`` minus it is what the part timers cost.
 
     python bench/bench_tick_parts.py [--backend dds|rclpy] [--model policy.onnx]
 """
@@ -73,17 +75,21 @@ def make_node(ros, model: str):
     return node
 
 
-def measure(node, ticks: int, idle_s: float) -> dict:
-    """p50 (us) of each part over ``ticks`` computes, ``idle_s`` of sleep before each."""
+def measure(node, ticks: int, idle_s: float, parts: bool = True) -> dict:
+    """p50 (us) of each part over ``ticks`` computes, ``idle_s`` of sleep before each.
+
+    ``parts=False`` times the whole compute only: no part timer inside it.
+    """
     from distill_ros.tasks.grasp import OBS_SPEC
 
     timed, sup = Timed(), node._sup
     policy = sup.policy
-    timed.patch(policy.inputs, "read", "read_observation")
-    timed.patch(policy.inputs, "non_finite", "check_finite")
-    sup.policy = policy._replace(act=timed.wrap("policy_call", policy.act))
-    timed.patch(sup.safety, "apply", "safety_filter")
-    timed.patch(node._output, "publish", "serialise_and_publish")
+    if parts:
+        timed.patch(policy.inputs, "read", "read_observation")
+        timed.patch(policy.inputs, "non_finite", "check_finite")
+        sup.policy = policy._replace(act=timed.wrap("policy_call", policy.act))
+        timed.patch(sup.safety, "apply", "safety_filter")
+        timed.patch(node._output, "publish", "serialise_and_publish")
     compute = timed.wrap("compute", node._cadence.on_input)
     names = [n for n in OBS_SPEC.names if not n.startswith("palm_")]
     try:
@@ -128,9 +134,12 @@ def main() -> None:
     try:
         for condition, idle_s in conditions.items():
             parts = measure(node, args.ticks, idle_s)
+            alone = measure(node, args.ticks, idle_s, parts=False)["compute"]
             out[condition] = {"parts_p50_us": parts, "ort_run_p50_us": round(ort[condition], 2),
                               "compute_p50_vs_ort_run": round(parts["compute"] / ort[condition],
-                                                              2)}
+                                                              2),
+                              "compute_alone_p50_us": alone,
+                              "compute_alone_p50_vs_ort_run": round(alone / ort[condition], 2)}
     finally:
         node.trigger_shutdown()
         node.destroy_node()

@@ -87,6 +87,8 @@ def test_bench_ros_loop_reports_latency_and_floor():
     assert ratios["compute_p50_vs_ort_run"] == pytest.approx(run["compute_p50_ms"] / ort)
     assert ratios["compute_p50_vs_ort_run_after_idle"] == pytest.approx(
         run["compute_p50_ms"] / floor["ort_run_after_idle"]["p50_ms"])
+    assert ratios["policy_p50_vs_ort_run"] == pytest.approx(run["policy_p50_ms"] / ort)
+    assert "middleware write" in out["compute_scope"], out["compute_scope"]  # what it times
     assert targets["obs_to_command_p50_le_3x_floor"] == (
         ratios["obs_to_command_p50_vs_floor"] <= 3)
     assert targets["no_overruns"] == (run["overruns"] == 0)
@@ -105,3 +107,5 @@ def test_bench_tick_parts_times_each_part_inside_the_compute():
             assert 0 < p50 <= parts["compute"], (condition, name, parts)
         assert result["compute_p50_vs_ort_run"] == pytest.approx(
             parts["compute"] / result["ort_run_p50_us"], abs=0.01)
+        assert 0 < result["compute_alone_p50_us"] and result["compute_alone_p50_vs_ort_run"] \
+            == pytest.approx(result["compute_alone_p50_us"] / result["ort_run_p50_us"], abs=0.01)

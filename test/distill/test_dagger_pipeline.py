@@ -95,3 +95,33 @@ def test_grasp_quick_dagger_config_shares_grasp_quicks_teachers_and_episodes():
         .max_episode_steps   # teacher queries of grasp_quick's collection, at most
     assert 0 < dag.dagger.max_teacher_queries <= most // 2
     assert dag.dagger.n_envs >= len(dag.tasks)
+
+
+def test_tasks_whose_teacher_fails_its_check_get_no_env(tmp_path, toy_expert):
+    from distill_ros.distill.dagger.stages import routed_tasks
+    from distill_ros.teachers.jobs import report_path
+
+    cfg = _config(tmp_path, toy_expert, min_teacher_success=0.5, task_weights=[1.0, 3.0])
+    assert routed_tasks(tmp_path, cfg) == (["goal_0", "goal_1"], [1.0, 3.0]), "unmeasured: kept"
+    for task, success in (("goal_0", 0.9), ("goal_1", 0.0)):
+        report_path(tmp_path, task).parent.mkdir(parents=True, exist_ok=True)
+        report_path(tmp_path, task).write_text(json.dumps({"success": success}))
+    assert routed_tasks(tmp_path, cfg) == (["goal_0"], [1.0])
+    assert routed_tasks(tmp_path, _config(tmp_path, toy_expert))[0] == ["goal_0", "goal_1"]
+    with pytest.raises(ValueError, match="no teacher reaches it"):
+        routed_tasks(tmp_path, _config(tmp_path, toy_expert, min_teacher_success=0.95))
+    with pytest.raises(ValueError, match=r"min_teacher_success is a success rate in \[0, 1\]"):
+        _config(tmp_path, toy_expert, min_teacher_success=1.5)
+
+
+def test_a_teacher_that_fails_its_check_labels_nothing(tmp_path, toy_expert):
+    from distill_ros.teachers.scripted import ScriptedToyExpert
+
+    backwards = tmp_path / "backwards.pt"   # walks away from the goal: fails every episode
+    torch.jit.save(torch.jit.script(ScriptedToyExpert(gain=-8.0)), str(backwards))
+    cfg = _config(tmp_path, toy_expert, min_teacher_success=0.5, rounds=2)
+    cfg.teachers.sources["goal_1"] = str(backwards)
+    run = run_stages(cfg, tmp_path / "run", ["teachers", "collect", "distill"])
+    stages = json.loads((run.root / "run.json").read_text())["stages"]
+    assert stages["teachers"]["success"] == {"goal_0": 1.0, "goal_1": 0.0}
+    assert list(stages["distill"]["success_per_task"]) == ["goal_0"], "goal_1 got an env"

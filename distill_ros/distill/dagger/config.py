@@ -68,7 +68,8 @@ class BetaConfig:
 
 
 # Keys added after runs existed: left at their defaults, run.json does not record them.
-LATE_KEYS = ("rollout_workers", "learning_rate_final", "action_noise", "keep")
+LATE_KEYS = ("rollout_workers", "learning_rate_final", "action_noise", "keep",
+             "min_teacher_success")
 
 
 @dataclass
@@ -92,7 +93,9 @@ class DaggerConfig:
     of the last round's: by the family's own validation (`TaskFamily.validate`, e.g. the
     humanoid's imitation reward with the full command), else by the mean return of the
     evaluation episodes. For students whose closed-loop behaviour swings from round to round
-    (the humanoid's heading drift).
+    (the humanoid's heading drift). Tasks whose teacher's measured success (the teachers
+    stage's check) is under `min_teacher_success` get no env: their labels would teach the
+    teacher's failure, and the offline collection keeps none of their failed episodes either.
     """
 
     n_envs: int = 4
@@ -120,6 +123,7 @@ class DaggerConfig:
     eval_every: int = 1
     eval_episodes: int = 10
     rollout_workers: int = 0    # 0: one vector here; k: k workers (Ray actors: executor ray)
+    min_teacher_success: float = 0.0  # tasks whose teacher's check is under it get no env
 
     def __post_init__(self) -> None:
         _choice("vector", self.vector, VECTOR)
@@ -142,6 +146,9 @@ class DaggerConfig:
                              f"on_demand, got a {beta.schedule!r} schedule per episode (it "
                              "would follow the episodes of every worker): set "
                              "dagger.beta.per: step or dagger.rollout_workers: 0")
+        if not 0.0 <= self.min_teacher_success <= 1.0:
+            raise ValueError(f"dagger.min_teacher_success is a success rate in [0, 1] (0: "
+                             f"every task), got {self.min_teacher_success!r}")
         for key in ("learning_rate_final", "action_noise"):
             if getattr(self, key) < 0:
                 raise ValueError(f"dagger.{key} must be >= 0 (0: off), "

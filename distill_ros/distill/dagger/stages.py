@@ -12,6 +12,7 @@ eval      offline's: teachers and the exported student on the same seeds, each r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from distill_ros.distill.offline import stages as offline
 from distill_ros.executor import Executor
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
+from distill_ros.teachers.jobs import recorded_success
 
 log = logging.getLogger(__name__)
 VALIDATION_SEED = 77_000   # validation episodes, apart from the eval stage's and training's
@@ -42,10 +44,12 @@ def _student_builder(cfg: PipelineConfig):
     return build
 
 
-def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = None) -> DaggerJob:
+def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = None,
+               tasks: list[str] | None = None) -> DaggerJob:
     """This run's DAgger: family envs, the run's teachers, its student, its folders.
 
-    `executor` is where `dagger.rollout_workers` run (Ray actors on a `RayExecutor`).
+    `executor` is where `dagger.rollout_workers` run (Ray actors on a `RayExecutor`);
+    `tasks`, the tasks that get envs (default: all of the config's).
     """
     from distill_ros.teachers import load_teacher
 
@@ -65,12 +69,32 @@ def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = Non
                                            weights_only=False)["student"])
         log.info("dagger: warm start from the offline student %s", best)
 
-    return DaggerJob(make_env=family_maker(cfg.family, views.env_groups), tasks=list(cfg.tasks),
+    return DaggerJob(make_env=family_maker(cfg.family, views.env_groups),
+                     tasks=list(tasks or cfg.tasks),
                      build_student=_student_builder(cfg), load_teacher=teacher,
                      out_dir=run.root / "student" / "dagger", seed=cfg.seed,
                      init_student=warm_start if cfg.dagger.init == "offline" else None,
                      report_dir=run.root / "report", on_round=_ledger_progress(run),
                      executor=executor, validate=_validator(cfg, fam))
+
+
+def routed_tasks(root: Path, cfg: PipelineConfig) -> tuple[list[str], list[float]]:
+    """The tasks that get envs, and their `task_weights`: teachers at `min_teacher_success`.
+
+    A teacher's success is what the teachers stage measured (`teachers/<task>/eval.json`);
+    a teacher with no measurement is kept.
+    """
+    floor, weights = cfg.dagger.min_teacher_success, cfg.dagger.task_weights
+    measured = {t: recorded_success(root, t) for t in cfg.tasks}
+    kept = [t for t, s in measured.items() if s is None or s >= floor]
+    dropped = {t: s for t, s in measured.items() if t not in kept}
+    if not kept:
+        raise ValueError(f"dagger.min_teacher_success {floor:g}: no teacher reaches it "
+                         f"(measured {dropped}); lower it, or retrain the teachers")
+    if dropped:
+        log.warning("dagger: no envs for %s: their teachers' measured success is under "
+                    "dagger.min_teacher_success %g", dropped, floor)
+    return kept, [w for t, w in zip(cfg.tasks, weights) if t in kept]
 
 
 def _validator(cfg: PipelineConfig, fam):
@@ -113,7 +137,8 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     from distill_ros.distill.behavior_cloning import Distillation
 
     figures = {}
-    job = dagger_job(run, cfg, executor)
+    tasks, weights = routed_tasks(run.root, cfg)
+    job = dagger_job(run, cfg, executor, tasks)
     if cfg.dagger.init == "offline" and not (job.out_dir / "latest.pt").is_file():
         if cfg.dagger.student_groups:
             raise ValueError("dagger.init offline warm-starts from the offline student, which "
@@ -122,7 +147,7 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
         from distill_ros.distill.offline.train import train_offline
 
         figures["offline"] = train_offline(run, cfg)
-    figures.update(train_dagger(cfg.dagger, job))
+    figures.update(train_dagger(dataclasses.replace(cfg.dagger, task_weights=weights), job))
     student = trained_student(job.out_dir, job.build_student)
     # the offline checkpoint format, so export/eval (offline.load_student) read it unchanged
     Distillation(student, cfg.dagger.learning_rate).save(run.path("student", "best.pt"),

@@ -142,7 +142,9 @@ class EvalPlan:
 
         fam = add_user_tasks(self.cfg.family, self.cfg.objects, "objects")  # a fresh worker
         path = teacher_file(self.root, self.cfg.teachers.sources, task, self.cfg.family)
-        return self.views().teacher_policy(load_teacher(path, fam.obs_spec, fam.act_spec).act)
+        views = self.views()
+        teacher = load_teacher(path, fam.obs_spec, fam.act_spec)
+        return views.teacher_policy(fam.teacher_reading(teacher, views.teacher_groups).act)
 
 
 def evaluate_run(cfg, run_dir: Path, tasks: list[str], episodes: int | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import gymnasium as gym
 
@@ -70,6 +70,12 @@ class TaskFamily:
     #: (teacher, teacher_groups) -> the teacher that reads those groups flattened (e.g. the
     #: humanoid's expert steered by the `heading` group); None: the teacher as loaded
     teacher_for_groups: Optional[Callable[[Any, tuple[str, ...]], Any]] = None
+
+    def teacher_reading(self, teacher: Any, groups: Sequence[str]) -> Any:
+        """`teacher` as it reads `groups` (the `teacher_for_groups` hook), else as loaded."""
+        if self.teacher_for_groups is None:
+            return teacher
+        return self.teacher_for_groups(teacher, tuple(groups))
 
 
 def get_family(name: str, key: str = "family") -> TaskFamily:

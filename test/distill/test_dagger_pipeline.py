@@ -99,17 +99,19 @@ def test_grasp_quick_dagger_config_shares_grasp_quicks_teachers_and_episodes():
 
 def test_tasks_whose_teacher_fails_its_check_get_no_env(tmp_path, toy_expert):
     from distill_ros.distill.dagger.stages import routed_tasks
+    from distill_ros.rundir import RunDir
     from distill_ros.teachers.jobs import report_path
 
     cfg = _config(tmp_path, toy_expert, min_teacher_success=0.5, task_weights=[1.0, 3.0])
-    assert routed_tasks(tmp_path, cfg) == (["goal_0", "goal_1"], [1.0, 3.0]), "unmeasured: kept"
-    for task, success in (("goal_0", 0.9), ("goal_1", 0.0)):
-        report_path(tmp_path, task).parent.mkdir(parents=True, exist_ok=True)
-        report_path(tmp_path, task).write_text(json.dumps({"success": success}))
-    assert routed_tasks(tmp_path, cfg) == (["goal_0"], [1.0])
-    assert routed_tasks(tmp_path, _config(tmp_path, toy_expert))[0] == ["goal_0", "goal_1"]
-    with pytest.raises(ValueError, match="no teacher reaches it"):
-        routed_tasks(tmp_path, _config(tmp_path, toy_expert, min_teacher_success=0.95))
+    with RunDir(tmp_path / "run", cfg) as run:
+        assert routed_tasks(run, cfg) == (["goal_0", "goal_1"], [1.0, 3.0]), "unmeasured: kept"
+        for task, success in (("goal_0", 0.9), ("goal_1", 0.0)):
+            report_path(run.root, task).parent.mkdir(parents=True, exist_ok=True)
+            report_path(run.root, task).write_text(json.dumps({"success": success}))
+        assert routed_tasks(run, cfg) == (["goal_0"], [1.0])
+        assert routed_tasks(run, _config(tmp_path, toy_expert))[0] == ["goal_0", "goal_1"]
+        with pytest.raises(ValueError, match="no teacher reaches it"):
+            routed_tasks(run, _config(tmp_path, toy_expert, min_teacher_success=0.95))
     with pytest.raises(ValueError, match=r"min_teacher_success is a success rate in \[0, 1\]"):
         _config(tmp_path, toy_expert, min_teacher_success=1.5)
 

@@ -26,7 +26,6 @@ from distill_ros.distill.offline import stages as offline
 from distill_ros.executor import Executor
 from distill_ros.rundir import RunDir
 from distill_ros.tasks.base import get_family
-from distill_ros.teachers.jobs import recorded_success
 
 log = logging.getLogger(__name__)
 VALIDATION_SEED = 77_000   # validation episodes, apart from the eval stage's and training's
@@ -60,9 +59,7 @@ def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = Non
 
     def teacher(task: str):
         loaded = load_teacher(offline.teacher_file(run, cfg, task), fam.obs_spec, fam.act_spec)
-        if fam.teacher_for_groups is None:
-            return loaded
-        return fam.teacher_for_groups(loaded, views.teacher_groups)
+        return fam.teacher_reading(loaded, views.teacher_groups)
 
     def warm_start(student: torch.nn.Module) -> None:
         student.load_state_dict(torch.load(best, map_location="cpu",
@@ -78,14 +75,14 @@ def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = Non
                      executor=executor, validate=_validator(cfg, fam))
 
 
-def routed_tasks(root: Path, cfg: PipelineConfig) -> tuple[list[str], list[float]]:
+def routed_tasks(run: RunDir, cfg: PipelineConfig) -> tuple[list[str], list[float]]:
     """The tasks that get envs, and their `task_weights`: teachers at `min_teacher_success`.
 
     A teacher's success is what the teachers stage measured (`teachers/<task>/eval.json`);
     a teacher with no measurement is kept.
     """
     floor, weights = cfg.dagger.min_teacher_success, cfg.dagger.task_weights
-    measured = {t: recorded_success(root, t) for t in cfg.tasks}
+    measured = {t: offline.recorded_success(run, t) for t in cfg.tasks}
     kept = [t for t, s in measured.items() if s is None or s >= floor]
     dropped = {t: s for t, s in measured.items() if t not in kept}
     if not kept:
@@ -137,7 +134,7 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     from distill_ros.distill.behavior_cloning import Distillation
 
     figures = {}
-    tasks, weights = routed_tasks(run.root, cfg)
+    tasks, weights = routed_tasks(run, cfg)
     job = dagger_job(run, cfg, executor, tasks)
     if cfg.dagger.init == "offline" and not (job.out_dir / "latest.pt").is_file():
         if cfg.dagger.student_groups:

@@ -129,12 +129,11 @@ def teacher_act(teacher, groups: Sequence[str] = ("state",)) -> Act:
 
 def _teachers(teacher, fam, cfg) -> list[tuple[str, Act]]:
     """The shipped expert (the student's yardstick), and the run's DAgger teacher if other."""
-    from distill_ros.distill.dagger.views import ObservationViews
-
     out = [(TEACHER, teacher_act(teacher))]
-    groups = ObservationViews.of(cfg).teacher_groups
-    if fam.teacher_for_groups is not None and groups and tuple(groups) != ("state",):
-        out.append((STEERED, teacher_act(fam.teacher_for_groups(teacher, groups), groups)))
+    groups = tuple(cfg.dagger.teacher_groups)   # tasks/ reads the config, not distill/
+    steered = fam.teacher_reading(teacher, groups)
+    if steered is not teacher:
+        out.append((STEERED, teacher_act(steered, groups)))
     return out
 
 

@@ -168,7 +168,7 @@ class SafetyFilter:
 
     def hold(self) -> np.ndarray:
         """The hold command: zero velocities, last positions (initial ones before any)."""
-        base = self._initial if self.last is None else self.last
+        base = self._initial if self._last is None else self._last
         return np.where(self.keep_last, base, 0.0).clip(self.low, self.high)
 
     def apply(self, action: np.ndarray, dt: float,

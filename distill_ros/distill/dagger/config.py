@@ -165,9 +165,8 @@ class DaggerConfig:
     def ledger_dict(self) -> dict:
         """The section as run.json records it; keys added later only when set.
 
-        `rollout_workers`, `learning_rate_final`, `action_noise` and `keep` came after runs
-        existed; left at their defaults they are not recorded, so their config hashes (and
-        resumes) stay valid.
+        The `LATE_KEYS` came after runs existed; left at their defaults they are not
+        recorded, so those runs' config hashes (and resumes) stay valid.
         """
         d = dataclasses.asdict(self)
         defaults = {f.name: f.default for f in dataclasses.fields(self)}

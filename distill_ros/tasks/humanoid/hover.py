@@ -55,6 +55,7 @@ class HoverEnv(HumanoidImitationEnv):
             weights=mode_weights, whole_prob=whole_prob)
         self.pinned: str | None = None
         self.heading = HeadingFilter()
+        self._steered = "heading" in self.groups  # the filter runs only when a group reads it
         self.mask = self.space.mask(MODES[self.sampler.modes[0]])
         boxes = {"state": STATE_DIM, "proprio": STATE_DIM - 1, "command": self.space.dim,
                  "command_mask": self.space.dim, "heading": 1}
@@ -83,7 +84,8 @@ class HoverEnv(HumanoidImitationEnv):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """RSI as the base env; a fresh mask (drawn, or the pinned `options["mode"]`)."""
         state, info = super().reset(seed=seed, options=options)
-        self.heading.reset(self._heading_error())
+        if self._steered:
+            self.heading.reset(self._heading_error())
         # the sampler's stream follows the env's seeded one, so a seeded reset repeats masks
         self.sampler.reset(seed=int(self.np_random.integers(2 ** 31)))
         self.set_mode((options or {}).get("mode", self.pinned))
@@ -93,7 +95,8 @@ class HoverEnv(HumanoidImitationEnv):
     def step(self, action):
         """One control step; the mask may switch (unless pinned) before the next command."""
         state, reward, terminated, truncated, info = super().step(action)
-        self.heading.update(self._heading_error())
+        if self._steered:
+            self.heading.update(self._heading_error())
         if self.pinned is None:
             self.mask = self.sampler.step()
         info["mode"] = self.mode

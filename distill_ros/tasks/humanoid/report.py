@@ -69,7 +69,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     policies = list(dict.fromkeys(r["policy"] for r in rows))
     keys = list(dict.fromkeys((r["clip"], r["mode"]) for r in rows if r["mode"] != "any"))
-    teacher = {r["clip"]: r for r in rows if r["policy"] == "teacher"}
+    per_clip = {(r["policy"], r["clip"]): r for r in rows if r["mode"] == "any"}  # teachers
     x = np.arange(len(keys))
     width = 0.8 / max(1, len(policies))
     fig, axes = plt.subplots(2, 1, figsize=(max(7, 0.9 * len(keys) + 2), 6), sharex=True)
@@ -77,8 +77,9 @@ def plot(rows: list[dict], path: Path) -> None:
                               (axes[1], "fall_rate", "fall rate")):
         for j, who in enumerate(policies):
             by_key = {(r["clip"], r["mode"]): r[metric] for r in rows if r["policy"] == who}
-            if who == "teacher":  # the same for every mode: its clip's value
-                by_key = {k: teacher[k[0]][metric] for k in keys if k[0] in teacher}
+            if any(p == who for p, _ in per_clip):  # a teacher: its clip's value, every mode
+                by_key = {k: per_clip[who, k[0]][metric] for k in keys
+                          if (who, k[0]) in per_clip}
             values = [by_key.get(k, np.nan) for k in keys]
             ax.bar(x + (j - (len(policies) - 1) / 2) * width, values, width, label=who)
         ax.set_ylabel(label)

@@ -30,23 +30,15 @@ from __future__ import annotations
 import numpy as np
 
 from distill_ros.tasks.humanoid import quat
-from distill_ros.tasks.humanoid.skeleton import JOINTS, STATE_DIM
+from distill_ros.tasks.humanoid.skeleton import STATE_DIM, action_names
 
 HEADING_ALPHA = 0.05  # low-pass per 30 Hz control step: a time constant of about 0.65 s
 STEER_GAIN = 2.0      # rad of hip twist per rad of (filtered) heading error
 STEER_LIMIT = (-0.3, 0.08)  # rad of twist at most: to the right, to the left
 
 
-def _action_offsets() -> dict[str, int]:
-    out, i = {}, 0
-    for joint in JOINTS:
-        out[joint.name] = i
-        i += 4 if joint.dof == 3 else 1
-    return out
-
-
 STEERED_JOINT = "left_hip"
-STEER_OFFSET = _action_offsets()[STEERED_JOINT]  # its (angle, axis) in the action
+STEER_OFFSET = action_names().index(f"{STEERED_JOINT}/angle")  # its (angle, axis) in the action
 
 
 def heading_error(ref_rot: np.ndarray, sim_rot: np.ndarray) -> float:

@@ -21,7 +21,8 @@ from distill_ros.spec import ObsSpec  # noqa: E402
 from distill_ros.students.config import StudentConfig  # noqa: E402
 from distill_ros.students.factory import build_student  # noqa: E402
 from distill_ros.tasks.dressing.env import CONTROL_RATE_HZ, DressingEnv  # noqa: E402
-from distill_ros.tasks.dressing.evaluate import tabulate  # noqa: E402
+from distill_ros.tasks.dressing.evaluate import (  # noqa: E402
+    format_table, pick_teachers, picked_jobs, plan, tabulate)
 from distill_ros.tasks.dressing.expert import expert_action  # noqa: E402
 from distill_ros.tasks.dressing.family import ACT_SPEC, obs_groups  # noqa: E402
 
@@ -61,24 +62,61 @@ def test_point_cloud_student_exports_with_a_points_input(tmp_path):
     assert np.abs(policy.act(moved) - want).max() > 1e-4
 
 
-def test_report_compares_each_range_with_its_teacher_and_held_out_with_the_best():
+def _result(task, policy, ratios, purpose="eval"):
+    return {"task": task, "policy": policy, "purpose": purpose, "ratios": ratios,
+            "successes": [r >= 0.8 for r in ratios]}
+
+
+def test_report_compares_each_range_with_its_teacher_and_held_out_with_the_pick():
+    """The held-out teacher is picked on the selection seeds, then judged on the eval seeds."""
     results = [
-        {"task": "f0e0", "policy": "f0e0", "ratios": [1.0, 0.8], "successes": [1, 1]},
-        {"task": "f0e0", "policy": "student", "ratios": [0.9, 0.7], "successes": [1, 0]},
-        {"task": "f2e2", "policy": "f0e0", "ratios": [0.2, 0.4], "successes": [0, 0]},
-        {"task": "f2e2", "policy": "f1e0", "ratios": [0.6, 0.6], "successes": [0, 0]},
-        {"task": "f2e2", "policy": "student", "ratios": [0.7, 0.5], "successes": [0, 0]},
-        {"task": "f1e0", "policy": "f1e0", "ratios": [0.5, 0.5], "successes": [0, 0]},
-        {"task": "f1e0", "policy": "student", "ratios": [0.5, 0.45], "successes": [0, 0]},
+        _result("f0e0", "f0e0", [1.0, 0.8]), _result("f0e0", "student", [0.9, 0.7]),
+        _result("f1e0", "f1e0", [0.5, 0.5]), _result("f1e0", "student", [0.5, 0.45]),
+        # on the selection seeds f0e0 is the better teacher of f2e2 ...
+        _result("f2e2", "f0e0", [0.7, 0.7], "select"),
+        _result("f2e2", "f1e0", [0.6, 0.4], "select"),
+        # ... so it is the one judged on the eval seeds, though f1e0 would score more there
+        _result("f2e2", "f0e0", [0.4, 0.4]), _result("f2e2", "f1e0", [0.9, 0.9]),
+        _result("f2e2", "student", [0.7, 0.5]),
     ]
     rows, summary = tabulate(results, ["f0e0", "f1e0"], ["f2e2"])
     seen = {r["task"]: r for r in rows if r["split"] == "seen"}
     assert seen["f0e0"]["student_over_teacher"] == pytest.approx(0.8 / 0.9)
     assert seen["f1e0"]["student_over_teacher"] == pytest.approx(0.95)
     held = rows[-1]
-    assert held["best_teacher"] == "f1e0" and held["teacher"] == pytest.approx(0.6)
-    assert summary["seen_at_target"] == 1 and summary["held_out_student_beats_best"] == 0
+    assert held["best_teacher"] == "f0e0"
+    assert held["best_teacher_selection"] == pytest.approx(0.7)
+    assert held["selection"] == pytest.approx({"f0e0": 0.7, "f1e0": 0.5})
+    assert held["teacher"] == pytest.approx(0.4), "the pick's ratio on the student's seeds"
+    assert summary["seen_at_target"] == 1 and summary["held_out_student_beats_best"] == 1
     assert summary["student_over_teacher_min"] == pytest.approx(0.8 / 0.9)
+    assert "| f2e2 | f0e0 (0.700) | 0.400 (0.00) | 0.600 (0.00) |" in format_table(
+        rows, summary, 2)
+
+
+def test_held_out_teachers_are_picked_on_seeds_apart_from_the_eval_seeds(tmp_path):
+    """Every teacher runs on a held-out task's selection seeds; only the pick on its eval seeds."""
+    cfg = {"name": "dress", "family": "dressing", "tasks": ["f0e0", "f1e0"],
+           "held_out": ["f2e2", "f0e0@gown_long"], "eval": {"episodes": 3}}
+    (path := tmp_path / "dress.yaml").write_text(yaml.safe_dump(cfg))
+    cfg = load_config(path)
+    jobs = plan(tmp_path, cfg)
+    student = {j.task: set(j.seeds) for j in jobs if j.policy == "student"}
+    assert all(j.purpose == "eval" for j in jobs if j.task in cfg.tasks)
+    for task in cfg.held_out:
+        select = [j for j in jobs if j.task == task and j.policy != "student"]
+        assert sorted(j.policy for j in select) == cfg.tasks
+        assert all(j.purpose == "select" and len(j.seeds) == 3 for j in select)
+        assert len(student[task]) == 3 and not student[task] & set(select[0].seeds)
+    results = [{"task": j.task, "policy": j.policy, "purpose": j.purpose,
+                "ratios": [0.9 if j.policy == "f1e0" else 0.2], "successes": [False]}
+               for j in jobs]
+    picks = pick_teachers(results, cfg.tasks, cfg.held_out)
+    assert {t: who for t, (who, _) in picks.items()} == {t: "f1e0" for t in cfg.held_out}
+    picked = picked_jobs(tmp_path, cfg, picks)
+    assert [(j.task, j.policy, j.purpose) for j in picked] == [
+        ("f2e2", "f1e0", "eval"), ("f0e0@gown_long", "f1e0", "eval")]
+    assert all(set(j.seeds) == student[j.task] for j in picked)
 
 
 @pytest.mark.slow
@@ -106,4 +144,4 @@ def test_dagger_point_cloud_student_through_the_pipeline(tmp_path):
     assert seen["task"] == "f0e2" and seen["teacher"] >= 0.8      # the scripted teacher
     assert 0.0 <= seen["student"] <= 1.0
     assert held["task"] == "f2e2" and held["best_teacher"] == "f0e2"
-    assert "| f2e2 | f0e2 |" in (run.root / "report" / "eval.md").read_text()
+    assert "| f2e2 | f0e2 (" in (run.root / "report" / "eval.md").read_text()

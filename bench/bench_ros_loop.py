@@ -23,7 +23,8 @@ JSON object with, per rate:
   callback, or the timer tick) until the tick ends, its command published (written to the
   middleware in the node's thread: ``compute_scope`` says it in the JSON); ``policy_*``:
   the policy call inside it (input checks and the ONNX run, in the node's conditions);
-  ``send_*``: the command's write to the middleware inside it; ``overruns``, the rates;
+  ``send_*``: the command's write to the middleware inside it; ``compute_less_send_*``:
+  each compute less its send (the node's own work); ``overruns``, the rates;
   ``scheduling``: the node's compute thread and CPUs (``--thread-priority``, ``--node-cpu``:
   the node's opt-in ``thread_priority`` and ``cpu_affinity``; this process then keeps off
   that CPU);
@@ -236,13 +237,14 @@ def node_run(ros, model: str, rate: float, seconds: float, trigger: str,
     values = {kv.key: kv.value for s in last_diag.status for kv in s.values
               if s.name.startswith("policy_inference")}
     # the policy (checks + ONNX Runtime) and the command's send, inside compute
-    send = {q: float(values[f"send_{q}_ms"]) for q in ("p50", "p99")}
+    send = {f"{kind}_{q}_ms": float(values[f"{kind}_{q}_ms"])
+            for kind in ("send", "compute_less_send") for q in ("p50", "p99")}
     window = [t for t in robot.received if t - robot.received[0] < seconds]
     gaps = np.diff(window)
     trips = robot.round_trips[len(robot.round_trips) // 20:]  # drop the first 5%: warm-up
     return {**{f"{kind}_{q}_ms": float(values[f"{kind}_{q}_ms"])
                for kind in ("latency", "compute", "policy") for q in ("p50", "p99", "max")},
-            **{f"send_{q}_ms": v for q, v in send.items()},
+            **send,
             "scheduling": values["scheduling"],
             "robot_round_trip": _pct(trips),
             "node_rate_hz": float(values["rate_hz"]),
@@ -263,6 +265,9 @@ def judge(rate: float, run: dict, floor: dict) -> dict:
               "compute_p50_vs_ort_run_after_idle": run["compute_p50_ms"]
               / floor["ort_run_after_idle"]["p50_ms"],
               "compute_p50_vs_policy_in_node": run["compute_p50_ms"] / run["policy_p50_ms"],
+              # the node's own work: each compute less its command's write to the middleware
+              "compute_less_send_p50_vs_ort_run": run["compute_less_send_p50_ms"]
+              / ort["p50_ms"],
               # the model call alone in the node (woken from a wait) over the back-to-back run
               "policy_p50_vs_ort_run": run["policy_p50_ms"] / ort["p50_ms"]}
     targets = {"obs_to_command_p50_le_3x_floor": ratios["obs_to_command_p50_vs_floor"] <= 3,

@@ -27,7 +27,8 @@ class LoopStats:
     includes the wait for the next tick (up to one period, set by the phase between the
     robot's clock and ours). The compute time is tick start to tick end: what the node
     itself costs; the policy time is the policy call alone, and the send time the command's
-    hand-over to the middleware (its write to the readers), both in the same conditions.
+    hand-over to the middleware (its write to the readers), both in the same conditions;
+    ``compute_less_send`` is each compute less its command's send: the node's own work.
     """
 
     def __init__(self, window: int) -> None:
@@ -36,6 +37,8 @@ class LoopStats:
         self._latency: collections.deque = collections.deque(maxlen=window)
         self._policy: collections.deque = collections.deque(maxlen=window)
         self._send: collections.deque = collections.deque(maxlen=window)
+        self._own: collections.deque = collections.deque(maxlen=window)
+        self._sending = 0.0  # the send time of the compute in progress
         self.overruns = 0
         self.ticks = 0
         self._lock = threading.Lock()
@@ -50,6 +53,8 @@ class LoopStats:
         """Record how long one tick's work took (and, given ``started``, that it ran then)."""
         with self._lock:
             self._compute.append(seconds)
+            self._own.append(seconds - self._sending)
+            self._sending = 0.0
             if started is not None:  # one lock per compute instead of two
                 self._ticks.append(started)
                 self.ticks += 1
@@ -60,14 +65,16 @@ class LoopStats:
             self._policy.append(policy_s)
             self._latency.append(latency_s)
             self._send.append(send_s)
+            self._sending = send_s
 
     def summary(self) -> dict[str, float]:
-        """Achieved rate (Hz); latency, compute, policy, send p50/p99/max (ms) over the window."""
+        """Achieved rate (Hz); each series' p50/p99/max (ms) over the window."""
         with self._lock:
             ticks = np.array(self._ticks)
             series = {name: np.array(values) * 1e3 for name, values in (
                 ("latency", self._latency), ("compute", self._compute),
-                ("policy", self._policy), ("send", self._send))}
+                ("policy", self._policy), ("send", self._send),
+                ("compute_less_send", self._own))}
         rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 else 0.0
         out = {"rate_hz": float(rate)}
         for name, values in series.items():

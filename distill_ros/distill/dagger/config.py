@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
-from distill_ros.checks import in_range
+from distill_ros.checks import asdict_without_defaults, in_range
 
 SCHEDULES = ("constant", "linear", "exponential", "on_demand")
 PER = ("step", "episode")
@@ -175,12 +174,7 @@ class DaggerConfig:
         The `LATE_KEYS` came after runs existed; left at their defaults they are not
         recorded, so those runs' config hashes (and resumes) stay valid.
         """
-        d = dataclasses.asdict(self)
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        for key in LATE_KEYS:
-            if d[key] == defaults[key]:
-                d.pop(key)
-        return d
+        return asdict_without_defaults(self, LATE_KEYS)
 
     def learning_rate_at(self, round_index: int) -> float:
         """The learning rate of round `round_index` (0-based) of `rounds`."""

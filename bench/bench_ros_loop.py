@@ -22,14 +22,19 @@ JSON object with, per rate:
 * ``compute_*``: the node's work per compute (phase-free): from the trigger (the input's
   callback, or the timer tick) until the tick ends, its command published (written to the
   middleware in the node's thread: ``compute_scope`` says it in the JSON); ``policy_*``:
-  the policy call inside it (input checks and the ONNX run, in the node's conditions),
-  ``overruns``, the rates;
+  the policy call inside it (input checks and the ONNX run, in the node's conditions);
+  ``send_*``: the command's write to the middleware inside it; ``compute_less_send_*``:
+  each compute less its send (the node's own work); ``overruns``, the rates;
+  ``scheduling``: the node's compute thread and CPUs (``--thread-priority``, ``--node-cpu``:
+  the node's opt-in ``thread_priority`` and ``cpu_affinity``; this process then keeps off
+  that CPU);
 * ``ratios`` and ``targets`` (issue 14: obs->command p50 <= 3x floor, p99 <= 0.5 ms at
   500 Hz, no overruns, compute p50 <= 5x one ONNX Runtime run).
 
     python bench/bench_ros_loop.py                          # DDS backend, 500 and 1000 Hz
     source /opt/ros/humble/setup.bash; export RMW_IMPLEMENTATION=rmw_cyclonedds_cpp
     python bench/bench_ros_loop.py --backend rclpy --model runs/grasp_quick/export/policy.onnx
+    python bench/bench_ros_loop.py --thread-priority 50 --node-cpu 1   # SCHED_FIFO, pinned
 
 Without ``--model`` the bench exports an untrained student of the grasp layout (the
 default MLP): latency depends on the graph's size, not on its weights.
@@ -48,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+ALL_CPUS = os.sched_getaffinity(0)
 sys.path.insert(0, str(REPO))
 F64 = "std_msgs/msg/Float64MultiArray"
 #: what the node's ``compute_*`` figures time (printed with them)
@@ -204,15 +210,22 @@ class Robot:
 
 
 def node_run(ros, model: str, rate: float, seconds: float, trigger: str,
-             labelled: bool) -> dict:
-    """policy_inference at ``rate`` Hz against this process's fake robot."""
+             labelled: bool, realtime: tuple = (0, -1)) -> dict:
+    """policy_inference at ``rate`` Hz against this process's fake robot.
+
+    ``realtime``: the node's ``thread_priority`` and its one CPU (``cpu_affinity``; -1: any).
+    """
     params = REPO / "config" / "policy_inference_params.yaml"
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, ALL_CPUS)  # the child starts free to take its CPU
     node_proc = subprocess.Popen(
         [sys.executable, "-m", "distill_ros.nodes.policy_inference", "--ros-args",
          "--params-file", str(params), "-p", f"model_path:={model}", "-p", f"rate_hz:={rate}",
          "-p", f"trigger:={trigger}", "-p", "max_rate:=[1000.0]", "-p",
-         f"label_commands:={str(labelled).lower()}"], cwd=REPO,
+         f"label_commands:={str(labelled).lower()}", "-p", f"thread_priority:={realtime[0]}",
+         "-p", f"cpu_affinity:=[{realtime[1]}]"], cwd=REPO,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    os.sched_setaffinity(0, mine)
     robot = Robot(ros)
     try:
         robot.run(rate, seconds)
@@ -223,11 +236,16 @@ def node_run(ros, model: str, rate: float, seconds: float, trigger: str,
         node_proc.wait(10)
     values = {kv.key: kv.value for s in last_diag.status for kv in s.values
               if s.name.startswith("policy_inference")}
+    # the policy (checks + ONNX Runtime) and the command's send, inside compute
+    send = {f"{kind}_{q}_ms": float(values[f"{kind}_{q}_ms"])
+            for kind in ("send", "compute_less_send") for q in ("p50", "p99")}
     window = [t for t in robot.received if t - robot.received[0] < seconds]
     gaps = np.diff(window)
     trips = robot.round_trips[len(robot.round_trips) // 20:]  # drop the first 5%: warm-up
     return {**{f"{kind}_{q}_ms": float(values[f"{kind}_{q}_ms"])
                for kind in ("latency", "compute", "policy") for q in ("p50", "p99", "max")},
+            **send,
+            "scheduling": values["scheduling"],
             "robot_round_trip": _pct(trips),
             "node_rate_hz": float(values["rate_hz"]),
             "overruns": int(float(values["overruns"])),
@@ -247,6 +265,9 @@ def judge(rate: float, run: dict, floor: dict) -> dict:
               "compute_p50_vs_ort_run_after_idle": run["compute_p50_ms"]
               / floor["ort_run_after_idle"]["p50_ms"],
               "compute_p50_vs_policy_in_node": run["compute_p50_ms"] / run["policy_p50_ms"],
+              # the node's own work: each compute less its command's write to the middleware
+              "compute_less_send_p50_vs_ort_run": run["compute_less_send_p50_ms"]
+              / ort["p50_ms"],
               # the model call alone in the node (woken from a wait) over the back-to-back run
               "policy_p50_vs_ort_run": run["policy_p50_ms"] / ort["p50_ms"]}
     targets = {"obs_to_command_p50_le_3x_floor": ratios["obs_to_command_p50_vs_floor"] <= 3,
@@ -271,6 +292,11 @@ def main() -> None:
                         help="label_commands:=false: commands without layout labels")
     parser.add_argument("--rates", default="500,1000", help="control rates, Hz, comma-separated")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured duration per rate")
+    parser.add_argument("--thread-priority", type=int, default=0,
+                        help="the node's thread_priority (SCHED_FIFO 1-99; 0: default)")
+    parser.add_argument("--node-cpu", type=int, default=-1,
+                        help="pin the node to this CPU and this process to the others "
+                        "(-1: no pinning)")
     args = parser.parse_args()
     if args.echo:  # the echo child inherits the backend and the loopback domain
         return echo()
@@ -279,13 +305,16 @@ def main() -> None:
     from distill_ros.ros.dds_config import isolate_for_tests
 
     isolate_for_tests()  # loopback only, private domain; the children inherit it
+    if args.node_cpu >= 0:  # the robot and the floor's processes keep off the node's CPU
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - {args.node_cpu})
 
     if not args.model:
         args.model = untrained_grasp_student(Path(tempfile.mkdtemp(prefix="bench_ros_")))
     ros.init([])
     try:
+        realtime = (args.thread_priority, args.node_cpu)
         runs = {rate: node_run(ros, args.model, rate, args.seconds, args.trigger,
-                               not args.unlabelled)
+                               not args.unlabelled, realtime)
                 for rate in (float(r) for r in args.rates.split(","))}
         floor = {"dds_one_way": dds_floor(), "ort_run": ort_floor(args.model),
                  "ort_run_after_idle": ort_floor(args.model, 2000, idle_s=0.002)}
@@ -294,6 +323,7 @@ def main() -> None:
     print(json.dumps({
         "backend": ros.backend_name(), "trigger": args.trigger, "seconds": args.seconds,
         "label_commands": not args.unlabelled,
+        "thread_priority": args.thread_priority, "node_cpu": args.node_cpu,
         "compute_scope": COMPUTE_SCOPE,
         "floor": floor,
         "rates": {f"{rate:g}": {**run, **judge(rate, run, floor)} for rate, run in runs.items()},

@@ -6,6 +6,7 @@ adds the file. This module imports nothing of the package, so any component can 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Iterable
 
@@ -40,6 +41,20 @@ def positive_entries(key: str, values: Iterable[float]) -> None:
     values = list(values)
     if not values or any(not v > 0 for v in values):
         raise ValueError(f"{key} must list values > 0, got {values!r}")
+
+
+def asdict_without_defaults(settings: object, late_keys: Iterable[str]) -> dict:
+    """A settings dataclass as a dict, less the `late_keys` left at their defaults.
+
+    For keys added after runs existed: not recording them at their defaults keeps those
+    runs' config hashes (and resumes) valid.
+    """
+    d = dataclasses.asdict(settings)
+    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
+    for key in late_keys:
+        if d[key] == defaults[key]:
+            d.pop(key)
+    return d
 
 
 def _number(value: float) -> str:

@@ -57,6 +57,12 @@ PARAMETERS = {
                            "PointCloud2 (x, y, z [, label] fields)", START),
     "command_groups": Param([""], "'group:values_topic:mask_topic': a command group from two "
                             "std_msgs/Float64MultiArray (values, 0/1 mask)", START),
+    "thread_priority": Param(0, "SCHED_FIFO priority 1-99 of the thread that computes (as "
+                             "ros2_control's thread_priority); 0: default scheduling. Needs "
+                             "CAP_SYS_NICE or an rtprio limit, else a warning", CONFIGURE,
+                             range=(0, 99)),
+    "cpu_affinity": Param([-1], "CPUs every thread of the node runs on (as ros2_control's "
+                          "cpu_affinity); [-1]: any", CONFIGURE),
     "output_type": Param("float64_multi_array", "float64_multi_array or joint_trajectory",
                          START),
     "label_commands": Param(True, "name each command element in layout.dim[i].label "
@@ -88,12 +94,11 @@ def descriptor(name: str) -> Any:
     param = PARAMETERS[name]
     when = {LIVE: "applies at once", CONFIGURE: "read at configure",
             START: "read-only after start"}[param.when]
-    desc = ros.get_interface("rcl_interfaces/msg/ParameterDescriptor")(
-        name=name, description=f"{param.description} ({when})", read_only=param.when == START)
-    if param.range is not None:
-        span = ros.get_interface("rcl_interfaces/msg/FloatingPointRange")
-        desc.floating_point_range = [span(from_value=param.range[0], to_value=param.range[1],
-                                          step=0.0)]
+    integer = isinstance(param.default, int) and not isinstance(param.default, bool)
+    desc = ros.parameter_descriptor(
+        f"{param.description} ({when})", read_only=param.when == START,
+        **{"int_range" if integer else "float_range": param.range})
+    desc.name = name
     return desc
 
 

@@ -15,6 +15,7 @@ commands for grouped policies (``inference_inputs``), commands out on ``output_t
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 import numpy as np
@@ -27,6 +28,7 @@ from distill_ros.runtime.control_loop import Cadence, LoopStats
 from distill_ros.runtime.model_loader import ModelLoader, open_policy, wait_until
 from distill_ros.runtime.observation import (GroupStore, ObservationAssembler,
                                              parse_joint_map)
+from distill_ros.runtime.realtime import FifoThread, pin_process, unpin_process
 from distill_ros.runtime.safety import config_from_settings, nonempty, SafetyFilter
 from distill_ros.runtime.safety import SETTINGS
 from distill_ros.runtime.supervisor import ERROR, OK, Policy, Supervisor
@@ -49,6 +51,8 @@ class PolicyInference(ros.LifecycleNode):
         self._cadence: Optional[Cadence] = None
         self._clouds: list = []
         self._commands: list = []
+        self._fifo = FifoThread(0)
+        self._unpinned: Optional[set] = None  # the CPUs before cpu_affinity pinned the node
 
     def _p(self, name: str, changes: Optional[dict] = None) -> Any:
         """A parameter's value, or its new value when ``changes`` is about to set it."""
@@ -82,6 +86,8 @@ class PolicyInference(ros.LifecycleNode):
                 nonempty(self._p("command_names")), nonempty(self._p("trajectory_joints")),
                 self._p("trajectory_field"), period, self._p("label_commands"))
             self._create_endpoints(getattr(runner, "groups", None))
+            self._fifo = FifoThread(self._p("thread_priority"))
+            self._unpinned = pin_process(self._p("cpu_affinity"))
         except Exception as err:  # noqa: BLE001 - any bad file or setting: refuse, say why
             self.get_logger().error(f"configure failed: {type(err).__name__}: {err}")
             self._free()
@@ -123,7 +129,7 @@ class PolicyInference(ros.LifecycleNode):
         sup = self._sup
         sup.activate()
         self._cadence = Cadence(self._p("trigger"), sup.step, sup.watch, self.stats,
-                                *self._timing(sup.policy.runner))
+                                *self._timing(sup.policy.runner), prepare=self._fifo.enter)
         self._cadence.start()
         how = (f"on {self._p('trigger_topic') or self._p('joint_states_topic')}"
                if self._p("trigger") == "input" else f"at {1.0 / sup.period_s:g} Hz")
@@ -158,6 +164,7 @@ class PolicyInference(ros.LifecycleNode):
         if self._cadence is not None:
             self._cadence.stop()
             self._cadence = None
+            self._fifo.leave()
             self._sup.deactivate()
 
     def _free(self) -> None:
@@ -169,6 +176,8 @@ class PolicyInference(ros.LifecycleNode):
                 if destroy(entity):
                     break
         self._entities, self._output = [], None
+        unpin_process(self._unpinned)
+        self._unpinned = None
         if self._sup is not None:
             self._sup.free()
 
@@ -267,9 +276,14 @@ class PolicyInference(ros.LifecycleNode):
         values = {"state": self.current_state.label, **self.stats.summary(), **values,
                   "model_swaps": loader.swaps, "models_rejected": loader.rejected,
                   "model_loading": loader.loading or "", "model_sha256": policy.runner.sha256,
-                  "model_path": str(policy.runner.path)}
+                  "model_path": str(policy.runner.path), "scheduling": self._scheduling()}
         self._diag_pub.publish(diagnostic_array(self, STATUS_NAME, level, message,
                                                 self.get_fully_qualified_name(), values))
+
+    def _scheduling(self) -> str:
+        """The compute thread's scheduling and the node's CPUs, for diagnostics."""
+        cpus = sorted(os.sched_getaffinity(0)) if self._unpinned else "any"
+        return f"{self._fifo.state}; cpus {cpus}"
 
 
 def main(args: Optional[list] = None) -> None:

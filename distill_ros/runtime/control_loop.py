@@ -26,7 +26,9 @@ class LoopStats:
     The obs->command latency is the age of the newest input when the command leaves: it
     includes the wait for the next tick (up to one period, set by the phase between the
     robot's clock and ours). The compute time is tick start to tick end: what the node
-    itself costs; the policy time is the policy call alone, in the same conditions.
+    itself costs; the policy time is the policy call alone, and the send time the command's
+    hand-over to the middleware (its write to the readers), both in the same conditions;
+    ``compute_less_send`` is each compute less its command's send: the node's own work.
     """
 
     def __init__(self, window: int) -> None:
@@ -34,6 +36,9 @@ class LoopStats:
         self._compute: collections.deque = collections.deque(maxlen=window)
         self._latency: collections.deque = collections.deque(maxlen=window)
         self._policy: collections.deque = collections.deque(maxlen=window)
+        self._send: collections.deque = collections.deque(maxlen=window)
+        self._own: collections.deque = collections.deque(maxlen=window)
+        self._sending = 0.0  # the send time of the compute in progress
         self.overruns = 0
         self.ticks = 0
         self._lock = threading.Lock()
@@ -48,23 +53,28 @@ class LoopStats:
         """Record how long one tick's work took (and, given ``started``, that it ran then)."""
         with self._lock:
             self._compute.append(seconds)
+            self._own.append(seconds - self._sending)
+            self._sending = 0.0
             if started is not None:  # one lock per compute instead of two
                 self._ticks.append(started)
                 self.ticks += 1
 
-    def commanded(self, policy_s: float, latency_s: float) -> None:
-        """Record one command's policy call time and obs->command latency (one lock)."""
+    def commanded(self, policy_s: float, latency_s: float, send_s: float) -> None:
+        """Record one command's policy call, obs->command latency and send time (one lock)."""
         with self._lock:
             self._policy.append(policy_s)
             self._latency.append(latency_s)
+            self._send.append(send_s)
+            self._sending = send_s
 
     def summary(self) -> dict[str, float]:
-        """Achieved rate (Hz); latency, compute and policy p50/p99/max (ms) over the window."""
+        """Achieved rate (Hz); each series' p50/p99/max (ms) over the window."""
         with self._lock:
             ticks = np.array(self._ticks)
             series = {name: np.array(values) * 1e3 for name, values in (
                 ("latency", self._latency), ("compute", self._compute),
-                ("policy", self._policy))}
+                ("policy", self._policy), ("send", self._send),
+                ("compute_less_send", self._own))}
         rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 else 0.0
         out = {"rate_hz": float(rate)}
         for name, values in series.items():
@@ -82,11 +92,13 @@ class ControlLoop:
     """
 
     def __init__(self, period_s: float, tick: Callable[[], None], stats: LoopStats,
-                 name: str = "control-loop") -> None:
+                 name: str = "control-loop",
+                 prepare: Optional[Callable[[], None]] = None) -> None:
         if period_s <= 0:
             raise ValueError(f"control period must be positive seconds, got {period_s}")
         self.period_s = period_s
         self._tick = tick
+        self._prepare = prepare  # called first in the loop's own thread
         self.stats = stats
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -102,6 +114,8 @@ class ControlLoop:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        if self._prepare is not None:
+            self._prepare()
         deadline = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
@@ -129,16 +143,23 @@ class InputTrigger:
         period_s: the control period; a compute longer than this counts as an overrun.
         min_period_s: arrivals sooner than this after the last compute only store inputs.
         clock: monotonic seconds.
+        prepare: called once, in the thread of the first call, before its compute.
     """
 
     def __init__(self, tick: Callable[[], None], stats: LoopStats, period_s: float,
-                 min_period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+                 min_period_s: float, clock: Callable[[], float] = time.monotonic,
+                 prepare: Optional[Callable[[], None]] = None) -> None:
         self._tick, self.stats, self.clock = tick, stats, clock
         self.period_s, self.min_period_s = period_s, min_period_s
         self._last: Optional[float] = None
+        self._prepare = prepare
 
     def __call__(self) -> bool:
         """Compute now if the minimum period has passed; return whether it did."""
+        prepare = self._prepare
+        if prepare is not None:  # the first call: in the thread that computes from now on
+            self._prepare = None
+            prepare()
         now = self.clock()
         if self._last is not None and now - self._last < self.min_period_s:
             return False
@@ -158,21 +179,23 @@ class Cadence:
     """When a node computes: every period (``timer``), or on its trigger input (``input``).
 
     In ``input`` mode a watchdog thread calls ``watch`` every ``watch_period_s``, since no
-    compute comes when the trigger input stops.
+    compute comes when the trigger input stops. ``prepare`` runs once in the thread that
+    computes (the loop's, or the one delivering the trigger input), before its first compute:
+    the place to raise that thread's priority.
     """
 
     def __init__(self, mode: str, step: Callable[[], None], watch: Callable[[], None],
                  stats: LoopStats, period_s: float, min_period_s: float,
-                 watch_period_s: float) -> None:
+                 watch_period_s: float, prepare: Optional[Callable[[], None]] = None) -> None:
         if mode not in ("timer", "input"):
             raise ValueError(f"trigger must be 'timer' or 'input', got {mode!r}")
         self.trigger: Optional[InputTrigger] = None
         if mode == "input":
-            self.trigger = InputTrigger(step, stats, period_s, min_period_s)
+            self.trigger = InputTrigger(step, stats, period_s, min_period_s, prepare=prepare)
             self.loop = ControlLoop(watch_period_s, watch, LoopStats(window=2),
                                     name="input-watchdog")
         else:
-            self.loop = ControlLoop(period_s, step, stats)
+            self.loop = ControlLoop(period_s, step, stats, prepare=prepare)
 
     def start(self) -> None:
         """Start the loop thread (the compute loop, or the input mode's watchdog)."""

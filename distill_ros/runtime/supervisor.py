@@ -242,9 +242,11 @@ class Supervisor:
                 self.warn(f"{note} from the policy replaced by a hold")
             else:
                 self._ran(now)
+            sending = self.clock()
             self.send(command)
-            if self.stats is not None:  # one lock per command for both figures
-                self.stats.commanded(acted - now, self.clock() - newest)
+            if self.stats is not None:  # one lock per command for the three figures
+                sent = self.clock()
+                self.stats.commanded(acted - now, sent - newest, sent - sending)
 
     def watch(self) -> None:
         """Hold and report if the inputs went stale or never came, without running the policy.

@@ -334,3 +334,18 @@ def test_bad_user_dataset_names_file_field_and_fix(tmp_path, change, match):
         load_config(write_config(tmp_path / "c.yaml", tasks=["cube"], held_out=[],
                                  distill={"algorithm": "onestep"},
                                  onestep={"dataset": "x.npz", "demonstrators": ["side_pos_y"]}))
+
+
+def test_keys_added_later_are_recorded_only_when_set():
+    """run.json (and the config hash) of runs made before a key existed must not change."""
+    from distill_ros.distill.onestep.config import LATE_KEYS, OneStepPipelineConfig
+
+    assert not set(LATE_KEYS) & set(OneStepPipelineConfig().ledger_dict())
+    changed = OneStepPipelineConfig(stochastic_ema=0.999, distill_starts=10, generator_ema=0.9,
+                                    anchor_weight=0.5)
+    recorded = changed.ledger_dict()
+    assert {k: recorded[k] for k in ("stochastic_ema", "distill_starts", "generator_ema",
+                                     "anchor_weight")} == {
+        "stochastic_ema": 0.999, "distill_starts": 10, "generator_ema": 0.9,
+        "anchor_weight": 0.5}
+    assert "dataset" not in recorded and recorded["teacher_updates"] == 4000

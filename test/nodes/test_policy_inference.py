@@ -6,12 +6,14 @@ diagnostics, services, parameters and lifecycle transitions are all cross-proces
 
 import hashlib
 import math
+import os
 import time
 
 import numpy as np
 import pytest
 
 from nodes.conftest import onnx_like, OUTPUT, PARAMS
+from runtime.test_realtime import fifo_allowed
 
 NODE = "/policy_inference"
 F64 = "std_msgs/msg/Float64MultiArray"
@@ -180,6 +182,49 @@ def test_limits_apply_live_and_configure_time_parameters_are_refused_with_a_reas
     assert "control rate in Hz" in rate.description and "applies at once" in rate.description
     assert rate.floating_point_range[0].to_value == 1e4 and not rate.read_only
     assert topic.read_only and "read-only after start" in topic.description
+
+
+def _threads(pid):
+    """Each thread of process ``pid`` as (scheduling policy, rt priority, allowed CPUs)."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # from field 3 (state) on
+        out.append((int(fields[38]), int(fields[37]), os.sched_getaffinity(int(tid))))
+    return out
+
+
+def test_thread_priority_and_cpu_affinity_schedule_the_compute_thread_as_asked(
+        tester, start_node, fake_robot, student_onnx):
+    """As ros2_control's thread_priority and cpu_affinity: FIFO compute thread, pinned node."""
+    cpu, allowed = max(os.sched_getaffinity(0)), os.sched_getaffinity(0)
+    commands = tester.record(F64, OUTPUT)
+    diags = tester.record(DIAG, "/diagnostics")
+    proc = _start(start_node, student_onnx, "trigger:=input", "thread_priority:=30",
+                  f"cpu_affinity:=[{cpu}]")
+    started, _ = commands.wait_for(lambda m: not _is_hold(m), 0, 20.0, "policy command")
+    _, msg = diags.wait_for(  # one sent before the first compute may arrive after it
+        lambda m: "pending" not in (_status(m) or (0, "", {}))[2].get("scheduling", "pending"),
+        started, 5.0, "diagnostics after a compute")
+    scheduling, threads = _status(msg)[2]["scheduling"], _threads(proc.proc.pid)
+    assert all(cpus == {cpu} for _, _, cpus in threads), threads
+    assert scheduling.endswith(f"cpus [{cpu}]"), scheduling
+    fifo = [t for t in threads if t[0] == os.SCHED_FIFO]
+    if fifo_allowed():
+        assert [priority for _, priority, _ in fifo] == [30], threads
+        assert scheduling.startswith("SCHED_FIFO 30 (thread"), scheduling
+    else:  # the node runs on at the default priority and says why
+        assert not fifo and "refused, needs CAP_SYS_NICE" in scheduling, scheduling
+    result = tester.set_param(NODE, "thread_priority", 10)
+    assert not result.successful and "cannot change while configured" in result.reason
+
+    assert tester.transition(NODE, "deactivate") and tester.transition(NODE, "cleanup")
+    threads = _threads(proc.proc.pid)
+    assert not [t for t in threads if t[0] == os.SCHED_FIFO], threads
+    assert all(cpus == allowed for _, _, cpus in threads), threads
+    assert tester.set_param(NODE, "cpu_affinity", [4096]).successful
+    assert not tester.transition(NODE, "configure")
+    assert "cpu_affinity [4096]: this process may only run on CPUs" in proc.log(), proc.log()
 
 
 def test_emergency_stop_holds_until_cleared(tester, start_node, fake_robot, student_onnx):

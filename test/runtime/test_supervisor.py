@@ -254,6 +254,26 @@ def test_input_trigger_honours_its_minimum_period_and_counts_overruns():
     assert len(calls) == 4 and stats.overruns == 1 and stats.ticks == 4
 
 
+def test_the_send_is_timed_apart_from_the_rest_of_the_compute(tmp_path):
+    """Diagnostics split a compute into the command's send and the node's own work."""
+    rig = Rig(tmp_path)
+
+    def slow_send(command):  # the middleware's write takes 3 ms
+        rig.sent.append(command)
+        rig.clock.advance(0.003)
+    rig.sup.send = slow_send
+    trigger = InputTrigger(rig.sup.step, rig.stats, period_s=0.1, min_period_s=0.0,
+                           clock=rig.clock)
+    rig.feed()
+    rig.clock.advance(0.005)   # inputs 5 ms old when the compute starts
+    assert trigger() and len(rig.sent) == 1
+    summary = rig.stats.summary()
+    assert summary["send_p50_ms"] == pytest.approx(3.0)
+    assert summary["compute_p50_ms"] == pytest.approx(3.0)   # the fake clock: only the send
+    assert summary["compute_less_send_p50_ms"] == pytest.approx(0.0, abs=1e-9)
+    assert summary["latency_p50_ms"] == pytest.approx(8.0), "obs->command ends after the send"
+
+
 def test_a_grouped_policy_runs_from_a_cloud_a_masked_command_and_a_joint(tmp_path):
     """Issue 9: points and command groups arrive whole; vector groups by element name."""
     from distill_ros.runtime.observation import command_from_arrays, points_from_cloud

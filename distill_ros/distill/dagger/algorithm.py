@@ -4,6 +4,8 @@ The student acts on the observation groups it reads; the teachers' labels for th
 visited go into the capped replay buffer; `update` makes gradient steps on batches drawn
 from it with the configured loss, in the normalised [-1, 1] action space. With a KL loss
 the student has a Gaussian head (a learned log std); the exported policy is its mean.
+With `ema_decay` > 0 the policy (`get_policy`: what acts, is evaluated and exported) is the
+moving average of the student's weights (`distill/weight_average.py`), not the last update's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from distill_ros.distill.dagger.buffer import ReplayBuffer
 from distill_ros.distill.dagger.config import DaggerConfig
 from distill_ros.distill.dagger.losses import GAUSSIAN_LOSSES, GaussianHead, make_loss
+from distill_ros.distill.weight_average import averaged_copy, reset_average, update_average
 from distill_ros.atomic import atomic_torch_save
 
 Groups = dict[str, np.ndarray]
@@ -51,7 +54,7 @@ def normalize_labels(student: torch.nn.Module, mean: np.ndarray, std: np.ndarray
 
 
 class DAgger:
-    """Student, optional Gaussian head, optimiser and the aggregate buffer."""
+    """Student, optional Gaussian head, optimiser, the aggregate buffer, the weight average."""
 
     def __init__(self, student: torch.nn.Module, buffer: ReplayBuffer, cfg: DaggerConfig) -> None:
         self.student, self.buffer, self.cfg = student, buffer, cfg
@@ -64,12 +67,13 @@ class DAgger:
             params += list(self.head.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate,
                                            weight_decay=cfg.weight_decay)
+        self.average = averaged_copy(student) if cfg.ema_decay > 0 else None
         self.updates = 0
 
     # -- acting --------------------------------------------------------------------------------
     def act(self, obs: Groups) -> tuple[np.ndarray, np.ndarray]:
-        """The student's (physical, normalised [-1, 1]) actions for a batch of groups."""
-        return student_act(self.student, obs)
+        """The policy's (physical, normalised [-1, 1]) actions for a batch of groups."""
+        return student_act(self.get_policy(), obs)
 
     def normalize(self, mean: np.ndarray, std: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -113,6 +117,8 @@ class DAgger:
             loss.backward()
             norms.append(torch.nn.utils.clip_grad_norm_(params, 1.0).item())
             self.optimizer.step()
+            if self.average is not None:
+                update_average(self.average, self.student, self.cfg.ema_decay)
             losses.append(loss.item())
             self.updates += 1
         self.student.eval()
@@ -124,8 +130,10 @@ class DAgger:
 
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """Student, head, optimiser, buffer and update count."""
+        """Student, its weight average, head, optimiser, buffer and update count."""
         return {"student": self.student.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "student_average": (None if self.average is None
+                                    else self.average.state_dict()),
                 "head": None if self.head is None else self.head.state_dict(),
                 "buffer": self.buffer.state_dict(), "updates": self.updates}
 
@@ -144,18 +152,28 @@ class DAgger:
         if problem is not None:
             raise ValueError(f"DAgger checkpoint {path} cannot be loaded ({problem}); delete "
                              "it to restart DAgger from its first round")
-        keys = ("student", "optimizer", "head", "buffer", "updates")
+        keys = ("student", "student_average", "optimizer", "head", "buffer", "updates")
         return {k: v for k, v in state.items() if k not in keys}
 
     def load_state_dict(self, state: dict) -> None:
         """Inverse of `state_dict`."""
         self.student.load_state_dict(state["student"])
+        if self.average is not None:
+            if state.get("student_average") is None:
+                raise KeyError("student_average: written with dagger.ema_decay 0, resumed "
+                               "with an average")
+            self.average.load_state_dict(state["student_average"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.head is not None:
             self.head.load_state_dict(state["head"])
         self.buffer.load_state_dict(state["buffer"])
         self.updates = int(state["updates"])
 
+    def restart_average(self) -> None:
+        """Start the weight average over at the student's weights (after a warm start)."""
+        if self.average is not None:
+            reset_average(self.average, self.student)
+
     def get_policy(self) -> torch.nn.Module:
-        """The student (its mean action is what gets exported)."""
-        return self.student
+        """The student, or its weight average with `ema_decay` (its mean action is exported)."""
+        return self.student if self.average is None else self.average

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
+
+from distill_ros.checks import asdict_without_defaults, in_range
 
 SCHEDULES = ("constant", "linear", "exponential", "on_demand")
 PER = ("step", "episode")
@@ -69,7 +70,7 @@ class BetaConfig:
 
 # Keys added after runs existed: left at their defaults, run.json does not record them.
 LATE_KEYS = ("rollout_workers", "learning_rate_final", "action_noise", "keep",
-             "min_teacher_success")
+             "min_teacher_success", "ema_decay")
 
 
 @dataclass
@@ -96,6 +97,9 @@ class DaggerConfig:
     (the humanoid's heading drift). Tasks whose teacher's measured success (the teachers
     stage's check) is under `min_teacher_success` get no env: their labels would teach the
     teacher's failure, and the offline collection keeps none of their failed episodes either.
+    With `ema_decay` > 0 an exponential moving average of the student's weights (Polyak
+    averaging, decay per update; `distill/weight_average.py`) is the student that acts while
+    collecting, is evaluated, kept and exported; the optimiser trains the raw weights.
     """
 
     n_envs: int = 4
@@ -116,6 +120,7 @@ class DaggerConfig:
     weight_decay: float = 0.0
     action_noise: float = 0.0   # std, normalised [-1, 1] units, on executed actions (0: none)
     keep: str = "last"          # the student DAgger hands on: the last weights, or the best
+    ema_decay: float = 0.0      # > 0: the student is the weights' moving average (0: off)
     buffer_size: int = 100_000
     buffer_mode: str = "fifo"
     max_teacher_queries: int = 0
@@ -131,6 +136,7 @@ class DaggerConfig:
         _choice("buffer_mode", self.buffer_mode, BUFFER_MODES)
         _choice("init", self.init, INIT)
         _choice("keep", self.keep, KEEP)
+        in_range("dagger.ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)  # 0: off
         _positive(n_envs=self.n_envs, huber_delta=self.huber_delta, rounds=self.rounds,
                   steps_per_round=self.steps_per_round, batch_size=self.batch_size,
                   learning_rate=self.learning_rate, buffer_size=self.buffer_size,
@@ -168,12 +174,7 @@ class DaggerConfig:
         The `LATE_KEYS` came after runs existed; left at their defaults they are not
         recorded, so those runs' config hashes (and resumes) stay valid.
         """
-        d = dataclasses.asdict(self)
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        for key in LATE_KEYS:
-            if d[key] == defaults[key]:
-                d.pop(key)
-        return d
+        return asdict_without_defaults(self, LATE_KEYS)
 
     def learning_rate_at(self, round_index: int) -> float:
         """The learning rate of round `round_index` (0-based) of `rounds`."""

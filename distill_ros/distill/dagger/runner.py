@@ -113,6 +113,7 @@ def _resume_or_start(cfg: DaggerConfig, job: DaggerJob, algo: DAgger, mixer,
             raise ValueError("dagger.init is 'offline' but this run has no offline student; "
                              "run the offline distill stage first or set dagger.init: scratch")
         job.init_student(algo.student)
+        algo.restart_average()
     return state
 
 
@@ -129,6 +130,7 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, rollouts, algo: DAgger, mixer, stat
                                  cfg.action_noise)
         if r == 0 and cfg.init == "scratch" and len(algo.buffer):
             algo.student.set_normalizer(_student_arrays(algo.buffer))
+            algo.restart_average()  # no update yet: the average is the student, normalised
         fit = (algo.update(cfg.learning_rate_at(r)) if len(algo.buffer)
                else {"loss": float("nan")})
         row = {"round": r + 1, "queries": rollouts.queries, "env_steps": stats.steps,
@@ -160,12 +162,12 @@ def _loop(cfg: DaggerConfig, job: DaggerJob, rollouts, algo: DAgger, mixer, stat
 def _keep_best(job: DaggerJob, algo: DAgger, state: dict, row: dict) -> None:
     """`keep: best`: score the student (validation, else mean return); keep the best's weights."""
     row["score"] = (row["mean_return"] if job.validate is None
-                    else float(job.validate(algo.student)))
+                    else float(job.validate(algo.get_policy())))
     best = state.get("best")
     if best is None or row["score"] > best["score"]:
         state["best"] = {"round": row["round"], "score": row["score"],
                          "student": {k: v.clone() for k, v in
-                                     algo.student.state_dict().items()}}
+                                     algo.get_policy().state_dict().items()}}
         log.info("dagger: round %d is the best so far (score %.4f)", row["round"],
                  row["score"])
 
@@ -208,10 +210,12 @@ def trained_student(out_dir: Path, build_student: Callable[[dict], torch.nn.Modu
                     ) -> torch.nn.Module:
     """The student of the DAgger run in `out_dir`, rebuilt over the inputs it was trained on.
 
-    The last round's weights, or with `keep: best` those of the best evaluation.
+    The last round's weights (their average with `ema_decay`), or with `keep: best` those
+    of the best evaluation.
     """
     state = torch.load(Path(out_dir) / "latest.pt", map_location="cpu", weights_only=False)
     student = build_student(dict(state["student_inputs"]))
-    best = state.get("best")
-    student.load_state_dict(state["student"] if best is None else best["student"])
+    best, average = state.get("best"), state.get("student_average")
+    last = state["student"] if average is None else average
+    student.load_state_dict(last if best is None else best["student"])
     return student.eval()

@@ -164,7 +164,7 @@ class WorkerRollouts:
         args = [(groups, taken, seeds[s], task_index[s],
                  None if coins is None else (per_step, coins[:, s]), noise)
                 for s in self.slices]
-        parts = self.workers.call("collect", _weights(algo.student), args)
+        parts = self.workers.call("collect", _weights(algo.get_policy()), args)
         for k in range(taken):  # the buffer gets each step's rows in env order
             obs = {key: np.concatenate([p["steps"][k][0][key] for p in parts])
                    for key in parts[0]["steps"][k][0]}
@@ -180,7 +180,7 @@ class WorkerRollouts:
     def evaluate(self, algo, groups: Sequence[str], episodes: int, seeds: list[int]
                  ) -> tuple[dict[str, float], float]:
         """The student alone on every worker: success per task, mean return per episode."""
-        counts = self.workers.call("evaluate", _weights(algo.student),
+        counts = self.workers.call("evaluate", _weights(algo.get_policy()),
                                    [(groups, episodes, seeds[s]) for s in self.slices])
         merged = (np.concatenate([c[k] for c in counts]) for k in range(3))
         return evaluation_summary(*merged, self.env_tasks)
@@ -191,7 +191,7 @@ class WorkerRollouts:
 
 
 def _weights(student: torch.nn.Module) -> dict:
-    """The student's weights, detached copies (what travels to the workers)."""
+    """The policy's weights, detached copies (what travels to the workers)."""
     return {k: v.detach().clone() for k, v in student.state_dict().items()}
 
 

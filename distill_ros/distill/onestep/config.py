@@ -12,7 +12,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 
-from distill_ros.checks import choice, positive
+from distill_ros.checks import asdict_without_defaults, choice, positive
 from distill_ros.distill.onestep.distiller import VARIANTS, OneStepConfig
 from distill_ros.teachers.diffusion import DiffusionConfig
 
@@ -30,7 +30,8 @@ DISTILLER_KEYS = {"lr_generator": "lr_generator", "lr_score": "lr_score",
                   "anchor_weight": "anchor_weight"}
 #: keys added after runs existed: recorded in run.json only when not at their defaults
 LATE_KEYS = ("score_updates", "t_min_frac", "t_max_frac", "gen_timestep", "latent_side",
-             "latent_scale", "anchor_weight")
+             "latent_scale", "anchor_weight", "dataset", "generator_ema", "stochastic_ema",
+             "distill_starts")
 
 
 def _default(cls: type, name: str) -> object:
@@ -143,25 +144,8 @@ class OneStepPipelineConfig:
             return OneStepConfig(variant=variant, seed=seed, **kwargs)
 
     def ledger_dict(self) -> dict:
-        """The section as run.json records it; keys added later only when set.
-
-        `dataset`, `generator_ema`, `stochastic_ema`, `distill_starts` and `LATE_KEYS` came
-        after runs existed: left at their defaults they are not recorded, so those runs'
-        config hashes (and resumes) stay valid.
-        """
-        d = dataclasses.asdict(self)
-        if not self.dataset:
-            d.pop("dataset")
-        if not self.generator_ema:
-            d.pop("generator_ema")
-        if self.stochastic_ema is None:
-            d.pop("stochastic_ema")
-        if not self.distill_starts:
-            d.pop("distill_starts")
-        for key in LATE_KEYS:
-            if d[key] == _distiller(key):
-                d.pop(key)
-        return d
+        """The section as run.json records it; the `LATE_KEYS` only when not at their defaults."""
+        return asdict_without_defaults(self, LATE_KEYS)
 
 
 class _renamed:

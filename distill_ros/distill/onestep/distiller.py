@@ -64,6 +64,8 @@ import torch
 from torch import nn
 
 from distill_ros.atomic import atomic_path, atomic_torch_save
+from distill_ros.checks import in_range
+from distill_ros.distill.weight_average import averaged_copy, update_average
 from distill_ros.teachers.diffusion import DiffusionPolicy
 
 logger = logging.getLogger(__name__)
@@ -137,9 +139,7 @@ class OneStepConfig:
         if not isinstance(self.anchor_steps, int) or self.anchor_steps < 1:
             raise ValueError(f"anchor_steps must be a positive integer, got "
                              f"{self.anchor_steps!r}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1) (0: no average), got "
-                             f"{self.ema_decay!r}")
+        in_range("ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)  # 0: no average
         if not isinstance(self.score_updates, int) or self.score_updates < 1:
             raise ValueError(
                 f"score_updates must be a positive integer, got {self.score_updates!r}")
@@ -251,7 +251,7 @@ class OneStepDistiller:
         self.opt_gen = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_generator)
         self.ema: Optional[OneStepGenerator] = None
         if cfg.ema_decay > 0:
-            self.ema = copy.deepcopy(self.generator).requires_grad_(False)
+            self.ema = averaged_copy(self.generator)
         # OneDP-S: generator-score network ψ, initialised from the teacher.
         self.score: Optional[DiffusionPolicy] = copy.deepcopy(teacher) if stochastic else None
         self.opt_score = (torch.optim.Adam(self.score.parameters(), lr=cfg.lr_score)
@@ -329,9 +329,7 @@ class OneStepDistiller:
         nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.grad_clip)
         self.opt_gen.step()
         if self.ema is not None:
-            with torch.no_grad():
-                for avg, p in zip(self.ema.parameters(), self.generator.parameters()):
-                    avg.lerp_(p, 1.0 - self.cfg.ema_decay)
+            update_average(self.ema, self.generator, self.cfg.ema_decay)
         self.num_updates += 1
         logs["loss_generator"] = float(loss.detach())
         logs["teacher_gap"] = float(gap.mean())

@@ -88,6 +88,10 @@ def test_report_compares_each_range_with_its_teacher_and_held_out_with_the_pick(
     assert held["best_teacher_selection"] == pytest.approx(0.7)
     assert held["selection"] == pytest.approx({"f0e0": 0.7, "f1e0": 0.5})
     assert held["teacher"] == pytest.approx(0.4), "the pick's ratio on the student's seeds"
+    # each episode's ratio, seed by seed, beside the means (a cell's spread)
+    assert seen["f0e0"]["teacher_ratios"] == [1.0, 0.8]
+    assert seen["f0e0"]["student_ratios"] == [0.9, 0.7]
+    assert held["teacher_ratios"] == [0.4, 0.4] and held["student_ratios"] == [0.7, 0.5]
     assert summary["seen_at_target"] == 1 and summary["held_out_student_beats_best"] == 1
     assert summary["student_over_teacher_min"] == pytest.approx(0.8 / 0.9)
     assert "| f2e2 | f0e0 (0.700) | 0.400 (0.00) | 0.600 (0.00) |" in format_table(

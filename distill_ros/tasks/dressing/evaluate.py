@@ -173,10 +173,13 @@ def tabulate(results: list[dict], tasks: list[str], held_out: list[str]
     """Per-task rows (means) and the summary against the issue's two targets.
 
     A held-out task's teacher is the one `pick_teachers` picks on the selection seeds; its
-    ratio in the row is its mean on the eval seeds, the student's seeds.
+    ratio in the row is its mean on the eval seeds, the student's seeds. `teacher_ratios` and
+    `student_ratios` keep each eval episode's final ratio, in eval-seed order (the same seeds
+    for both), so a cell's spread can be read.
     """
     evals = [r for r in results if r["purpose"] == "eval"]
     mean = {(r["task"], r["policy"]): float(np.mean(r["ratios"])) for r in evals}
+    each = {(r["task"], r["policy"]): [float(x) for x in r["ratios"]] for r in evals}
     success = {(r["task"], r["policy"]): float(np.mean(r["successes"])) for r in evals}
     rows = []
     for task in tasks:
@@ -184,13 +187,15 @@ def tabulate(results: list[dict], tasks: list[str], held_out: list[str]
         rows.append({"task": task, "split": "seen", "teacher": teacher,
                      "teacher_success": success[task, task], "student": student,
                      "student_success": success[task, "student"],
-                     "student_over_teacher": student / teacher if teacher > 0 else None})
+                     "student_over_teacher": student / teacher if teacher > 0 else None,
+                     "teacher_ratios": each[task, task], "student_ratios": each[task, "student"]})
     for task, (best, scores) in pick_teachers(results, tasks, held_out).items():
         rows.append({"task": task, "split": "held-out", "selection": scores,
                      "best_teacher": best, "best_teacher_selection": scores[best],
                      "teacher": mean[task, best], "teacher_success": success[task, best],
                      "student": mean[task, "student"],
-                     "student_success": success[task, "student"]})
+                     "student_success": success[task, "student"],
+                     "teacher_ratios": each[task, best], "student_ratios": each[task, "student"]})
     seen = [r for r in rows if r["split"] == "seen"]
     held = [r for r in rows if r["split"] == "held-out"]
     ratios = [r["student_over_teacher"] for r in seen if r["student_over_teacher"] is not None]

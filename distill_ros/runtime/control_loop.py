@@ -28,7 +28,8 @@ class LoopStats:
     robot's clock and ours). The compute time is tick start to tick end: what the node
     itself costs; the policy time is the policy call alone, and the send time the command's
     hand-over to the middleware (its write to the readers), both in the same conditions;
-    ``compute_less_send`` is each compute less its command's send: the node's own work.
+    ``compute_less_send`` is each compute less its command's send: the node's own work (a
+    compute that sent a hold instead keeps that send in it).
     """
 
     def __init__(self, window: int) -> None:
@@ -69,12 +70,13 @@ class LoopStats:
 
     def summary(self) -> dict[str, float]:
         """Achieved rate (Hz); each series' p50/p99/max (ms) over the window."""
-        with self._lock:
-            ticks = np.array(self._ticks)
-            series = {name: np.array(values) * 1e3 for name, values in (
+        with self._lock:  # plain copies: the compute thread waits on this lock
+            ticks = np.array(list(self._ticks))
+            copies = [(name, list(values)) for name, values in (
                 ("latency", self._latency), ("compute", self._compute),
                 ("policy", self._policy), ("send", self._send),
-                ("compute_less_send", self._own))}
+                ("compute_less_send", self._own))]
+        series = {name: np.array(values) * 1e3 for name, values in copies}
         rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 else 0.0
         out = {"rate_hz": float(rate)}
         for name, values in series.items():

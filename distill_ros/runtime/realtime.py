@@ -10,6 +10,10 @@ Both need privileges: SCHED_FIFO needs ``CAP_SYS_NICE`` or an rtprio limit (for 
 ``@realtime - rtprio 99`` in ``/etc/security/limits.conf``, the user in group ``realtime``).
 Without them the node keeps running at the default priority and says so. Linux only. No ROS
 inside.
+
+Threads that the compute thread starts (a model loader, a planner pool) do not inherit its
+priority (``SCHED_RESET_ON_FORK``): a background load must never compete at FIFO with the
+loop it is meant not to disturb.
 """
 
 from __future__ import annotations
@@ -40,35 +44,35 @@ class FifoThread:
             raise ValueError(f"thread_priority must be 0 (off) or 1-99, got {priority}")
         self.priority = priority
         self.state = "default scheduling" if not priority else "SCHED_FIFO pending"
-        self._tid: Optional[int] = None
-        self._tried = False
+        self._thread: Optional[threading.Thread] = None
 
     def enter(self) -> None:
-        """From the compute thread, once: switch it to SCHED_FIFO (or say why not)."""
-        if self._tried or not self.priority:
+        """From the compute thread: switch it to SCHED_FIFO (or say why not)."""
+        if not self.priority:
             return
-        self._tried = True
         try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.priority))
+            os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK,
+                                  os.sched_param(self.priority))
         except PermissionError:
             self.state = (f"default scheduling: SCHED_FIFO {self.priority} refused, "
                           f"{NO_PERMISSION}")
             log.warning("thread_priority %d: %s", self.priority, self.state)
             return
-        self._tid = threading.get_native_id()
-        self.state = f"SCHED_FIFO {self.priority} (thread {self._tid})"
-        log.info("compute thread %d runs at SCHED_FIFO priority %d", self._tid, self.priority)
+        self._thread = threading.current_thread()
+        self.state = f"SCHED_FIFO {self.priority} (thread {self._thread.native_id})"
+        log.info("compute thread %d runs at SCHED_FIFO priority %d", self._thread.native_id,
+                 self.priority)
 
     def leave(self) -> None:
         """From any thread: the compute thread goes back to the default scheduling."""
-        tid, self._tid, self._tried = self._tid, None, False
-        if tid is None:
-            return
-        try:
-            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
-        except ProcessLookupError:  # the thread has ended
-            pass
+        thread, self._thread = self._thread, None
         self.state = "default scheduling" if not self.priority else "SCHED_FIFO pending"
+        if thread is None or not thread.is_alive():  # an ended thread has nothing to undo
+            return                                   # (and its id may be another's now)
+        try:
+            os.sched_setscheduler(thread.native_id, os.SCHED_OTHER, os.sched_param(0))
+        except ProcessLookupError:  # it ended meanwhile
+            pass
 
 
 def cpus_wanted(cpus: Sequence[int]) -> list[int]:
@@ -91,7 +95,11 @@ def pin_process(cpus: Sequence[int]) -> Optional[set]:
     if not set(wanted) <= allowed:
         raise ValueError(f"cpu_affinity {wanted}: this process may only run on CPUs "
                          f"{sorted(allowed)}; pick among them, or [-1] for any")
-    _set_all_threads(wanted)
+    try:
+        _set_all_threads(wanted)
+    except OSError:  # leave no thread half-pinned
+        _set_all_threads(allowed)
+        raise
     return allowed
 
 

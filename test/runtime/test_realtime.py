@@ -8,6 +8,12 @@ import pytest
 from distill_ros.runtime.control_loop import InputTrigger, LoopStats
 from distill_ros.runtime.realtime import FifoThread, pin_process, unpin_process
 
+POLICY = ~os.SCHED_RESET_ON_FORK  # sched_getscheduler's policy without that flag
+
+
+def policy_of(tid: int = 0) -> int:
+    return os.sched_getscheduler(tid) & POLICY
+
 
 def fifo_allowed() -> bool:
     """Whether this process may put a thread under SCHED_FIFO (root, CAP_SYS_NICE, rtprio)."""
@@ -33,8 +39,12 @@ def test_the_first_trigger_puts_its_thread_under_fifo_and_leave_undoes_it():
     fifo, seen = FifoThread(20), []
 
     def compute() -> None:
-        seen.append((threading.get_native_id(), os.sched_getscheduler(0),
-                     os.sched_getparam(0).sched_priority))
+        child = []  # what a thread it starts (a model loader, a planner pool) runs under
+        started = threading.Thread(target=lambda: child.append(policy_of()))
+        started.start()
+        started.join()
+        seen.append((threading.get_native_id(), policy_of(),
+                     os.sched_getparam(0).sched_priority, child[0]))
     trigger = InputTrigger(compute, LoopStats(window=4), period_s=0.01, min_period_s=0.0,
                            prepare=fifo.enter)
     done, leave = threading.Event(), threading.Event()
@@ -48,11 +58,11 @@ def test_the_first_trigger_puts_its_thread_under_fifo_and_leave_undoes_it():
     thread.start()
     assert done.wait(5)
     tid = seen[0][0]
-    assert seen == [(tid, os.SCHED_FIFO, 20)] * 2, seen
-    assert os.sched_getscheduler(0) == os.SCHED_OTHER, "the calling thread is not the compute one"
+    assert seen == [(tid, os.SCHED_FIFO, 20, os.SCHED_OTHER)] * 2, seen
+    assert policy_of() == os.SCHED_OTHER, "the calling thread is not the compute one"
     assert fifo.state == f"SCHED_FIFO 20 (thread {tid})"
     fifo.leave()  # from another thread, as a node's deactivate may be
-    assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+    assert policy_of(tid) == os.SCHED_OTHER
     leave.set()
     thread.join()
 
@@ -60,7 +70,7 @@ def test_the_first_trigger_puts_its_thread_under_fifo_and_leave_undoes_it():
 def test_priority_zero_leaves_scheduling_alone_and_out_of_range_is_refused():
     fifo = FifoThread(0)
     fifo.enter()
-    assert os.sched_getscheduler(0) == os.SCHED_OTHER and fifo.state == "default scheduling"
+    assert policy_of() == os.SCHED_OTHER and fifo.state == "default scheduling"
     with pytest.raises(ValueError, match="thread_priority must be 0 .off. or 1-99, got 120"):
         FifoThread(120)
 

@@ -53,6 +53,23 @@ def test_the_average_follows_every_update_and_is_what_acts():
     assert not np.allclose(acted, student_act(averaged.student, obs)[0])
 
 
+def test_a_refitted_normaliser_reaches_the_average_at_the_next_update():
+    """Buffers are copied, not averaged: a normaliser fitted between updates is the
+    average's too after the next update, exactly (an averaged mean would lag it)."""
+    learner = _learner(0.9, updates=1)
+    learner.update()
+    before = {k: v.clone() for k, v in learner.average.named_buffers()}
+    assert before, "the student has no buffers to check"
+    shifted = np.random.default_rng(2).normal(5.0, 3.0, size=(64, 7)).astype(np.float32)
+    learner.student.set_normalizer({"obs": shifted})
+    learner.update()
+    for k, v in learner.average.named_buffers():
+        student = dict(learner.student.named_buffers())[k]
+        assert torch.equal(v, student), f"the average's {k} is not the student's"
+    assert any(not torch.equal(v, before[k]) for k, v in learner.average.named_buffers()), \
+        "the refit did not change any buffer: the check proves nothing"
+
+
 def test_resume_restores_the_average_and_it_is_the_handed_on_student(tmp_path):
     """A run stopped after 2 rounds and resumed ends bit for bit as a run never stopped."""
     cfg = _cfg(rounds=4, ema_decay=0.9, beta=BetaConfig(schedule="constant", start=0.5))

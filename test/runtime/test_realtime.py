@@ -67,6 +67,24 @@ def test_the_first_trigger_puts_its_thread_under_fifo_and_leave_undoes_it():
     thread.join()
 
 
+def test_leave_after_the_compute_thread_ended_touches_no_thread(monkeypatch):
+    """A timer loop's thread ends at stop; its id may then be another thread's (Linux reuses
+    ids), so leave() must not reschedule by that id: it would demote a stranger."""
+    if not fifo_allowed():
+        pytest.skip("this user may not use SCHED_FIFO (needs CAP_SYS_NICE or an rtprio limit)")
+    fifo = FifoThread(20)
+    thread = threading.Thread(target=fifo.enter)
+    thread.start()
+    thread.join()
+    assert fifo.state.startswith("SCHED_FIFO 20 (thread ")
+    calls, real = [], os.sched_setscheduler
+    monkeypatch.setattr(os, "sched_setscheduler",
+                        lambda *args: calls.append(args) or real(*args))
+    fifo.leave()
+    assert calls == [], f"leave() rescheduled an ended thread's id: {calls}"
+    assert fifo.state == "SCHED_FIFO pending"
+
+
 def test_priority_zero_leaves_scheduling_alone_and_out_of_range_is_refused():
     fifo = FifoThread(0)
     fifo.enter()

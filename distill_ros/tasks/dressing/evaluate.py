@@ -96,7 +96,8 @@ def run_job(job: Job) -> dict:
             "ratios": [r for r, _ in outcomes], "successes": [s for _, s in outcomes]}
 
 
-def _teacher_paths(run_root: Path, cfg) -> dict[str, str]:
+def teacher_paths(run_root: Path, cfg) -> dict[str, str]:
+    """Each training range's teacher file in the run (or its `teachers.sources` entry)."""
     from distill_ros.teachers import teacher_file
 
     return {t: str(teacher_file(run_root, cfg.teachers.sources, t, cfg.family))
@@ -110,7 +111,7 @@ def plan(run_root: Path, cfg) -> list[Job]:
     on the eval seeds, and every training range's teacher on the selection seeds.
     """
     student = str(Path(run_root) / "export" / "policy.onnx")
-    teachers = _teacher_paths(run_root, cfg)
+    teachers = teacher_paths(run_root, cfg)
     jobs = []
     for i, task in enumerate(cfg.tasks + cfg.held_out):
         if task in cfg.tasks:
@@ -139,7 +140,7 @@ def pick_teachers(results: list[dict], tasks: list[str], held_out: list[str]
 
 def picked_jobs(run_root: Path, cfg, picks: dict[str, tuple[str, dict]]) -> list[Job]:
     """Each held-out task's picked teacher on that task's eval seeds."""
-    teachers = _teacher_paths(run_root, cfg)
+    teachers = teacher_paths(run_root, cfg)
     order = cfg.tasks + cfg.held_out
     return [Job(task, who, teachers[who], eval_seeds(cfg, order.index(task)))
             for task, (who, _) in picks.items()]

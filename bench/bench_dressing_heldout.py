@@ -1,0 +1,116 @@
+"""Dressing's held-out comparison at more episodes than the eval stage: students vs best teacher.
+
+The eval stage runs `eval.episodes` (5 in dressing_quick) per cell. When teachers and student
+dress nearly every episode, a held-out cell's winner is decided by one failure, or by how far
+past 0.8 each success stops. This bench re-runs only the held-out tasks of a finished run, with
+`--episodes` eval seeds (the eval stage's first seeds, extended) and `--selection` seeds of
+their own (after the eval seeds) to pick each task's best single teacher, as the eval stage
+picks it. It prints, per held-out task and policy: success rate with a 95% Wilson interval,
+mean final ratio, and, for each student, on how many seeds it ended above / below the picked
+teacher. Extra students (e.g. the offline baseline's export) join with `--student NAME=PATH`.
+
+    python bench/bench_dressing_heldout.py --config config/dressing_quick.yaml \
+        --run-dir runs/dressing_quick --episodes 20 --selection 10 --processes 2 \
+        --student offline=runs/dressing_quick_offline/export/policy.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from distill_ros.config import load_config
+from distill_ros.executor import make_executor
+from distill_ros.rollout import episode_seed
+from distill_ros.tasks.dressing.evaluate import Job, teacher_paths, run_job
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate (sound at 0 or n successes)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarise(result: dict) -> dict:
+    ratios, wins = result["ratios"], result["successes"]
+    low, high = wilson(sum(wins), len(wins))
+    return {"success": float(np.mean(wins)), "success_95": [round(low, 3), round(high, 3)],
+            "ratio": float(np.mean(ratios)), "ratios": [round(r, 3) for r in ratios]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True, help="the run's pipeline YAML")
+    p.add_argument("--run-dir", required=True, help="the finished run (teachers/, export/)")
+    p.add_argument("--episodes", type=int, default=20, help="eval seeds per held-out task")
+    p.add_argument("--selection", type=int, default=10,
+                   help="seeds per teacher per held-out task to pick the best teacher")
+    p.add_argument("--student", action="append", default=[], metavar="NAME=PATH",
+                   help="another exported student to compare (repeatable)")
+    p.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
+    args = p.parse_args(argv)
+    cfg = load_config(Path(args.config))
+    run = Path(args.run_dir)
+    students = {"student": str(run / "export" / "policy.onnx")}
+    for item in args.student:
+        name, _, path = item.partition("=")
+        if not path or name in students or name in cfg.tasks:
+            p.error(f"--student {item!r}: give NAME=PATH with a new name")
+        students[name] = path
+    for name, path in students.items():
+        if not Path(path).is_file():
+            p.error(f"{name}: no exported student at {path}; run the pipeline first")
+    teachers = teacher_paths(run, cfg)
+    order = cfg.tasks + cfg.held_out
+    n, s = args.episodes, args.selection
+
+    def seeds(task: str, first: int, count: int) -> tuple[int, ...]:
+        return tuple(episode_seed(cfg.eval.seed, order.index(task), ep)
+                     for ep in range(first, first + count))
+    executor = make_executor(args.processes, "processes" if args.processes > 1 else "serial")
+    start = time.monotonic()
+    select = executor.map(run_job, [Job(task, who, teachers[who], seeds(task, n, s), "select")
+                                    for task in cfg.held_out for who in cfg.tasks])
+    scores = {(r["task"], r["policy"]): float(np.mean(r["ratios"])) for r in select}
+    picks = {task: max(cfg.tasks, key=lambda t: scores[task, t]) for task in cfg.held_out}
+    jobs, labels = [], []
+    for task in cfg.held_out:
+        jobs.append(Job(task, picks[task], teachers[picks[task]], seeds(task, 0, n)))
+        labels.append((task, "best teacher"))
+        for name, path in students.items():
+            jobs.append(Job(task, "student", path, seeds(task, 0, n)))
+            labels.append((task, name))
+    results = dict(zip(labels, executor.map(run_job, jobs)))
+    out = {"config": args.config, "run": str(run), "episodes": n, "selection_episodes": s,
+           "tasks": {}}
+    for task in cfg.held_out:
+        teacher = results[task, "best teacher"]
+        row = {"best_teacher": picks[task],
+               "selection": {t: round(scores[task, t], 3) for t in cfg.tasks},
+               "best teacher": summarise(teacher)}
+        for name in students:
+            mine = results[task, name]
+            row[name] = summarise(mine)
+            diff = np.subtract(mine["ratios"], teacher["ratios"])
+            row[name]["seeds_above_teacher"] = int((diff > 0).sum())
+            row[name]["seeds_below_teacher"] = int((diff < 0).sum())
+            row[name]["beats_best_teacher"] = bool(np.mean(mine["ratios"])
+                                                   > np.mean(teacher["ratios"]))
+        out["tasks"][task] = row
+    out["wall_s"] = round(time.monotonic() - start, 1)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""bench/bench_dressing_heldout.py: its interval arithmetic and its refusal of a missing student."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_dressing_heldout.py"
+CONFIG = Path(__file__).resolve().parents[2] / "config" / "dressing_quick.yaml"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_dressing_heldout", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    wilson = _bench().wilson
+    assert wilson(0, 20) == pytest.approx((0.0, 0.1611), abs=1e-4)    # never 0 wide at 0/n
+    assert wilson(10, 20) == pytest.approx((0.2993, 0.7007), abs=1e-4)
+    assert wilson(20, 20) == pytest.approx((0.8389, 1.0), abs=1e-4)
+    low, high = wilson(19, 20)
+    assert low < 0.95 < high
+
+
+def test_a_run_without_an_exported_student_is_refused_naming_the_file(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        _bench().main(["--config", str(CONFIG), "--run-dir", str(tmp_path), "--episodes", "1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "export" / "policy.onnx") in err and "run the pipeline first" in err

@@ -1,4 +1,4 @@
-"""bench/bench_dressing_heldout.py: its interval arithmetic and its refusal of a missing student."""
+"""bench/bench_dressing_heldout.py: its interval arithmetic; it refuses a run with no student."""
 
 import importlib.util
 from pathlib import Path

@@ -65,6 +65,15 @@ def pytest_configure(config) -> None:
     torch.set_num_threads(1)
 
 
+def load_bench(name: str):
+    """The module of ``bench/<name>.py`` (benches are scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_config(path: Path, **overrides) -> Path:
     """A tiny grasp pipeline config (two objects, one held out), with overrides merged in."""
     cfg = {

@@ -1,19 +1,15 @@
 """bench/bench_dressing_heldout.py: its interval arithmetic; it refuses a run with no student."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_bench
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_dressing_heldout.py"
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "dressing_quick.yaml"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_dressing_heldout", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_dressing_heldout")
 
 
 def test_wilson_interval_matches_the_textbook_values():

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     students = {"student": str(run / "export" / "policy.onnx")}
     for item in args.student:
         name, _, path = item.partition("=")
-        if not path or name in students or name in cfg.tasks:
+        if not path or name in students or name == "best teacher":
             p.error(f"--student {item!r}: give NAME=PATH with a new name")
         students[name] = path
     for name, path in students.items():
@@ -95,18 +95,16 @@ def main(argv: list[str] | None = None) -> int:
            "tasks": {}}
     for task in cfg.held_out:
         teacher = results[task, "best teacher"]
-        row = {"best_teacher": picks[task],
-               "selection": {t: round(scores[task, t], 3) for t in cfg.tasks},
-               "best teacher": summarise(teacher)}
+        policies = {"best teacher": summarise(teacher)}
         for name in students:
             mine = results[task, name]
-            row[name] = summarise(mine)
-            diff = np.subtract(mine["ratios"], teacher["ratios"])
-            row[name]["seeds_above_teacher"] = int((diff > 0).sum())
-            row[name]["seeds_below_teacher"] = int((diff < 0).sum())
-            row[name]["beats_best_teacher"] = bool(np.mean(mine["ratios"])
-                                                   > np.mean(teacher["ratios"]))
-        out["tasks"][task] = row
+            diff = np.subtract(mine["ratios"], teacher["ratios"])   # the same seeds, in order
+            policies[name] = dict(summarise(mine), seeds_above_teacher=int((diff > 0).sum()),
+                                  seeds_below_teacher=int((diff < 0).sum()),
+                                  beats_best_teacher=bool(np.mean(diff) > 0))
+        out["tasks"][task] = {"best_teacher": picks[task],
+                              "selection": {t: round(scores[task, t], 3) for t in cfg.tasks},
+                              "policies": policies}
     out["wall_s"] = round(time.monotonic() - start, 1)
     print(json.dumps(out, indent=1))
     return 0

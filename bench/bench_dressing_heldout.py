@@ -28,7 +28,7 @@ import numpy as np
 from distill_ros.config import load_config
 from distill_ros.executor import make_executor
 from distill_ros.rollout import episode_seed
-from distill_ros.tasks.dressing.evaluate import Job, teacher_paths, run_job
+from distill_ros.tasks.dressing.evaluate import Job, pick_teachers, run_job, teacher_paths
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     select = executor.map(run_job, [Job(task, who, teachers[who], seeds(task, n, s), "select")
                                     for task in cfg.held_out for who in cfg.tasks])
-    scores = {(r["task"], r["policy"]): float(np.mean(r["ratios"])) for r in select}
-    picks = {task: max(cfg.tasks, key=lambda t: scores[task, t]) for task in cfg.held_out}
+    picked = pick_teachers(select, cfg.tasks, cfg.held_out)   # task -> (best, every mean)
+    picks = {task: best for task, (best, _) in picked.items()}
     jobs, labels = [], []
     for task in cfg.held_out:
         jobs.append(Job(task, picks[task], teachers[picks[task]], seeds(task, 0, n)))
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                                   seeds_below_teacher=int((diff < 0).sum()),
                                   beats_best_teacher=bool(np.mean(diff) > 0))
         out["tasks"][task] = {"best_teacher": picks[task],
-                              "selection": {t: round(scores[task, t], 3) for t in cfg.tasks},
+                              "selection": {t: round(v, 3) for t, v in picked[task][1].items()},
                               "policies": policies}
     out["wall_s"] = round(time.monotonic() - start, 1)
     print(json.dumps(out, indent=1))

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import needs_open3d
+from conftest import load_bench, needs_open3d
 import torch
 import yaml
 
@@ -124,8 +124,9 @@ def test_held_out_teachers_are_picked_on_seeds_apart_from_the_eval_seeds(tmp_pat
 
 
 @pytest.mark.slow
-def test_dagger_point_cloud_student_through_the_pipeline(tmp_path):
-    """Scripted teacher, one range, two tiny DAgger rounds: every stage runs for real."""
+def test_dagger_point_cloud_student_through_the_pipeline(tmp_path, capsys):
+    """Scripted teacher, one range, two tiny DAgger rounds: every stage runs for real. Then
+    bench/bench_dressing_heldout.py on the run replays the eval stage's held-out seeds."""
     cfg = {"name": "dress", "family": "dressing", "tasks": ["f0e2"], "held_out": ["f2e2"],
            "seed": 0, "teachers": {"algo": "scripted", "eval_episodes": 1},
            "student": {"hidden": [32, 32]}, "distill": {"algorithm": "dagger"},
@@ -149,3 +150,12 @@ def test_dagger_point_cloud_student_through_the_pipeline(tmp_path):
     assert 0.0 <= seen["student"] <= 1.0
     assert held["task"] == "f2e2" and held["best_teacher"] == "f0e2"
     assert "| f2e2 | f0e2 (" in (run.root / "report" / "eval.md").read_text()
+    capsys.readouterr()
+    load_bench("bench_dressing_heldout").main(
+        ["--config", str(path), "--run-dir", str(run.root), "--episodes", "1",
+         "--selection", "1", "--processes", "1"])
+    bench = json.loads(capsys.readouterr().out)["tasks"]["f2e2"]
+    assert bench["best_teacher"] == "f0e2"
+    # its first eval seed is the eval stage's: the same episodes, bit for bit
+    assert bench["policies"]["student"]["ratios"] == [round(held["student_ratios"][0], 3)]
+    assert bench["policies"]["best teacher"]["ratios"] == [round(held["teacher_ratios"][0], 3)]

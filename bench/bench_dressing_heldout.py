@@ -82,10 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     select = executor.map(run_job, [Job(task, who, teachers[who], seeds(task, n, s), "select")
                                     for task in cfg.held_out for who in cfg.tasks])
     picked = pick_teachers(select, cfg.tasks, cfg.held_out)   # task -> (best, every mean)
-    picks = {task: best for task, (best, _) in picked.items()}
     jobs, labels = [], []
-    for task in cfg.held_out:
-        jobs.append(Job(task, picks[task], teachers[picks[task]], seeds(task, 0, n)))
+    for task, (best, _) in picked.items():
+        jobs.append(Job(task, best, teachers[best], seeds(task, 0, n)))
         labels.append((task, "best teacher"))
         for name, path in students.items():
             jobs.append(Job(task, "student", path, seeds(task, 0, n)))
@@ -102,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             policies[name] = dict(summarise(mine), seeds_above_teacher=int((diff > 0).sum()),
                                   seeds_below_teacher=int((diff < 0).sum()),
                                   beats_best_teacher=bool(np.mean(diff) > 0))
-        out["tasks"][task] = {"best_teacher": picks[task],
-                              "selection": {t: round(v, 3) for t, v in picked[task][1].items()},
+        best, scores = picked[task]
+        out["tasks"][task] = {"best_teacher": best,
+                              "selection": {t: round(v, 3) for t, v in scores.items()},
                               "policies": policies}
     out["wall_s"] = round(time.monotonic() - start, 1)
     print(json.dumps(out, indent=1))

@@ -63,9 +63,13 @@ def test_point_at_arc_walks_the_polyline():
 
 
 def test_pose_ranges_form_a_grid_with_held_out_cells():
-    assert len(poses.POSE_RANGES) == 9
+    assert len(poses.POSE_RANGES) == 9 + 3
     assert set(poses.HELD_OUT_RANGES).isdisjoint(poses.TRAIN_RANGES)
     assert len(poses.TRAIN_RANGES) == 7
+    grid_flexion = (poses.FLEXION_BINS[0][0], poses.FLEXION_BINS[-1][1])
+    grid_elbow = (poses.ELBOW_BINS[0][0], poses.ELBOW_BINS[-1][1])
+    for r in poses.BEYOND_RANGES.values():   # outside the grid in flexion, elbow or both
+        assert r.flexion[0] >= grid_flexion[1] or r.elbow[0] >= grid_elbow[1], r.name
     rng = np.random.default_rng(0)
     for r in poses.POSE_RANGES.values():
         q = np.degrees(np.array([r.sample(rng) for _ in range(50)]))

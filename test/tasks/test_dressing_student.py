@@ -159,3 +159,12 @@ def test_dagger_point_cloud_student_through_the_pipeline(tmp_path, capsys):
     # its first eval seed is the eval stage's: the same episodes, bit for bit
     assert bench["policies"]["student"]["ratios"] == [round(held["student_ratios"][0], 3)]
     assert bench["policies"]["best teacher"]["ratios"] == [round(held["teacher_ratios"][0], 3)]
+    # a range beyond the grid joins; the config's held-out task keeps its seeds
+    load_bench("bench_dressing_heldout").main(
+        ["--config", str(path), "--run-dir", str(run.root), "--episodes", "1",
+         "--selection", "1", "--processes", "1", "--held-out", "f3e3,f2e2"])
+    beyond = json.loads(capsys.readouterr().out)["tasks"]
+    assert list(beyond) == ["f3e3", "f2e2"]
+    assert beyond["f2e2"]["policies"]["student"]["ratios"] == bench["policies"]["student"][
+        "ratios"]
+    assert beyond["f3e3"]["any_single_teacher"] == beyond["f3e3"]["selection"]["f0e2"]

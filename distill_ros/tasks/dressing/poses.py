@@ -2,7 +2,10 @@
 
 Each cell of the grid is one task (one teacher); shoulder abduction is drawn from one range
 for every task. Two cells are held out: the centre cell (between training ranges) and one
-corner (beyond them), so a student can be checked on poses no teacher trained on.
+corner, so a student can be checked on poses no teacher trained on. Three more held-out
+ranges lie beyond the grid (`BEYOND_RANGES`: the arm raised further, the elbow bent further,
+both), where one range's teacher no longer carries over: on the grid's own held-out cells
+every teacher dresses nearly every episode (see the dressing section of the design notes).
 """
 
 from __future__ import annotations
@@ -39,8 +42,16 @@ POSE_RANGES = {
     f"f{i}e{j}": PoseRange(f"f{i}e{j}", fl, ABDUCTION, el)
     for i, fl in enumerate(FLEXION_BINS) for j, el in enumerate(ELBOW_BINS)
 }
-HELD_OUT_RANGES = ("f1e1", "f2e2")
-TRAIN_RANGES = tuple(n for n in POSE_RANGES if n not in HELD_OUT_RANGES)
+TRAIN_RANGES = tuple(n for n in POSE_RANGES if n not in ("f1e1", "f2e2"))
+BEYOND_FLEXION = (100.0, 120.0)   # degrees: past the grid's last flexion bin
+BEYOND_ELBOW = (60.0, 80.0)       # degrees: past the grid's last elbow bin
+BEYOND_RANGES = {
+    "f3e1": PoseRange("f3e1", BEYOND_FLEXION, ABDUCTION, ELBOW_BINS[1]),
+    "f1e3": PoseRange("f1e3", FLEXION_BINS[1], ABDUCTION, BEYOND_ELBOW),
+    "f3e3": PoseRange("f3e3", BEYOND_FLEXION, ABDUCTION, BEYOND_ELBOW),
+}
+POSE_RANGES.update(BEYOND_RANGES)
+HELD_OUT_RANGES = ("f1e1", "f2e2", *BEYOND_RANGES)
 
 
 def get_range(name: str) -> PoseRange:

@@ -34,7 +34,7 @@ import numpy as np
 from distill_ros.config import load_config
 from distill_ros.executor import make_executor
 from distill_ros.rollout import episode_seed
-from distill_ros.tasks.base import get_family
+from distill_ros.tasks.base import check_tasks, get_family
 from distill_ros.tasks.dressing.evaluate import Job, pick_teachers, run_job, teacher_paths
 
 
@@ -70,10 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = load_config(Path(args.config))
     held_out = args.held_out.split(",") if args.held_out else list(cfg.held_out)
-    valid = set(get_family(cfg.family).tasks) - set(cfg.tasks)
-    if not set(held_out) <= valid:
-        p.error(f"--held-out: {sorted(set(held_out) - valid)} are not held-out tasks of "
-                f"{cfg.family!r} (training tasks: {cfg.tasks}); valid: {sorted(valid)}")
+    try:
+        check_tasks(get_family(cfg.family), held_out, "--held-out")
+    except ValueError as err:
+        p.error(str(err))
+    if trained := [t for t in held_out if t in cfg.tasks]:
+        p.error(f"--held-out: {trained} are training tasks of {args.config}; name tasks "
+                "its teachers did not train on")
     run = Path(args.run_dir)
     students = {"student": str(run / "export" / "policy.onnx")}
     for item in args.student:

@@ -5,7 +5,7 @@ for every task. Two cells are held out: the centre cell (between training ranges
 corner, so a student can be checked on poses no teacher trained on. Three more held-out
 ranges lie beyond the grid (`BEYOND_RANGES`: the arm raised further, the elbow bent further,
 both), where one range's teacher no longer carries over: on the grid's own held-out cells
-every teacher dresses nearly every episode (see the dressing section of the design notes).
+every teacher dresses nearly every episode (measured in docs/dressing.md).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ POSE_RANGES = {
     f"f{i}e{j}": PoseRange(f"f{i}e{j}", fl, ABDUCTION, el)
     for i, fl in enumerate(FLEXION_BINS) for j, el in enumerate(ELBOW_BINS)
 }
-TRAIN_RANGES = tuple(n for n in POSE_RANGES if n not in ("f1e1", "f2e2"))
+GRID_HELD_OUT = ("f1e1", "f2e2")   # the centre cell and a corner
+TRAIN_RANGES = tuple(n for n in POSE_RANGES if n not in GRID_HELD_OUT)
 BEYOND_FLEXION = (100.0, 120.0)   # degrees: past the grid's last flexion bin
 BEYOND_ELBOW = (60.0, 80.0)       # degrees: past the grid's last elbow bin
 BEYOND_RANGES = {
@@ -51,7 +52,7 @@ BEYOND_RANGES = {
     "f3e3": PoseRange("f3e3", BEYOND_FLEXION, ABDUCTION, BEYOND_ELBOW),
 }
 POSE_RANGES.update(BEYOND_RANGES)
-HELD_OUT_RANGES = ("f1e1", "f2e2", *BEYOND_RANGES)
+HELD_OUT_RANGES = (*GRID_HELD_OUT, *BEYOND_RANGES)
 
 
 def get_range(name: str) -> PoseRange:

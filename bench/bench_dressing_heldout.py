@@ -33,7 +33,7 @@ import numpy as np
 
 from distill_ros.config import load_config
 from distill_ros.executor import make_executor
-from distill_ros.rollout import episode_seed
+from distill_ros.rollout import episode_seed, task_index
 from distill_ros.tasks.base import check_tasks, get_family
 from distill_ros.tasks.dressing.evaluate import Job, pick_teachers, run_job, teacher_paths
 
@@ -88,13 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(path).is_file():
             p.error(f"{name}: no exported student at {path}; run the pipeline first")
     teachers = teacher_paths(run, cfg)
-    # the config's tasks keep their eval-stage seeds (a task's seeds follow its index)
-    order = cfg.tasks + cfg.held_out + [t for t in held_out if t not in cfg.held_out]
     n, s = args.episodes, args.selection
 
     def seeds(task: str, first: int, count: int) -> tuple[int, ...]:
-        return tuple(episode_seed(cfg.eval.seed, order.index(task), ep)
-                     for ep in range(first, first + count))
+        i = task_index(cfg, task, held_out.index(task))   # the config's: the eval stage's
+        return tuple(episode_seed(cfg.eval.seed, i, ep) for ep in range(first, first + count))
     executor = make_executor(args.processes, "processes" if args.processes > 1 else "serial")
     start = time.monotonic()
     select = executor.map(run_job, [Job(task, who, teachers[who], seeds(task, n, s), "select")

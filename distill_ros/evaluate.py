@@ -15,7 +15,7 @@ from tqdm import tqdm
 from distill_ros.atomic import atomic_write, atomic_write_json, atomic_write_text
 from distill_ros.checks import in_range, positive
 from distill_ros.progress import PROGRESS_FILE, in_job, report
-from distill_ros.rollout import Policy, episode_seed, run_episode
+from distill_ros.rollout import Policy, episode_seed, run_episode, task_index
 from distill_ros.tasks.base import make_env
 
 log = logging.getLogger(__name__)
@@ -86,10 +86,9 @@ def evaluate_rows(run, cfg, tasks: list[str], episodes: int, with_teachers: bool
         raise FileNotFoundError(f"{onnx} does not exist; run `distill-ros export CONFIG` first")
     plan = EvalPlan(cfg, run.root, episodes)
     plan.student_policy()  # a student the config's groups cannot feed is refused here, first
-    order = cfg.tasks + cfg.held_out
     jobs = []
     for j, task in enumerate(tasks):
-        i = order.index(task) if task in order else len(order) + j
+        i = task_index(cfg, task, j)
         jobs += [(task, i, who) for who in ("teacher", "student")
                  if who == "student" or (task in cfg.tasks and with_teachers)]
     with StageProgress("eval", [episodes] * len(jobs), "ep", progress_path) as progress:

@@ -56,3 +56,14 @@ def _stack(observations: list):
 def episode_seed(base: int, task_index: int, episode: int) -> int:
     """A distinct, reproducible seed per (run seed, task, episode)."""
     return int(base) * 1_000_003 + task_index * 100_003 + episode
+
+
+def task_index(cfg, task: str, position: int) -> int:
+    """`task`'s index for `episode_seed`: its place in the config's `tasks + held_out`.
+
+    A task the config does not name (an extra held-out task asked for at eval time) comes
+    after them, at `position`, its place in the list asked for; so re-evaluating a config's
+    task, alone or among others, replays the eval stage's episodes.
+    """
+    order = cfg.tasks + cfg.held_out
+    return order.index(task) if task in order else len(order) + position

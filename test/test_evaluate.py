@@ -83,3 +83,13 @@ def test_eval_command_evaluates_a_finished_run_on_new_objects(finished_run):
                            "--run-dir", str(run), "--held-out", "rand009", "--episodes", "2"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "changed: ['distill.epochs']" in proc.stderr, proc.stderr
+
+
+def test_task_index_keeps_a_configs_tasks_in_place_and_puts_others_after():
+    from types import SimpleNamespace
+
+    from distill_ros.rollout import task_index
+
+    cfg = SimpleNamespace(tasks=["cube", "lego"], held_out=["mug"])
+    assert [task_index(cfg, t, j) for j, t in enumerate(["mug", "lego", "duck"])] == [2, 1, 5]
+    assert task_index(cfg, "duck", 0) == 3   # asked for alone: right after the config's

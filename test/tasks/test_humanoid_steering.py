@@ -54,6 +54,22 @@ def test_the_heading_is_told_with_the_yaw_rate_command_and_hidden_with_it():
     env.close()
 
 
+def test_only_the_walk_is_steered_other_clips_are_told_no_heading():
+    """The twist was measured on the walk's gait: a jump's labels stay the shipped expert's."""
+    expert = DeepMimicTeacher.for_clip("jump")
+    env = make_env("humanoid", "jump", groups=("state", "heading"))
+    obs, _ = env.reset(seed=2, options={"mode": "full", "yaw": np.radians(25.0)})
+    for _ in range(5):
+        obs, *_ = env.step(expert.act(obs["state"]))
+        assert obs["heading"][0] == 0.0   # 25 degrees off the clip, and told nothing
+    env.close()
+    steered = make_env("humanoid", "jump", groups=("state", "heading"),
+                       steered_clips=("jump",))
+    obs, _ = steered.reset(seed=2, options={"mode": "full", "yaw": np.radians(25.0)})
+    assert obs["heading"][0] == pytest.approx(-np.radians(25.0), abs=1e-6)
+    steered.close()
+
+
 def _turned_walk(teacher, start_time: float, yaw_deg: float, steps: int) -> list[float]:
     """Headings (deg, the clip's minus the character's) of a walk started `yaw_deg` off it."""
     env = make_env("humanoid", "walk", groups=("state", "heading"))

@@ -8,9 +8,10 @@ instead of the clip's phase. Each step returns a dict of the groups asked for:
   command (`commands.py`), masked elements zeroed, and the mask;
 - `heading` (1): the low-passed heading error (`steering.py`: the clip's root heading minus
   the character's), told with the root's yaw-rate command (0 while the mask hides
-  `root/root_yaw_rate`): what a steered teacher reads besides the state, and what a steered
-  student reads besides its command. So the teacher steers only when the student is told
-  the heading, and a label never depends on anything the student cannot see.
+  `root/root_yaw_rate`, and 0 on clips other than `steered_clips`, default walk only): what a
+  steered teacher reads besides the state, and what a steered student reads besides its
+  command. So the teacher steers only when the student is told the heading, and a label never
+  depends on anything the student cannot see.
 
 The mask is drawn per episode by a `CommandSampler` (a weighted mode, kept whole or thinned by
 random sparsity) and may be switched mid-episode (`switch_prob`); `reset(options={"mode": m})`
@@ -29,7 +30,7 @@ from distill_ros.tasks.humanoid.commands import (MODES, CommandSampler, CommandS
                                                  apply_mask)
 from distill_ros.tasks.humanoid.env import HumanoidImitationEnv
 from distill_ros.tasks.humanoid.skeleton import STATE_DIM
-from distill_ros.tasks.humanoid.steering import HeadingFilter, heading_error
+from distill_ros.tasks.humanoid.steering import STEERED_CLIPS, HeadingFilter, heading_error
 
 GROUPS = ("state", "proprio", "command", "heading")
 HEADING_WITH = "root/root_yaw_rate"  # the command item the heading error is told with
@@ -42,7 +43,7 @@ class HoverEnv(HumanoidImitationEnv):
                  modes: Sequence[str] = tuple(MODES), sparsity: float = 0.0,
                  switch_prob: float = 0.0, future_steps: Sequence[int] = (1,),
                  mode_weights: Mapping[str, float] | None = None, whole_prob: float = 0.0,
-                 **kwargs) -> None:
+                 steered_clips: Sequence[str] = STEERED_CLIPS, **kwargs) -> None:
         unknown = [g for g in groups if g not in GROUPS]
         if not groups or unknown:
             raise ValueError(f"groups must be a non-empty list of {list(GROUPS)}, got "
@@ -55,7 +56,8 @@ class HoverEnv(HumanoidImitationEnv):
             weights=mode_weights, whole_prob=whole_prob)
         self.pinned: str | None = None
         self.heading = HeadingFilter()
-        self._steered = "heading" in self.groups  # the filter runs only when a group reads it
+        # the filter runs only when a group reads it, and tells its value on steered clips only
+        self._steered = "heading" in self.groups and clip in tuple(steered_clips)
         self.mask = self.space.mask(MODES[self.sampler.modes[0]])
         boxes = {"state": STATE_DIM, "proprio": STATE_DIM - 1, "command": self.space.dim,
                  "command_mask": self.space.dim, "heading": 1}
@@ -119,7 +121,7 @@ class HoverEnv(HumanoidImitationEnv):
             elif group == "proprio":
                 out["proprio"] = state[1:].copy()  # no phase
             elif group == "heading":
-                told = self.mask[self.space.slices[HEADING_WITH][0]].all()
+                told = self._steered and self.mask[self.space.slices[HEADING_WITH][0]].all()
                 out["heading"] = np.array([self.heading.value if told else 0.0], np.float32)
             else:
                 out["command"] = apply_mask(self.command(), self.mask)

@@ -22,7 +22,8 @@ episodes of check seeds (see the humanoid section of docs/design-notes.md).
 `SteeredTeacher` reads the state plus the `heading` observation group
 (`dagger.teacher_groups: [state, heading]`); a steered student reads the same group
 (`student_groups: [proprio, command, heading]`). The env tells both 0 whenever the mask
-hides the root's yaw-rate command, so no label depends on what the student cannot see.
+hides the root's yaw-rate command, so no label depends on what the student cannot see, and
+on clips other than `STEERED_CLIPS` (walk), whose gaits the twist was not measured on.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ STEER_GAIN = 2.0      # rad of hip twist per rad of (filtered) heading error
 STEER_LIMIT = (-0.3, 0.08)  # rad of twist at most: to the right, to the left
 
 
+# The clips whose heading error is told (0 for any other): the twist above was measured on the
+# walk expert's gait; jump's expert, steered the same way, fell where the shipped one does not
+# (2 of 24 episodes against 0), and its students fell more (docs/design-notes.md, humanoid).
+STEERED_CLIPS = ("walk",)
 STEERED_JOINT = "left_hip"
 STEER_OFFSET = action_names().index(f"{STEERED_JOINT}/angle")  # its (angle, axis) in the action
 

@@ -5,11 +5,22 @@
 #      /opt/ros/humble when it is installed, and skip with the reason when it is not);
 #   2. when ROS 2 Humble is installed, the ROS-facing tests (test/ros, test/nodes) again on
 #      real rclpy: /opt/ros/humble sourced, DISTILL_ROS_TEST_BACKEND=rclpy.
-# Arguments go to pytest and run step 1 only (e.g. scripts/test.sh test/ros -x).
+# Without arguments both runs leave out the tests marked `slow` (end-to-end runs of minutes:
+# Ray clusters, kills and resumes, the humanoid and dressing students trained from scratch);
+# `--slow` runs everything in both runs (scripts/test.sh --slow). Other arguments go to pytest
+# and run step 1 only, slow tests included (e.g. scripts/test.sh test/ros -x).
 # ../shared/ros2/install.sh, where present (CI), installs ROS 2 Humble first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROS_SETUP=/opt/ros/humble/setup.bash
+SELECT=(-m "not slow")
+if [ "${1:-}" = "--slow" ]; then
+  SELECT=()
+  shift
+fi
+if [ $# -gt 0 ]; then
+  SELECT=()
+fi
 if [ -f ../shared/ros2/install.sh ]; then
   bash ../shared/ros2/install.sh
 fi
@@ -18,7 +29,7 @@ bash scripts/setup.sh
 DISTILL_ROS_TEST_CACHE=$(mktemp -d -t distill_ros_tests.XXXXXX)
 export DISTILL_ROS_TEST_CACHE
 trap 'rm -rf "$DISTILL_ROS_TEST_CACHE"' EXIT
-.venv/bin/python -m pytest -q --durations=15 "$@"
+.venv/bin/python -m pytest -q --durations=15 "${SELECT[@]}" "$@"
 if [ $# -gt 0 ]; then
   exit 0
 fi
@@ -37,4 +48,4 @@ set +u  # setup.bash reads unset variables
 source "$ROS_SETUP"
 set -u
 export RMW_IMPLEMENTATION=rmw_cyclonedds_cpp DISTILL_ROS_TEST_BACKEND=rclpy
-.venv/bin/python -m pytest -q --durations=15 test/ros test/nodes
+.venv/bin/python -m pytest -q --durations=15 "${SELECT[@]}" test/ros test/nodes

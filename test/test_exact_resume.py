@@ -7,7 +7,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 import torch
 
 from conftest import REPO, write_config
@@ -41,7 +40,7 @@ def _policy(path):
     return SAC.load(str(path), device="cpu").policy.state_dict()
 
 
-@pytest.mark.slow
+# not marked slow (30 s): exact resume after SIGKILL is a promise of the README
 def test_run_killed_during_teacher_training_and_distill_ends_as_the_unkilled_run(tmp_path):
     # SAC starts learning at 2000 steps: the third checkpoint (2400) holds optimiser state,
     # a replay buffer, environments mid-episode and SAC's own random generators.

@@ -53,7 +53,7 @@ def test_walk_matches_pybullets_deepmimic_env():
         assert abs(ours_dm - ref_mean) < 0.02, (seed, ref_mean, ours_dm)
 
 
-@pytest.mark.slow
+# not marked slow (8 s): the parity check over whole episodes, in the default run
 @pytest.mark.parametrize("clip", ["walk", "jump"])
 def test_long_episodes_match_pybullets_deepmimic_env(clip):
     for seed, ref_mean, ours, _, n_ref, n_ours, ref_fell, fell in _compare(

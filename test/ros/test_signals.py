@@ -63,3 +63,41 @@ def test_a_second_sigint_during_cleanup_is_ignored_and_the_context_stays_valid()
     assert proc.returncode == 0, out
     assert "CLEANED" in out and "Traceback" not in out, out
     assert "SIGINT ignored: already shutting down" in out, out
+
+
+# The Ctrl-C handler raises KeyboardInterrupt wherever the main thread is. When that is
+# Python code called from rclpy's C++ (taking a message builds it with the message class's
+# Python constructor), pybind11 re-raises it as "RuntimeError: Unable to convert call
+# argument to Python object": seen in CI as a policy_inference node dying with exit 1 at
+# Ctrl-C under ros2 launch. The timer below does what pybind11 does, with a real SIGINT.
+CONVERTED = """
+import os, signal, time
+from distill_ros import ros
+ros.init([])
+node = ros.Node("ctrl_c_converted")
+
+def tick():
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2.0)                    # the handler raises here
+    except KeyboardInterrupt:
+        raise RuntimeError("Unable to convert call argument to Python object") from None
+    print("NO INTERRUPT", flush=True)
+
+node.create_timer(0.2, tick)
+try:
+    ros.spin(node)
+except KeyboardInterrupt:
+    print("CLEANED", flush=True)
+finally:
+    node.destroy_node()
+    ros.shutdown()
+"""
+
+
+def test_an_interrupt_turned_into_another_error_inside_a_callback_still_ends_spin_cleanly():
+    proc = subprocess.run([sys.executable, "-c", CONVERTED], cwd=REPO, capture_output=True,
+                          text=True, env=dict(os.environ), timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "CLEANED" in out and "NO INTERRUPT" not in out, out

@@ -86,11 +86,15 @@ def spin_once(node: Node, *, executor: Optional[Executor] = None,
 
 
 def spin(node: Node, executor: Optional[Executor] = None) -> None:
-    """Run ``node``'s callbacks until shutdown."""
+    """Run ``node``'s callbacks until shutdown or Ctrl-C (KeyboardInterrupt).
+
+    The executor logs and survives a failing callback; a Ctrl-C that a callback turned
+    into another exception still ends the spin (``until``), as on the rclpy backend.
+    """
     executor = executor or get_global_executor()
     executor.add_node(node)
     try:
-        executor.spin()
+        executor.spin(until=signals.interrupted)
     finally:
         executor.remove_node(node)
 

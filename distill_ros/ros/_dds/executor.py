@@ -8,7 +8,7 @@ that ends at the next timer deadline, then runs the ready callbacks.
 import logging
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from cyclonedds.core import DDSException, GuardCondition, InstanceState, ReadCondition
 from cyclonedds.core import SampleState
@@ -105,9 +105,15 @@ class Executor:
         except Exception:  # a failing callback must not stop the node
             _LOG.exception("callback raised")
 
-    def spin(self) -> None:
-        """Run callbacks until :meth:`shutdown` (or the process context goes away)."""
+    def spin(self, until: Optional[Callable[[], bool]] = None) -> None:
+        """Run callbacks until :meth:`shutdown` (or the process context goes away).
+
+        With ``until``, raise KeyboardInterrupt once it returns True (checked after every
+        wait, at most `_MAX_WAIT_S` apart): `ros.spin` passes `signals.interrupted`.
+        """
         while not self._shutdown and get_context(create=False) is not None:
+            if until is not None and until():
+                raise KeyboardInterrupt
             try:
                 self.spin_once(None)
             except DDSException:

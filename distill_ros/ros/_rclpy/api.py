@@ -63,12 +63,26 @@ get_global_executor = rclpy.get_global_executor
 
 
 def spin(node: Any, executor: Optional[Executor] = None) -> None:
-    """Run ``node``'s callbacks until shutdown or Ctrl-C (KeyboardInterrupt)."""
+    """Run ``node``'s callbacks until shutdown or Ctrl-C (KeyboardInterrupt).
+
+    The Ctrl-C handler raises KeyboardInterrupt wherever the main thread is. Inside
+    rclpy's C++ (taking a message calls the message class's Python constructor),
+    pybind11 turns it into "RuntimeError: Unable to convert call argument to Python
+    object", which would end the node with a traceback and exit 1 instead of its
+    cleanup. Whatever escapes ``spin_once`` after a Ctrl-C is therefore the interrupt.
+    """
     executor = get_global_executor() if executor is None else executor
     executor.add_node(node)
     try:
         while executor.context.ok():
-            executor.spin_once(timeout_sec=_SPIN_WAKE_S)
+            try:
+                executor.spin_once(timeout_sec=_SPIN_WAKE_S)
+            except Exception:
+                if signals.interrupted():
+                    raise KeyboardInterrupt from None
+                raise
+            if signals.interrupted():  # an interrupt some callback swallowed
+                raise KeyboardInterrupt
     finally:
         executor.remove_node(node)
 

@@ -10,9 +10,12 @@ import torch
 import yaml
 
 from distill_ros.config import load_config
+from distill_ros.executor import ProcessExecutor
 from distill_ros.pipeline import run_stages
 from distill_ros.rundir import STAGES, RunDir
 from distill_ros.tasks.base import get_family
+from distill_ros.tasks.humanoid.commands import EVAL_MODES
+from distill_ros.tasks.humanoid.evaluate import eval_jobs, run_eval_job
 from distill_ros.teachers import load_teacher, teacher_file
 from distill_ros.teachers.deepmimic import DeepMimicTeacher
 
@@ -148,6 +151,20 @@ def test_a_masked_command_element_cannot_change_the_action(tiny_run):
     shown = dict(obs, command=np.where(obs["command_mask"] > 0, obs["command"] + 5.0,
                                        obs["command"]).astype(np.float32))
     assert np.abs(policy.act(shown) - base).max() > 1e-3, "commanded elements had no effect"
+
+
+def test_eval_on_two_worker_processes_gives_the_serial_rows(tiny_run):
+    """The eval stage is per-policy, per-mode jobs; a process pool must not change a number."""
+    cfg, root = tiny_run
+    serial = json.loads((root / "report" / "eval.json").read_text())["rows"]
+    jobs = eval_jobs(root, cfg, EVAL_MODES)
+    assert len(jobs) == 2 * 2 + 3 * 3, "teacher and steered teacher per seen clip, 3 modes x 3"
+    pool = ProcessExecutor(2)
+    try:
+        rows = [row for rows in pool.map(run_eval_job, jobs) for row in rows]
+    finally:
+        pool.shutdown()
+    assert rows == serial
 
 
 def test_eval_reports_every_clip_and_mode_for_teachers_and_student(tiny_run):

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -127,46 +129,99 @@ def teacher_act(teacher, groups: Sequence[str] = ("state",)) -> Act:
     return lambda g: np.asarray(teacher.act(np.concatenate([g[k] for k in groups])[None]))[0]
 
 
-def _teachers(teacher, fam, cfg) -> list[tuple[str, Act]]:
+def _teacher_names(teacher, fam, cfg) -> list[str]:
     """The shipped expert (the student's yardstick), and the run's DAgger teacher if other."""
-    out = [(TEACHER, teacher_act(teacher))]
     groups = tuple(cfg.dagger.teacher_groups)   # tasks/ reads the config, not distill/
-    steered = fam.teacher_reading(teacher, groups)
-    if steered is not teacher:
-        out.append((STEERED, teacher_act(steered, groups)))
-    return out
+    steered = fam.teacher_reading(teacher, groups) is not teacher
+    return [TEACHER, STEERED] if steered else [TEACHER]
 
 
-def evaluate_run(run, cfg, modes: Sequence[str] = EVAL_MODES, label: str = "student",
-                 max_steps: int | None = None) -> dict:
-    """The eval stage: teachers (seen clips) and the exported student on every clip x mode.
+@dataclass(frozen=True)
+class EvalJob:
+    """One policy on one clip in some modes: a worker's share of the eval stage."""
 
-    Writes report/eval.json (rows), eval.md (the table) and eval.png; returns a summary.
-    """
+    family: str
+    clip: str
+    clip_index: int             # in tasks + held_out: picks the episode seeds
+    policy: str                 # TEACHER, STEERED or the student's label
+    path: str                   # the teacher's checkpoint, or the student's ONNX file
+    modes: tuple[str, ...]
+    episodes: int
+    seed: int
+    split: str
+    teacher_groups: tuple[str, ...] = ("state",)
+    max_steps: int | None = None
+
+
+def run_eval_job(job: EvalJob) -> list[dict]:
+    """The rows of one `EvalJob` (runs in a worker process, or here when serial)."""
     from distill_ros.runtime.onnx_policy import OnnxPolicy
     from distill_ros.tasks.base import get_family
-    from distill_ros.tasks.humanoid.report import summarize, write_report
+    from distill_ros.teachers import load_teacher
+
+    if job.policy in (TEACHER, STEERED):
+        fam = get_family(job.family)
+        teacher = load_teacher(Path(job.path), fam.obs_spec, fam.act_spec)
+        groups = ("state",)
+        if job.policy == STEERED:
+            groups = job.teacher_groups
+            teacher = fam.teacher_reading(teacher, groups)
+        act = teacher_act(teacher, groups)
+    else:
+        act = student_act(OnnxPolicy(Path(job.path), want_gpu=False))
+    rows = evaluate_policy(job.family, job.clip, job.clip_index, act, job.modes, job.episodes,
+                           job.seed, f"eval {job.policy} {job.clip}", job.max_steps)
+    mode = {"mode": TEACHER_MODE} if job.policy in (TEACHER, STEERED) else {}
+    return [{**row, **mode, "policy": job.policy, "split": job.split} for row in rows]
+
+
+def eval_jobs(run_root: Path, cfg, modes: Sequence[str], label: str = "student",
+              max_steps: int | None = None) -> list[EvalJob]:
+    """The eval stage's jobs, in report order: per clip, its teachers, then the student.
+
+    The student gets one job per mode, so a pool's workers share the load evenly; every
+    job's episodes use the same seeds as a serial run, so the rows are the same.
+    """
+    from distill_ros.tasks.base import get_family
     from distill_ros.teachers import load_teacher, teacher_file
 
     fam = get_family(cfg.family)
-    onnx = Path(run.root) / "export" / "policy.onnx"
+    onnx = Path(run_root) / "export" / "policy.onnx"
     if not onnx.is_file():
         raise FileNotFoundError(f"{onnx} does not exist; run `distill-ros export CONFIG` first")
-    student = student_act(OnnxPolicy(onnx, want_gpu=False))
-    rows = []
+    common = dict(family=cfg.family, episodes=cfg.eval.episodes, seed=cfg.eval.seed,
+                  teacher_groups=tuple(cfg.dagger.teacher_groups), max_steps=max_steps)
+    jobs = []
     for i, clip in enumerate(cfg.tasks + cfg.held_out):
         split = "seen" if clip in cfg.tasks else "held-out"
-        path = teacher_file(run.root, cfg.teachers.sources, clip, cfg.family)
+        path = teacher_file(run_root, cfg.teachers.sources, clip, cfg.family)
         if clip in cfg.tasks and path.is_file():
-            for name, teacher in _teachers(load_teacher(path, fam.obs_spec, fam.act_spec),
-                                           fam, cfg):
-                for row in evaluate_policy(cfg.family, clip, i, teacher, ("full",),
-                                           cfg.eval.episodes, cfg.eval.seed,
-                                           f"eval {name} {clip}", max_steps):
-                    rows.append({**row, "mode": TEACHER_MODE, "policy": name, "split": split})
-        for row in evaluate_policy(cfg.family, clip, i, student, modes, cfg.eval.episodes,
-                                   cfg.eval.seed, f"eval {label} {clip}", max_steps):
-            rows.append({**row, "policy": label, "split": split})
+            teacher = load_teacher(path, fam.obs_spec, fam.act_spec)
+            jobs += [EvalJob(clip=clip, clip_index=i, policy=name, path=str(path),
+                             modes=("full",), split=split, **common)
+                     for name in _teacher_names(teacher, fam, cfg)]
+        jobs += [EvalJob(clip=clip, clip_index=i, policy=label, path=str(onnx), modes=(mode,),
+                         split=split, **common) for mode in modes]
+    return jobs
+
+
+def evaluate_run(run, cfg, modes: Sequence[str] = EVAL_MODES, label: str = "student",
+                 max_steps: int | None = None, executor=None) -> dict:
+    """The eval stage: teachers (seen clips) and the exported student on every clip x mode.
+
+    Without an `executor`, the config's `executor` kind runs the jobs: `processes` on one
+    worker per core this process may use (the rows are the same as serial), `ray` as `ray`
+    says, `serial` here. Writes report/eval.json (rows), eval.md (the table) and eval.png;
+    returns a summary.
+    """
+    from distill_ros.tasks.humanoid.report import summarize, write_report
+
+    if executor is None:
+        from distill_ros.executor import make_executor
+
+        executor = make_executor(len(os.sched_getaffinity(0)), cfg.executor, cfg.ray)
+    jobs = eval_jobs(Path(run.root), cfg, modes, label, max_steps)
+    rows = [row for rows in executor.map(run_eval_job, jobs, label="eval") for row in rows]
     summary = summarize(rows)
     write_report(Path(run.root) / "report", rows, summary)
     return summary

@@ -161,7 +161,7 @@ def test_eval_on_two_worker_processes_gives_the_serial_rows(tiny_run):
     assert len(jobs) == 2 * 2 + 3 * 3, "teacher and steered teacher per seen clip, 3 modes x 3"
     pool = ProcessExecutor(2)
     try:
-        rows = [row for rows in pool.map(run_eval_job, jobs) for row in rows]
+        rows = pool.map(run_eval_job, jobs)
     finally:
         pool.shutdown()
     assert rows == serial

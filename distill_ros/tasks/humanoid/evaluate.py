@@ -138,14 +138,14 @@ def _teacher_names(teacher, fam, cfg) -> list[str]:
 
 @dataclass(frozen=True)
 class EvalJob:
-    """One policy on one clip in some modes: a worker's share of the eval stage."""
+    """One policy on one clip in one command mode: a worker's share of the eval stage."""
 
     family: str
     clip: str
     clip_index: int             # in tasks + held_out: picks the episode seeds
     policy: str                 # TEACHER, STEERED or the student's label
     path: str                   # the teacher's checkpoint, or the student's ONNX file
-    modes: tuple[str, ...]
+    mode: str                   # a teacher ignores the command: `full`, reported as `any`
     episodes: int
     seed: int
     split: str
@@ -153,8 +153,8 @@ class EvalJob:
     max_steps: int | None = None
 
 
-def run_eval_job(job: EvalJob) -> list[dict]:
-    """The rows of one `EvalJob` (runs in a worker process, or here when serial)."""
+def run_eval_job(job: EvalJob) -> dict:
+    """The row of one `EvalJob` (runs in a worker process, or here when serial)."""
     from distill_ros.runtime.onnx_policy import OnnxPolicy
     from distill_ros.tasks.base import get_family
     from distill_ros.teachers import load_teacher
@@ -169,10 +169,12 @@ def run_eval_job(job: EvalJob) -> list[dict]:
         act = teacher_act(teacher, groups)
     else:
         act = student_act(OnnxPolicy(Path(job.path), want_gpu=False))
-    rows = evaluate_policy(job.family, job.clip, job.clip_index, act, job.modes, job.episodes,
-                           job.seed, f"eval {job.policy} {job.clip}", job.max_steps)
-    mode = {"mode": TEACHER_MODE} if job.policy in (TEACHER, STEERED) else {}
-    return [{**row, **mode, "policy": job.policy, "split": job.split} for row in rows]
+    [row] = evaluate_policy(job.family, job.clip, job.clip_index, act, (job.mode,),
+                            job.episodes, job.seed, f"eval {job.policy} {job.clip}",
+                            job.max_steps)
+    if job.policy in (TEACHER, STEERED):
+        row["mode"] = TEACHER_MODE
+    return {**row, "policy": job.policy, "split": job.split}
 
 
 def eval_jobs(run_root: Path, cfg, modes: Sequence[str], label: str = "student",
@@ -198,30 +200,31 @@ def eval_jobs(run_root: Path, cfg, modes: Sequence[str], label: str = "student",
         if clip in cfg.tasks and path.is_file():
             teacher = load_teacher(path, fam.obs_spec, fam.act_spec)
             jobs += [EvalJob(clip=clip, clip_index=i, policy=name, path=str(path),
-                             modes=("full",), split=split, **common)
+                             mode="full", split=split, **common)
                      for name in _teacher_names(teacher, fam, cfg)]
-        jobs += [EvalJob(clip=clip, clip_index=i, policy=label, path=str(onnx), modes=(mode,),
+        jobs += [EvalJob(clip=clip, clip_index=i, policy=label, path=str(onnx), mode=mode,
                          split=split, **common) for mode in modes]
     return jobs
 
 
 def evaluate_run(run, cfg, modes: Sequence[str] = EVAL_MODES, label: str = "student",
-                 max_steps: int | None = None, executor=None) -> dict:
+                 max_steps: int | None = None) -> dict:
     """The eval stage: teachers (seen clips) and the exported student on every clip x mode.
 
-    Without an `executor`, the config's `executor` kind runs the jobs: `processes` on one
-    worker per core this process may use (the rows are the same as serial), `ray` as `ray`
-    says, `serial` here. Writes report/eval.json (rows), eval.md (the table) and eval.png;
-    returns a summary.
+    The config's `executor` kind runs the jobs: `processes` on one worker per core this
+    process may use (the rows are the same as serial; the workers stop with the stage), `ray`
+    as `ray` says, `serial` here. Writes report/eval.json (rows), eval.md (the table) and
+    eval.png; returns a summary.
     """
+    from distill_ros.executor import make_executor
     from distill_ros.tasks.humanoid.report import summarize, write_report
 
-    if executor is None:
-        from distill_ros.executor import make_executor
-
-        executor = make_executor(len(os.sched_getaffinity(0)), cfg.executor, cfg.ray)
     jobs = eval_jobs(Path(run.root), cfg, modes, label, max_steps)
-    rows = [row for rows in executor.map(run_eval_job, jobs, label="eval") for row in rows]
+    executor = make_executor(len(os.sched_getaffinity(0)), cfg.executor, cfg.ray)
+    try:
+        rows = executor.map(run_eval_job, jobs, label="eval")
+    finally:
+        getattr(executor, "shutdown", lambda: None)()   # serial: nothing to stop
     summary = summarize(rows)
     write_report(Path(run.root) / "report", rows, summary)
     return summary

@@ -70,6 +70,7 @@ def test_bench_onestep_takes_its_shapes_and_key_names_from_a_config(tmp_path):
     assert table[2].endswith("| 1x |") and "per tick" in table[-1]
 
 
+@pytest.mark.slow  # 15 s: the bench script end to end; `scripts/test.sh --slow` runs it
 def test_bench_ros_loop_reports_latency_and_floor():
     out = run_bench("bench_ros_loop.py", "--rates", "100", "--seconds", "2")
     assert out["seconds"] == 2.0 and set(out["rates"]) == {"100"}, out

@@ -15,6 +15,7 @@ def test_bench_humanoid_prints_rewards_of_both_envs_and_speeds():
     assert speeds["ours"] > 0 and speeds["reference"] > 0
 
 
+@pytest.mark.slow  # 12 s: four tiny runs through the bench script
 def test_bench_humanoid_distill_compares_teachers_multi_mode_and_specialists(tmp_path):
     import yaml
 

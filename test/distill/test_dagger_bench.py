@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow  # 11 s: eight variants through the bench script
 def test_bench_dagger_reports_every_variant_and_the_memory_cap():
     args = ["--rounds", "2", "--steps", "10", "--updates", "5", "--episodes", "1",
             "--rss-rounds", "3", "--rss-points", "64"]

@@ -16,9 +16,11 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import os
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, Optional, Protocol, Sequence, TypeVar
+from typing import Callable, Iterator, Optional, Protocol, Sequence, TypeVar
 
 from distill_ros.executor_ray import POLL_S, RayConfig, RayExecutor
 from distill_ros.progress import Sink, StageProgress, reporting, run_job
@@ -272,3 +274,17 @@ def make_executor(processes: int = 0, kind: str | None = None,
     if kind == "serial":
         return SerialExecutor()
     return ProcessExecutor(processes) if processes > 1 else SerialExecutor()
+
+
+@contextmanager
+def stage_executor(kind: str | None, ray: RayConfig | None = None) -> Iterator[Executor]:
+    """An executor of `kind` for one stage, over the cores this process may use.
+
+    A family's eval stage runs its own jobs this way: `processes` on one worker per core,
+    `ray` as `ray` says, `serial` in this process. Its workers stop when the stage ends.
+    """
+    executor = make_executor(len(os.sched_getaffinity(0)), kind, ray)
+    try:
+        yield executor
+    finally:
+        getattr(executor, "shutdown", lambda: None)()   # serial: nothing to stop

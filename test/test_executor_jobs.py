@@ -97,3 +97,26 @@ def test_the_wide_grasp_config_trains_100_random_urdfs_teachers_and_holds_out_30
     for name in cfg.tasks + cfg.held_out:
         path = (USER_OBJECTS.get(name) or OBJECTS[name]).path
         assert path.endswith(f"random_urdfs/{name[4:]}/{name[4:]}.urdf"), (name, path)
+
+
+def _pid_of(_job: int) -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_a_stage_executor_spreads_jobs_over_worker_processes_and_stops_them():
+    import os
+
+    from distill_ros.executor import ProcessExecutor, stage_executor
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("this machine gives the process one core: no pool to start")
+    with stage_executor("processes") as executor:
+        assert isinstance(executor, ProcessExecutor)
+        pids = executor.map(_pid_of, list(range(8)))
+        workers = list(executor._pool._processes.values())
+    assert os.getpid() not in pids, "the jobs ran in this process"
+    assert all(not p.is_alive() for p in workers), "the stage left its workers running"
+    with stage_executor("serial") as executor:
+        assert executor.map(_pid_of, [0]) == [os.getpid()]

@@ -19,7 +19,7 @@ go through the run's executor.
 
 from __future__ import annotations
 
-import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,15 +150,16 @@ def evaluate_dressing(run, cfg, executor=None) -> dict:
     """The family's eval stage: run the jobs, write report/eval.{json,md,png}.
 
     Without an `executor`, the config's `executor` kind runs the jobs: `processes` on one
-    worker per core this process may use, `ray` as `ray` says, `serial` here.
+    worker per core this process may use, `ray` as `ray` says, `serial` here; its workers
+    stop with the stage.
     """
-    if executor is None:
-        from distill_ros.executor import make_executor
+    from distill_ros.executor import stage_executor
 
-        executor = make_executor(len(os.sched_getaffinity(0)), cfg.executor, cfg.ray)
-    results = executor.map(run_job, plan(run.root, cfg))
-    picks = pick_teachers(results, cfg.tasks, cfg.held_out)
-    results += executor.map(run_job, picked_jobs(run.root, cfg, picks))
+    own = stage_executor(cfg.executor, cfg.ray) if executor is None else nullcontext(executor)
+    with own as ex:
+        results = ex.map(run_job, plan(run.root, cfg))
+        picks = pick_teachers(results, cfg.tasks, cfg.held_out)
+        results += ex.map(run_job, picked_jobs(run.root, cfg, picks))
     rows, summary = tabulate(results, cfg.tasks, cfg.held_out)
     report = run.root / "report"
     atomic_write_json(report / "eval.json", {"per_task": rows, "summary": summary,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -159,7 +158,8 @@ def run_eval_job(job: EvalJob) -> dict:
     from distill_ros.tasks.base import get_family
     from distill_ros.teachers import load_teacher
 
-    if job.policy in (TEACHER, STEERED):
+    teacher_job = job.policy in (TEACHER, STEERED)
+    if teacher_job:
         fam = get_family(job.family)
         teacher = load_teacher(Path(job.path), fam.obs_spec, fam.act_spec)
         groups = ("state",)
@@ -172,7 +172,7 @@ def run_eval_job(job: EvalJob) -> dict:
     [row] = evaluate_policy(job.family, job.clip, job.clip_index, act, (job.mode,),
                             job.episodes, job.seed, f"eval {job.policy} {job.clip}",
                             job.max_steps)
-    if job.policy in (TEACHER, STEERED):
+    if teacher_job:
         row["mode"] = TEACHER_MODE
     return {**row, "policy": job.policy, "split": job.split}
 
@@ -216,15 +216,12 @@ def evaluate_run(run, cfg, modes: Sequence[str] = EVAL_MODES, label: str = "stud
     as `ray` says, `serial` here. Writes report/eval.json (rows), eval.md (the table) and
     eval.png; returns a summary.
     """
-    from distill_ros.executor import make_executor
+    from distill_ros.executor import stage_executor
     from distill_ros.tasks.humanoid.report import summarize, write_report
 
     jobs = eval_jobs(Path(run.root), cfg, modes, label, max_steps)
-    executor = make_executor(len(os.sched_getaffinity(0)), cfg.executor, cfg.ray)
-    try:
+    with stage_executor(cfg.executor, cfg.ray) as executor:
         rows = executor.map(run_eval_job, jobs, label="eval")
-    finally:
-        getattr(executor, "shutdown", lambda: None)()   # serial: nothing to stop
     summary = summarize(rows)
     write_report(Path(run.root) / "report", rows, summary)
     return summary

@@ -17,21 +17,44 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.managers import SyncManager
 from typing import Callable, Iterator, Optional, Protocol, Sequence, TypeVar
 
 from distill_ros.executor_ray import POLL_S, RayConfig, RayExecutor
 from distill_ros.progress import Sink, StageProgress, reporting, run_job
 
 __all__ = ["EXECUTORS", "Executor", "ProcessExecutor", "RayConfig", "RayExecutor",
-           "SerialExecutor", "make_executor", "run_job"]
+           "SerialExecutor", "exit_with_parent", "make_executor", "run_job"]
 log = logging.getLogger(__name__)
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 EXECUTORS = ("serial", "processes", "ray")
+PARENT_POLL_S = 0.5
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process (`os._exit`) soon after process `parent` is gone.
+
+    For processes a run spawns (pool workers, their progress manager, DDP ranks): a worker
+    busy with a job reads nothing from its parent, so when the driver dies without cleaning
+    up (SIGKILL, or a SIGTERM, which Python answers by exiting at once) it would run on as
+    an orphan, still writing a teacher's checkpoints into the run folder a resumed run is
+    using. A daemon thread polls the parent's pid (`os.getppid` changes when the parent
+    dies); `parent` is the driver's pid, passed in, so a driver that died before this ran is
+    noticed too.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class Channel(Protocol):
@@ -131,7 +154,8 @@ class ProcessExecutor:
 
     Spawned workers start clean: no inherited torch thread pools or pybullet clients. They
     stay up from one `map` to the next (each stage would otherwise pay their imports again)
-    until `shutdown` or the end of the program. `fn` and the jobs must be picklable
+    until `shutdown` or the end of the program, a killed one too (`exit_with_parent`). `fn`
+    and the jobs must be picklable
     (module-level functions, dataclasses). Progress comes back through a manager queue.
     """
 
@@ -149,7 +173,7 @@ class ProcessExecutor:
         if not jobs:
             return []
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+            self._pool = self._new_pool()
         queue = self._progress_queue() if progress is not None else None
         if progress is not None:
             progress.ran_on(self)
@@ -169,11 +193,11 @@ class ProcessExecutor:
                sink: Optional[Sink] = None) -> cf.Future:
         """Start the job on the pool (its future raises BrokenProcessPool if a worker died)."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+            self._pool = self._new_pool()
         try:
             return self._pool.submit(run_job, fn, job, index, sink)
         except BrokenProcessPool:  # a worker of an earlier graph died: a fresh pool
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+            self._pool = self._new_pool()
             return self._pool.submit(run_job, fn, job, index, sink)
 
     def cancel(self, futures: Sequence[cf.Future]) -> None:
@@ -191,10 +215,16 @@ class ProcessExecutor:
     def _progress_queue(self):
         """The manager queue workers report to, emptied of an earlier map's messages."""
         if self._manager is None:
-            self._manager = self._context.Manager()
+            self._manager = SyncManager(ctx=self._context)
+            self._manager.start(exit_with_parent, (os.getpid(),))
             self._queue = self._manager.Queue()
         _drain(self._queue, None)
         return self._queue
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """Workers that end with this process, even when it is killed (`exit_with_parent`)."""
+        return ProcessPoolExecutor(self.processes, mp_context=self._context,
+                                   initializer=exit_with_parent, initargs=(os.getpid(),))
 
     def shutdown(self) -> None:
         """Stop the worker processes (and the progress manager)."""

@@ -42,7 +42,7 @@ def train_ddp(run: RunDir, cfg: PipelineConfig) -> dict:
     with tempfile.TemporaryDirectory(prefix="distill_ros_ddp_") as tmp:
         try:
             mp.spawn(_rank_main, args=(world, rendezvous(tmp), backend, devices, run.root, cfg,
-                                       results), nprocs=world, join=True)
+                                       results, os.getpid()), nprocs=world, join=True)
         except mp.ProcessRaisedException:
             if not results.empty():  # a user error on rank 0 (a bad checkpoint): as raised
                 raise results.get() from None
@@ -70,9 +70,15 @@ def init_rank(rank: int, world: int, backend: str, init_method: str) -> None:
 
 
 def _rank_main(rank: int, world: int, init_method: str, backend: str, gpus: bool, root: Path,
-               cfg: PipelineConfig, results) -> None:
-    """One rank: join the group on loopback, train, rank 0 reports the figures."""
+               cfg: PipelineConfig, results, driver: int) -> None:
+    """One rank: join the group on loopback, train, rank 0 reports the figures.
+
+    It ends with the `driver` process, killed or not (rank 0 writes the run's checkpoints).
+    """
+    from distill_ros.executor import exit_with_parent
     from distill_ros.pipeline import set_threads
+
+    exit_with_parent(driver)
     from distill_ros.tasks.base import add_user_tasks
 
     add_user_tasks(cfg.family, cfg.objects, "objects")  # a config's own tasks, in this process

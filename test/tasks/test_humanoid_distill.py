@@ -184,3 +184,26 @@ def test_eval_reports_every_clip_and_mode_for_teachers_and_student(tiny_run):
     assert (root / "report" / "eval.png").stat().st_size > 0
     teacher = {r["clip"]: r for r in report["rows"] if r["policy"] == "teacher"}
     assert teacher["walk"]["reward"] > 0.4, "the shipped walk policy imitates its clip"
+
+
+@pytest.mark.slow  # ~20 s: expert episodes of 20 s each, serial
+def test_margin_bench_reads_the_run_and_its_noise_reaches_the_expert(tiny_run, tmp_path, capsys):
+    """bench_humanoid_margin: sigma 0 is the eval stage's expert; a huge sigma fells it."""
+    from conftest import load_bench
+
+    cfg, root = tiny_run
+    config = tmp_path / "humanoid_tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    bench = load_bench("bench_humanoid_margin")
+    assert bench.main(["--config", str(config), "--run-dir", str(root), "--clips", "jump",
+                       "--sigmas", "0.5", "--draws", "1", "--processes", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)["clips"]["jump"]
+    rows = json.loads((root / "report" / "eval.json").read_text())["rows"]
+    teacher = next(r for r in rows if r["policy"] == "teacher" and r["clip"] == "jump")
+    student = next(r for r in rows if r["policy"] == "student" and r["clip"] == "jump"
+                   and r["mode"] == "full")
+    assert out["expert"]["0.0"]["falls"] == teacher["fall_rate"] * cfg.eval.episodes
+    assert out["student_falls"] == round(student["fall_rate"] * cfg.eval.episodes)
+    assert out["student_rms"] > 0.01, "a 2-round student cannot act as the expert does"
+    assert out["expert"]["0.5"] == {"falls": 1.0, "draws": 1, "by_start": {"0": 1}}
+    assert set(out["expert"]) == {"0.0", str(out["student_rms"]), "0.5"}

@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 for ep in r["falls"]:
                     by_start[ep] = by_start.get(ep, 0) + 1
             expert[str(s)] = {"falls": sum(len(r["falls"]) for r in mine) / len(mine),
-                              "draws": len(mine), "by_start": by_start}
+                              "draws": len(mine), "by_start": dict(sorted(by_start.items()))}
         out["clips"][c] = {"student_rms": round(error[c], 4),
                            "student_falls": round(student["fall_rate"] * cfg.eval.episodes),
                            "expert": expert}

@@ -158,7 +158,7 @@ def test_the_student_the_humanoid_pipeline_exports_closes_the_loop(
     assert inference is not None and inference["state"] == "active", logs()
 
 
-@pytest.mark.slow   # the walk student of humanoid_students.py (trained ~1 min, once a run)
+@pytest.mark.slow   # the walk student of humanoid_students.py (trained ~30 s, once a run)
 def test_a_dagger_walk_student_tracks_motion_command_across_a_live_mode_switch(
         tester, start_node, tmp_path, walk_student):  # noqa: F811 - the fixture
     """A competent student that reads the command: full -> head_hands -> full, still up.

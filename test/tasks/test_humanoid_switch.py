@@ -17,7 +17,7 @@ SCHEDULE = ((0, "full"), (100, "head_hands"), (200, "full"))  # control step -> 
 STUDENT_INPUTS = ("proprio", "command", "command_mask")
 
 
-# not marked slow: the walk student takes ~1 min to train, but this is the issue's
+# not marked slow: the walk student takes ~30 s to train, but this is the issue's
 # mode-switch check, so the default run keeps it (the ROS loop version is slow)
 @pytest.mark.parametrize("start_time", [0.0, 0.4])
 def test_switching_full_to_hands_only_and_back_does_not_fall_on_walk(

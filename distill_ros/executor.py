@@ -155,8 +155,8 @@ class ProcessExecutor:
     Spawned workers start clean: no inherited torch thread pools or pybullet clients. They
     stay up from one `map` to the next (each stage would otherwise pay their imports again)
     until `shutdown` or the end of the program, a killed one too (`exit_with_parent`). `fn`
-    and the jobs must be picklable
-    (module-level functions, dataclasses). Progress comes back through a manager queue.
+    and the jobs must be picklable (module-level functions, dataclasses). Progress comes
+    back through a manager queue.
     """
 
     def __init__(self, processes: int) -> None:

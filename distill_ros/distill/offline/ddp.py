@@ -77,10 +77,9 @@ def _rank_main(rank: int, world: int, init_method: str, backend: str, gpus: bool
     """
     from distill_ros.executor import exit_with_parent
     from distill_ros.pipeline import set_threads
-
-    exit_with_parent(driver)
     from distill_ros.tasks.base import add_user_tasks
 
+    exit_with_parent(driver)
     add_user_tasks(cfg.family, cfg.objects, "objects")  # a config's own tasks, in this process
     set_threads(cfg)
     device = f"cuda:{rank}" if gpus else "cpu"

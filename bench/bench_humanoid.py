@@ -13,14 +13,12 @@ policy's own time left out.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import sys
 import time
 
 import numpy as np
 
+from distill_ros.progress import stdout_to_stderr
 from distill_ros.tasks.humanoid.env import HumanoidImitationEnv, rollout
 from distill_ros.tasks.humanoid.pybullet_reference import (make_reference_env,
                                                            reference_start_time, run_reference)
@@ -76,20 +74,6 @@ def compare_clip(clip: str, seeds: int, steps: int) -> dict:
 
 def _summary(rewards: list[float], fell: bool) -> dict:
     return {"reward": round(float(np.mean(rewards)), 4), "steps": len(rewards), "fell": fell}
-
-
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """Send everything written to fd 1 (pybullet's C++ and the reference's prints) to fd 2."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def main(argv: list[str] | None = None) -> None:

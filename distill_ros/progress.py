@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, TextIO
@@ -191,3 +193,19 @@ def _init_worker() -> None:
     except ImportError:  # a job that needs no torch
         return
     torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send what is written to fd 1 meanwhile to fd 2: pybullet's C++ prints, and those of
+    processes started inside (they inherit the descriptor), so a bench's stdout holds only
+    the JSON it prints afterwards."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -105,6 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=4, help="noise draws per start")
     p.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
     args = p.parse_args(argv)
+    if args.draws < 1:
+        p.error(f"--draws must be at least 1 (noise draws per start), got {args.draws}")
+    try:
+        extra = [float(s) for s in args.sigmas.split(",") if s]
+    except ValueError:
+        p.error(f"--sigmas must be comma-separated numbers such as 0.01,0.02, got "
+                f"{args.sigmas!r}")
+    if any(s < 0 for s in extra):
+        p.error(f"--sigmas must be non-negative noise levels, got {args.sigmas!r}")
     from distill_ros.teachers import teacher_file
 
     cfg = load_config(Path(args.config))
@@ -128,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 Job(clip=c, clip_index=index[c], teacher=teachers[c], student=str(onnx),
                     sigma=0.0, draw=0, **common) for c in clips], label="student error")
             error = {r["clip"]: r["student_rms"] for r in measured}
-            sigmas = {c: sorted({0.0, round(error[c], 4),
-                                 *(float(s) for s in args.sigmas.split(",") if s)})
-                      for c in clips}
+            sigmas = {c: sorted({0.0, round(error[c], 4), *extra}) for c in clips}
             jobs = [Job(clip=c, clip_index=index[c], teacher=teachers[c], student="",
                         sigma=s, draw=d, **common)
                     for c in clips for s in sigmas[c] for d in range(args.draws if s else 1)]

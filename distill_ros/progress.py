@@ -197,9 +197,11 @@ def _init_worker() -> None:
 
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
-    """Send what is written to fd 1 meanwhile to fd 2: pybullet's C++ prints, and those of
-    processes started inside (they inherit the descriptor), so a bench's stdout holds only
-    the JSON it prints afterwards."""
+    """Send what is written to fd 1 meanwhile to fd 2.
+
+    That is pybullet's C++ prints, and those of processes started inside (they inherit the
+    descriptor), so a bench's stdout holds only the JSON it prints afterwards.
+    """
     sys.stdout.flush()
     saved = os.dup(1)
     os.dup2(2, 1)

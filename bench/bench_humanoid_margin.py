@@ -34,12 +34,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: batched teac
 import numpy as np  # noqa: E402
 
 from distill_ros.config import load_config  # noqa: E402
-from distill_ros.executor import make_executor  # noqa: E402
+from distill_ros.executor import stage_executor  # noqa: E402
 from distill_ros.progress import stdout_to_stderr  # noqa: E402
 from distill_ros.rollout import episode_seed  # noqa: E402
 from distill_ros.tasks.base import get_family, make_env  # noqa: E402
-from distill_ros.tasks.humanoid.evaluate import (TEACHER, episode_metrics,  # noqa: E402
-                                                 student_act, teacher_act)
+from distill_ros.tasks.humanoid.evaluate import (STEERED, TEACHER,  # noqa: E402
+                                                 episode_metrics, student_act, teacher_act)
 from distill_ros.tasks.humanoid.hover import GROUPS  # noqa: E402
 
 
@@ -130,26 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     teachers = {c: str(teacher_file(run, cfg.teachers.sources, c, cfg.family)) for c in clips}
     index = {c: cfg.tasks.index(c) for c in clips}
     started = time.perf_counter()
-    executor = make_executor(args.processes)
-    with stdout_to_stderr():  # pybullet prints to fd 1, here and in the workers
-        try:
-            measured = executor.map(run_job, [
-                Job(clip=c, clip_index=index[c], teacher=teachers[c], student=str(onnx),
-                    sigma=0.0, draw=0, **common) for c in clips], label="student error")
-            error = {r["clip"]: r["student_rms"] for r in measured}
-            sigmas = {c: sorted({0.0, round(error[c], 4), *extra}) for c in clips}
-            jobs = [Job(clip=c, clip_index=index[c], teacher=teachers[c], student="",
-                        sigma=s, draw=d, **common)
-                    for c in clips for s in sigmas[c] for d in range(args.draws if s else 1)]
-            rows = executor.map(run_job, jobs, label="perturbed expert")
-        finally:
-            getattr(executor, "shutdown", lambda: None)()
+    # pybullet prints to fd 1, here and in the workers; the workers stop with the block
+    with stdout_to_stderr(), stage_executor(None, processes=args.processes) as executor:
+        measured = executor.map(run_job, [
+            Job(clip=c, clip_index=index[c], teacher=teachers[c], student=str(onnx),
+                sigma=0.0, draw=0, **common) for c in clips], label="student error")
+        error = {r["clip"]: r["student_rms"] for r in measured}
+        sigmas = {c: sorted({0.0, round(error[c], 4), *extra}) for c in clips}
+        jobs = [Job(clip=c, clip_index=index[c], teacher=teachers[c], student="",
+                    sigma=s, draw=d, **common)
+                for c in clips for s in sigmas[c] for d in range(args.draws if s else 1)]
+        rows = executor.map(run_job, jobs, label="perturbed expert")
     evals = json.loads(report.read_text())["rows"]
     out = {"config": args.config, "run": str(run), "episodes": cfg.eval.episodes,
            "draws": args.draws, "wall_s": round(time.perf_counter() - started, 1), "clips": {}}
     for c in clips:
         [student] = [r for r in evals if r["clip"] == c and r["mode"] == "full"
-                     and r["policy"] not in (TEACHER, "steered teacher")]
+                     and r["policy"] not in (TEACHER, STEERED)]
         expert = {}
         for s in sigmas[c]:
             mine = [r for r in rows if r["clip"] == c and r["sigma"] == s]

@@ -307,13 +307,16 @@ def make_executor(processes: int = 0, kind: str | None = None,
 
 
 @contextmanager
-def stage_executor(kind: str | None, ray: RayConfig | None = None) -> Iterator[Executor]:
-    """An executor of `kind` for one stage, over the cores this process may use.
+def stage_executor(kind: str | None, ray: RayConfig | None = None,
+                   processes: int | None = None) -> Iterator[Executor]:
+    """An executor of `kind` for one stage, its workers stopped when the stage ends.
 
-    A family's eval stage runs its own jobs this way: `processes` on one worker per core,
-    `ray` as `ray` says, `serial` in this process. Its workers stop when the stage ends.
+    It runs on `processes` (default: the cores this process may use), as `make_executor`
+    makes it. A family's eval stage runs its own jobs this way: `processes` on one worker
+    per core, `ray` as `ray` says, `serial` in this process.
     """
-    executor = make_executor(len(os.sched_getaffinity(0)), kind, ray)
+    cores = len(os.sched_getaffinity(0)) if processes is None else processes
+    executor = make_executor(cores, kind, ray)
     try:
         yield executor
     finally:

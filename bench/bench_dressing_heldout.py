@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -32,25 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from distill_ros.config import load_config
+from distill_ros.evaluate import wilson_interval
 from distill_ros.executor import make_executor
 from distill_ros.rollout import episode_seed, task_index
 from distill_ros.tasks.base import check_tasks, get_family
 from distill_ros.tasks.dressing.evaluate import Job, pick_teachers, run_job, teacher_paths
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a success rate (sound at 0 or n successes)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def summarise(result: dict) -> dict:
     ratios, wins = result["ratios"], result["successes"]
-    low, high = wilson(sum(wins), len(wins))
+    low, high = wilson_interval(sum(wins), len(wins))
     return {"success": float(np.mean(wins)), "success_95": [round(low, 3), round(high, 3)],
             "ratio": float(np.mean(ratios)), "ratios": [round(r, 3) for r in ratios]}
 

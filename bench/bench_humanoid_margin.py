@@ -12,11 +12,15 @@ measures that edge with the finished run's own numbers:
    draws per start, for sigma 0 (the expert as the eval stage reads it), the measured
    student error, and any `--sigmas`.
 
-Prints one JSON object: per clip, the student's error and falls (the run's report), and
-the perturbed expert's falls per `episodes` (mean over draws) and by start.
+Prints one JSON object: per clip, the student's error and falls (re-run on the same starts:
+at the config's `eval.episodes` they are the eval stage's), and the perturbed expert's falls
+per `episodes` (mean over draws) and by start. `--episodes` reads more starts than the eval
+stage (the same first ones, then new ones); the falls of the student and of the plain expert
+come with their 95% Wilson intervals, so "falls no more often" can be read with its noise.
 
     OPENBLAS_NUM_THREADS=1 python bench/bench_humanoid_margin.py \
-        --config config/humanoid_quick.yaml --run-dir runs/humanoid_quick [--draws 4]
+        --config config/humanoid_quick.yaml --run-dir runs/humanoid_quick [--draws 4] \
+        [--episodes 96]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: batched teac
 import numpy as np  # noqa: E402
 
 from distill_ros.config import load_config  # noqa: E402
+from distill_ros.evaluate import wilson_interval  # noqa: E402
 from distill_ros.executor import stage_executor  # noqa: E402
 from distill_ros.progress import stdout_to_stderr  # noqa: E402
 from distill_ros.rollout import episode_seed  # noqa: E402
@@ -96,6 +101,11 @@ def run_job(job: Job) -> dict:
     return out
 
 
+def _interval(falls: int, episodes: int) -> list[float]:
+    """95% Wilson interval of a fall count, in falls of `episodes`."""
+    return [round(episodes * x, 1) for x in wilson_interval(falls, episodes)]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="config/humanoid_quick.yaml")
@@ -103,10 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", default="", help="comma-separated seen clips (default: all)")
     p.add_argument("--sigmas", default="", help="more noise levels, comma-separated")
     p.add_argument("--draws", type=int, default=4, help="noise draws per start")
+    p.add_argument("--episodes", type=int, default=0,
+                   help="starts per clip (default: eval.episodes of the config)")
     p.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
     args = p.parse_args(argv)
     if args.draws < 1:
         p.error(f"--draws must be at least 1 (noise draws per start), got {args.draws}")
+    if args.episodes < 0:
+        p.error(f"--episodes must be a number of starts per clip (0: the config's), got "
+                f"{args.episodes}")
     try:
         extra = [float(s) for s in args.sigmas.split(",") if s]
     except ValueError:
@@ -126,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     clips = args.clips.split(",") if args.clips else list(cfg.tasks)
     if unknown := [c for c in clips if c not in cfg.tasks]:
         p.error(f"--clips: {unknown} are not seen clips of {args.config} ({cfg.tasks})")
-    common = dict(family=cfg.family, episodes=cfg.eval.episodes, seed=cfg.eval.seed)
+    episodes = args.episodes or cfg.eval.episodes
+    common = dict(family=cfg.family, episodes=episodes, seed=cfg.eval.seed)
     teachers = {c: str(teacher_file(run, cfg.teachers.sources, c, cfg.family)) for c in clips}
     index = {c: cfg.tasks.index(c) for c in clips}
     started = time.perf_counter()
@@ -136,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
             Job(clip=c, clip_index=index[c], teacher=teachers[c], student=str(onnx),
                 sigma=0.0, draw=0, **common) for c in clips], label="student error")
         error = {r["clip"]: r["student_rms"] for r in measured}
+        student_falls = {r["clip"]: r["falls"] for r in measured}
         sigmas = {c: sorted({0.0, round(error[c], 4), *extra}) for c in clips}
         jobs = [Job(clip=c, clip_index=index[c], teacher=teachers[c], student="",
                     sigma=s, draw=d, **common)
                 for c in clips for s in sigmas[c] for d in range(args.draws if s else 1)]
         rows = executor.map(run_job, jobs, label="perturbed expert")
     evals = json.loads(report.read_text())["rows"]
-    out = {"config": args.config, "run": str(run), "episodes": cfg.eval.episodes,
+    out = {"config": args.config, "run": str(run), "episodes": episodes,
            "draws": args.draws, "wall_s": round(time.perf_counter() - started, 1), "clips": {}}
     for c in clips:
         [student] = [r for r in evals if r["clip"] == c and r["mode"] == "full"
@@ -156,9 +173,15 @@ def main(argv: list[str] | None = None) -> int:
                     by_start[ep] = by_start.get(ep, 0) + 1
             expert[str(s)] = {"falls": sum(len(r["falls"]) for r in mine) / len(mine),
                               "draws": len(mine), "by_start": dict(sorted(by_start.items()))}
-        out["clips"][c] = {"student_rms": round(error[c], 4),
-                           "student_falls": round(student["fall_rate"] * cfg.eval.episodes),
-                           "expert": expert}
+        falls = student_falls[c]
+        out["clips"][c] = {
+            "student_rms": round(error[c], 4), "student_falls": len(falls),
+            "student_falls_95": _interval(len(falls), episodes),
+            "student_by_start": falls,
+            "expert_falls_95": _interval(round(expert["0.0"]["falls"]), episodes),
+            "expert": expert}
+        if episodes == cfg.eval.episodes:  # the same episodes as the eval stage's
+            out["clips"][c]["report_student_falls"] = round(student["fall_rate"] * episodes)
     print(json.dumps(out, indent=1))
     return 0
 

@@ -32,14 +32,21 @@ class StudentPolicy(nn.Module):
     `forward` adds unscaling and the clamp to the spec's limits. Each input but a mask has a
     normaliser ``<input>_mean`` / ``<input>_std`` per channel (per point channel for points,
     per element of a frame for a history), so a flat student's buffers keep their old names.
+
+    `points_origin` names a vector group whose first three values (e.g. the gripper's
+    position) are subtracted from every points group's x, y, z inside the graph, before
+    the normaliser: the point encoder reads the cloud relative to it, so a shape seen at
+    one place in training reads the same at another.
     """
 
     def __init__(self, core: nn.Module, obs_spec: Union[Spec, ObsSpec], act_spec: Spec,
-                 encoder: Optional[GroupEncoder] = None) -> None:
+                 encoder: Optional[GroupEncoder] = None, points_origin: str = "") -> None:
         super().__init__()
         if not act_spec.low or not act_spec.high:
             raise ValueError("the action spec needs low/high limits to unscale student outputs")
         self.obs_spec = ObsSpec.of(obs_spec)
+        self.points_origin = points_origin
+        self._check_points_origin()
         self.encoder = encoder if encoder is not None else GroupEncoder(self.obs_spec)
         self.core = core
         self.act_spec = act_spec
@@ -50,13 +57,42 @@ class StudentPolicy(nn.Module):
         self.register_buffer("act_low", torch.tensor(act_spec.low, dtype=torch.float32))
         self.register_buffer("act_high", torch.tensor(act_spec.high, dtype=torch.float32))
 
+    def _check_points_origin(self) -> None:
+        if not self.points_origin:
+            return
+        groups = {g.name: g for g in self.obs_spec.groups}
+        origin = groups.get(self.points_origin)
+        if origin is None or origin.kind != "vector" or origin.size < 3:
+            raise ValueError(
+                f"student.points_origin {self.points_origin!r} must name a vector group of at "
+                f"least 3 values (its first three are the origin, e.g. a gripper position); "
+                f"the student's groups: {self.obs_spec.describe()}")
+        if not any(g.kind == "points" and g.channels.dim >= 3 for g in groups.values()):
+            raise ValueError(f"student.points_origin {self.points_origin!r} is set but the "
+                             f"student reads no points group with x, y, z: "
+                             f"{self.obs_spec.describe()}; leave points_origin empty")
+
+    def _relative(self, named: dict) -> dict:
+        """Each points group's x, y, z minus the origin group's first three values."""
+        if not self.points_origin:
+            return named
+        origin = named[self.points_origin][:, None, :3]
+        out = dict(named)
+        for g in self.obs_spec.groups:
+            if g.kind == "points" and g.channels.dim >= 3:
+                x = named[g.name]
+                cat = torch.cat if isinstance(x, torch.Tensor) else np.concatenate
+                out[g.name] = cat([x[..., :3] - origin, x[..., 3:]], -1)
+        return out
+
     def set_normalizer(self, obs: Obs) -> None:
         """Fit the normalisers to data (saved state, not a hidden global).
 
         Channels are pooled over points and frames; a command's statistics use only the
         commanded entries. Constant channels (e.g. a contact flag never set) get std 1.
+        With `points_origin`, a points group's statistics are those of the relative points.
         """
-        arrays = self.as_arrays(obs)
+        arrays = self._relative({k: np.asarray(v) for k, v in self.as_arrays(obs).items()})
         for g in self.obs_spec.groups:
             # in the data's own dtype: a flat float32 student fits the same statistics, bit
             # for bit, as before groups existed (so earlier runs reproduce exactly)
@@ -87,11 +123,20 @@ class StudentPolicy(nn.Module):
         arrays = self.as_arrays(obs)
         return [torch.as_tensor(arrays[n], dtype=torch.float32) for n in self.obs_spec.input_names]
 
-    def _core(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+    def _core_inputs(self, obs: Obs) -> dict:
+        """The encoder's inputs by name: relative points (`points_origin`), normalised."""
+        return dict(zip(self.obs_spec.input_names, self._normalize(self._inputs(obs))))
+
+    def _normalize(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         names = self.obs_spec.input_names
-        normed = [(x - getattr(self, f"{n}_mean")) / getattr(self, f"{n}_std")
-                  if n in self._normalized_inputs else x for n, x in zip(names, inputs)]
-        return self.core(self.encoder(normed))
+        if self.points_origin:
+            named = self._relative(dict(zip(names, inputs)))
+            inputs = [named[n] for n in names]
+        return [(x - getattr(self, f"{n}_mean")) / getattr(self, f"{n}_std")
+                if n in self._normalized_inputs else x for n, x in zip(names, inputs)]
+
+    def _core(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        return self.core(self.encoder(self._normalize(inputs)))
 
     def normalize_actions(self, act: torch.Tensor) -> torch.Tensor:
         """Physical action -> [-1, 1] (the training target space)."""

@@ -17,6 +17,9 @@ class StudentConfig:
     d_model: int = 64
     n_heads: int = 4
     n_layers: int = 2
+    # a vector group whose first 3 values are the points' origin (e.g. proprio: the gripper's
+    # position); empty: points as observed (world frame)
+    points_origin: str = ""
 
     def __post_init__(self) -> None:
         choice("student.arch", self.arch, ARCHITECTURES)

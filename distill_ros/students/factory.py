@@ -25,4 +25,4 @@ def build_student(cfg: StudentConfig, obs_spec: Union[Spec, ObsSpec], act_spec: 
         "transformer": lambda: ObsTokenTransformer(
             encoder.out_dim, act_spec.dim, cfg.d_model, cfg.n_heads, cfg.n_layers),
     }
-    return StudentPolicy(builders[cfg.arch](), spec, act_spec, encoder)
+    return StudentPolicy(builders[cfg.arch](), spec, act_spec, encoder, cfg.points_origin)

@@ -114,3 +114,33 @@ def test_checkpoint_carries_the_groups_and_refuses_another_layout(tmp_path):
     renamed = ObsSpec((*SPEC.groups[:3], Group("goal", "command", SPEC.groups[3].channels)))
     with pytest.raises(ValueError, match="best.pt: observation layout differs.*goal"):
         Distillation(make(renamed), 1e-3).load(path)
+
+
+def test_points_origin_reads_the_cloud_relative_to_the_origin_group(tmp_path):
+    """A cloud moved with its origin gives the same point features; ONNX holds the shift."""
+    torch.manual_seed(0)
+    s = build_student(StudentConfig(hidden=[32, 32], points_origin="state"), SPEC, ACT,
+                      point_features=16)
+    data = _data(200)
+    s.set_normalizer(data)
+    rel = data["cloud"][..., :3] - data["state"][:, None, :3]
+    np.testing.assert_allclose(s.cloud_mean[:3].numpy(), rel.reshape(-1, 3).mean(0), rtol=1e-4)
+    s.eval()
+    obs = _data(8, seed=6)
+    moved = {**obs, "state": obs["state"].copy(), "cloud": obs["cloud"].copy()}
+    moved["state"][:, :3] += np.float32(0.75)   # x, y, vx: the origin's first three values
+    moved["cloud"][..., :3] += np.float32(0.75)
+    with torch.no_grad():
+        feats = [s.encoder.points["cloud"](s._core_inputs(o)["cloud"]) for o in (obs, moved)]
+    np.testing.assert_allclose(feats[1].numpy(), feats[0].numpy(), atol=1e-5)
+    cloud_only = {**obs, "cloud": moved["cloud"]}   # the cloud alone moved: it reads moved
+    assert np.max(np.abs(s.act(cloud_only) - s.act(obs))) > 1e-4
+    path = tmp_path / "policy.onnx"
+    export_student(s, path, PolicyMetadata(SPEC, ACT, 50.0, "toy"))
+    diffs = parity_check(s, path, _data(64, seed=7), tol=1e-4)
+    assert diffs["max_abs_diff_random"] <= 1e-4 and diffs["max_abs_diff_real"] <= 1e-4
+    with pytest.raises(ValueError, match="must name a vector group of at least 3 values"):
+        build_student(StudentConfig(points_origin="past"), SPEC, ACT)
+    flat = ObsSpec((SPEC.groups[0],))
+    with pytest.raises(ValueError, match="reads no points group"):
+        build_student(StudentConfig(points_origin="state"), flat, ACT)

@@ -207,6 +207,7 @@ def test_margin_bench_reads_the_run_and_its_noise_reaches_the_expert(tiny_run, t
                    and r["mode"] == "full")
     assert out["expert"]["0.0"]["falls"] == teacher["fall_rate"] * cfg.eval.episodes
     assert out["student_falls"] == round(student["fall_rate"] * cfg.eval.episodes)
+    assert out["report_student_falls"] == out["student_falls"], "the same starts, re-run"
     assert out["student_rms"] > 0.01, "a 2-round student cannot act as the expert does"
     assert out["expert"]["0.5"] == {"falls": 1.0, "draws": 1, "by_start": {"0": 1}}
     assert set(out["expert"]) == {"0.0", str(out["student_rms"]), "0.5"}

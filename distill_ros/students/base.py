@@ -123,10 +123,6 @@ class StudentPolicy(nn.Module):
         arrays = self.as_arrays(obs)
         return [torch.as_tensor(arrays[n], dtype=torch.float32) for n in self.obs_spec.input_names]
 
-    def _core_inputs(self, obs: Obs) -> dict:
-        """The encoder's inputs by name: relative points (`points_origin`), normalised."""
-        return dict(zip(self.obs_spec.input_names, self._normalize(self._inputs(obs))))
-
     def _normalize(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         names = self.obs_spec.input_names
         if self.points_origin:

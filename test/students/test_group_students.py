@@ -131,7 +131,8 @@ def test_points_origin_reads_the_cloud_relative_to_the_origin_group(tmp_path):
     moved["state"][:, :3] += np.float32(0.75)   # x, y, vx: the origin's first three values
     moved["cloud"][..., :3] += np.float32(0.75)
     with torch.no_grad():
-        feats = [s.encoder.points["cloud"](s._core_inputs(o)["cloud"]) for o in (obs, moved)]
+        # the encoder's inputs in SPEC.input_names order: state, cloud, past, cmd, cmd_mask
+        feats = [s.encoder.points["cloud"](s._normalize(s._inputs(o))[1]) for o in (obs, moved)]
     np.testing.assert_allclose(feats[1].numpy(), feats[0].numpy(), atol=1e-5)
     cloud_only = {**obs, "cloud": moved["cloud"]}   # the cloud alone moved: it reads moved
     assert np.max(np.abs(s.act(cloud_only) - s.act(obs))) > 1e-4

@@ -116,6 +116,8 @@ class PipelineConfig:
         for key in DEFAULTED_KEYS:
             if d["teachers"][key] == getattr(TeacherConfig, key):
                 d["teachers"].pop(key)
+        if not self.student.points_origin:  # added later: unset, older runs keep their hash
+            d["student"].pop("points_origin")
         for name, section in self.sections.items():
             if name == get_algorithm(self.distill.algorithm).name:
                 d[name] = (section.ledger_dict() if hasattr(section, "ledger_dict")
@@ -211,6 +213,12 @@ def load_config(path: str | Path) -> PipelineConfig:
             cfg.sections[name] = built
     if algo.config_cls is not None and algo.name not in cfg.sections:
         cfg.sections[algo.name] = _build(algo.config_cls, {}, algo.name, str(path))
+    reads = getattr(cfg.sections.get(algo.name), "student_groups", None)
+    origin = cfg.student.points_origin
+    if origin and reads and origin not in reads:  # now, not after the teachers are trained
+        raise ValueError(f"{path}: student.points_origin {origin!r} is not a group the "
+                         f"student reads ({algo.name}.student_groups: {reads}); name one "
+                         f"of them (e.g. proprio, the gripper's pose) or leave it empty")
     return cfg
 
 

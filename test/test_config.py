@@ -2,11 +2,14 @@
 
 import dataclasses
 import typing
+from pathlib import Path
 
 import pytest
 
 from conftest import write_config
 from distill_ros.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_valid_config_loads_and_hash_is_stable(tmp_path):
@@ -16,6 +19,34 @@ def test_valid_config_loads_and_hash_is_stable(tmp_path):
     assert a.digest() == b.digest()
     c = load_config(write_config(tmp_path / "c.yaml", seed=1))
     assert c.digest() != a.digest(), "the hash must change with any setting"
+
+
+def test_a_setting_added_later_leaves_older_runs_resumable_while_unset(tmp_path):
+    """`student.points_origin` came later: unset, a config hashes as before it existed.
+
+    A run folder records its config's hash, and a changed hash refuses to resume it.
+    """
+    a = load_config(write_config(tmp_path / "a.yaml"))
+    assert "points_origin" not in a.to_dict()["student"]
+    assert a.digest() == "e7325a19287af62a", "this config's hash before points_origin existed"
+    b = load_config(write_config(tmp_path / "b.yaml", student={"points_origin": "proprio"}))
+    assert b.to_dict()["student"]["points_origin"] == "proprio" and b.digest() != a.digest()
+
+
+def test_points_origin_must_be_a_group_the_dagger_student_reads(tmp_path):
+    """A typo stops at load, before the teachers train, naming the groups to pick from."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "config" / "dressing_quick.yaml").read_text())
+    data["student"]["points_origin"] = "propio"
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match=r"typo.yaml: student.points_origin 'propio' is not "
+                                         r"a group the student reads .*'points', 'proprio'"):
+        load_config(path)
+    data["student"]["points_origin"] = "proprio"
+    path.write_text(yaml.safe_dump(data))
+    assert load_config(path).student.points_origin == "proprio"
 
 
 @pytest.mark.parametrize("overrides, message", [

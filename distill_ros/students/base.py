@@ -124,12 +124,9 @@ class StudentPolicy(nn.Module):
         return [torch.as_tensor(arrays[n], dtype=torch.float32) for n in self.obs_spec.input_names]
 
     def _normalize(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        names = self.obs_spec.input_names
-        if self.points_origin:
-            named = self._relative(dict(zip(names, inputs)))
-            inputs = [named[n] for n in names]
+        named = self._relative(dict(zip(self.obs_spec.input_names, inputs)))
         return [(x - getattr(self, f"{n}_mean")) / getattr(self, f"{n}_std")
-                if n in self._normalized_inputs else x for n, x in zip(names, inputs)]
+                if n in self._normalized_inputs else x for n, x in named.items()]
 
     def _core(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         return self.core(self.encoder(self._normalize(inputs)))

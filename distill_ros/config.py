@@ -89,6 +89,10 @@ class PipelineConfig:
         if both:
             raise ValueError(f"held_out tasks must not be in tasks, got {both} in both")
         check_tasks(fam, list(self.teachers.sources), "teachers.sources")
+        if self.student.points_frame and fam.act_frame_vectors is None:
+            raise ValueError(f"student.points_frame needs a family that says which of its "
+                             f"action's values are world-frame vectors; {self.family!r} does "
+                             "not (TaskFamily.act_frame_vectors): leave points_frame empty")
         in_range("seed", self.seed, 0, MAX_SEED)
         top = self.seed * TEACHER_SEED_STRIDE + len(self.tasks) - 1
         if top > MAX_SEED and set(self.tasks) - set(self.teachers.sources):
@@ -116,8 +120,9 @@ class PipelineConfig:
         for key in DEFAULTED_KEYS:
             if d["teachers"][key] == getattr(TeacherConfig, key):
                 d["teachers"].pop(key)
-        if not self.student.points_origin:  # added later: unset, older runs keep their hash
-            d["student"].pop("points_origin")
+        for key in ("points_origin", "points_frame"):  # added later: unset, older runs
+            if not getattr(self.student, key):           # keep their hash
+                d["student"].pop(key)
         for name, section in self.sections.items():
             if name == get_algorithm(self.distill.algorithm).name:
                 d[name] = (section.ledger_dict() if hasattr(section, "ledger_dict")
@@ -214,11 +219,12 @@ def load_config(path: str | Path) -> PipelineConfig:
     if algo.config_cls is not None and algo.name not in cfg.sections:
         cfg.sections[algo.name] = _build(algo.config_cls, {}, algo.name, str(path))
     reads = getattr(cfg.sections.get(algo.name), "student_groups", None)
-    origin = cfg.student.points_origin
-    if origin and reads and origin not in reads:  # now, not after the teachers are trained
-        raise ValueError(f"{path}: student.points_origin {origin!r} is not a group the "
-                         f"student reads ({algo.name}.student_groups: {reads}); name one "
-                         f"of them (e.g. proprio, the gripper's pose) or leave it empty")
+    for key in ("points_origin", "points_frame"):  # now, not after the teachers are trained
+        group = getattr(cfg.student, key)
+        if group and reads and group not in reads:
+            raise ValueError(f"{path}: student.{key} {group!r} is not a group the student "
+                             f"reads ({algo.name}.student_groups: {reads}); name one of "
+                             f"them (e.g. proprio, the gripper's pose) or leave it empty")
     return cfg
 
 

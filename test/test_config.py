@@ -33,20 +33,29 @@ def test_a_setting_added_later_leaves_older_runs_resumable_while_unset(tmp_path)
     assert b.to_dict()["student"]["points_origin"] == "proprio" and b.digest() != a.digest()
 
 
-def test_points_origin_must_be_a_group_the_dagger_student_reads(tmp_path):
+@pytest.mark.parametrize("key", ["points_origin", "points_frame"])
+def test_points_origin_must_be_a_group_the_dagger_student_reads(tmp_path, key):
     """A typo stops at load, before the teachers train, naming the groups to pick from."""
     import yaml
 
     data = yaml.safe_load((REPO / "config" / "dressing_quick.yaml").read_text())
-    data["student"]["points_origin"] = "propio"
+    data["student"].pop("points_origin", None)
+    data["student"].pop("points_frame", None)
+    data["student"][key] = "propio"
     path = tmp_path / "typo.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(ValueError, match=r"typo.yaml: student.points_origin 'propio' is not "
+    with pytest.raises(ValueError, match=rf"typo.yaml: student.{key} 'propio' is not "
                                          r"a group the student reads .*'points', 'proprio'"):
         load_config(path)
-    data["student"]["points_origin"] = "proprio"
+    data["student"][key] = "proprio"
     path.write_text(yaml.safe_dump(data))
-    assert load_config(path).student.points_origin == "proprio"
+    assert getattr(load_config(path).student, key) == "proprio"
+
+
+def test_points_frame_needs_a_family_that_names_its_action_vectors(tmp_path):
+    """Grasping's action is not declared as world-frame vectors: refused at load."""
+    with pytest.raises(ValueError, match=r"points_frame needs a family .*'grasp' does not"):
+        load_config(write_config(tmp_path / "g.yaml", student={"points_frame": "proprio"}))
 
 
 @pytest.mark.parametrize("overrides, message", [

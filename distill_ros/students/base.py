@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from distill_ros.spec import ObsSpec, Spec
+from distill_ros.students.config import check_one_frame
 from distill_ros.students.encoders import GroupEncoder
 
 #: a flat observation array, or a dict of arrays keyed by input name
@@ -37,16 +38,34 @@ class StudentPolicy(nn.Module):
     position) are subtracted from every points group's x, y, z inside the graph, before
     the normaliser: the point encoder reads the cloud relative to it, so a shape seen at
     one place in training reads the same at another.
+
+    `points_frame` names a pose group instead (x, y, z, then a quaternion x, y, z, w, e.g.
+    the gripper's pose): the cloud is read in that frame (translated and rotated), and the
+    action's `frame_vectors` (index triples, e.g. a twist's linear and angular parts) come
+    out of the core in that frame and are turned back into the world in the graph, so a
+    scene seen at one orientation in training reads, and is acted on, the same at another.
     """
 
     def __init__(self, core: nn.Module, obs_spec: Union[Spec, ObsSpec], act_spec: Spec,
-                 encoder: Optional[GroupEncoder] = None, points_origin: str = "") -> None:
+                 encoder: Optional[GroupEncoder] = None, points_origin: str = "",
+                 points_frame: str = "",
+                 frame_vectors: Optional[Sequence[Sequence[int]]] = None) -> None:
         super().__init__()
         if not act_spec.low or not act_spec.high:
             raise ValueError("the action spec needs low/high limits to unscale student outputs")
         self.obs_spec = ObsSpec.of(obs_spec)
-        self.points_origin = points_origin
-        self._check_points_origin()
+        check_one_frame(points_origin, points_frame)
+        self.points_origin, self.points_frame = points_origin, points_frame
+        self._check_pose_group("points_origin", points_origin, 3, "a gripper position")
+        self._check_pose_group("points_frame", points_frame, 7,
+                               "x, y, z and a quaternion x, y, z, w: a gripper pose")
+        if points_frame and frame_vectors is None:
+            raise ValueError(f"student.points_frame {points_frame!r} needs to know which of the "
+                             f"action's values are vectors to turn back into the world "
+                             f"({list(act_spec.names)}); the task family declares them "
+                             f"(TaskFamily.act_frame_vectors, () when none are)")
+        self.frame_vectors = (_check_frame_vectors(frame_vectors or (), act_spec)
+                              if points_frame else ())
         self.encoder = encoder if encoder is not None else GroupEncoder(self.obs_spec)
         self.core = core
         self.act_spec = act_spec
@@ -57,42 +76,61 @@ class StudentPolicy(nn.Module):
         self.register_buffer("act_low", torch.tensor(act_spec.low, dtype=torch.float32))
         self.register_buffer("act_high", torch.tensor(act_spec.high, dtype=torch.float32))
 
-    def _check_points_origin(self) -> None:
-        if not self.points_origin:
+    def _check_pose_group(self, key: str, name: str, size: int, what: str) -> None:
+        if not name:
             return
         groups = {g.name: g for g in self.obs_spec.groups}
-        origin = groups.get(self.points_origin)
-        if origin is None or origin.kind != "vector" or origin.size < 3:
+        group = groups.get(name)
+        if group is None or group.kind != "vector" or group.size < size:
             raise ValueError(
-                f"student.points_origin {self.points_origin!r} must name a vector group of at "
-                f"least 3 values (its first three are the origin, e.g. a gripper position); "
-                f"the student's groups: {self.obs_spec.describe()}")
+                f"student.{key} {name!r} must name a vector group of at least {size} "
+                f"values (its first {size} are {what}); the student's groups: "
+                f"{self.obs_spec.describe()}")
         if not any(g.kind == "points" and g.channels.dim >= 3 for g in groups.values()):
-            raise ValueError(f"student.points_origin {self.points_origin!r} is set but the "
-                             f"student reads no points group with x, y, z: "
-                             f"{self.obs_spec.describe()}; leave points_origin empty")
+            raise ValueError(f"student.{key} {name!r} is set but the student reads no "
+                             f"points group with x, y, z: {self.obs_spec.describe()}; leave "
+                             f"{key} empty")
 
     def _relative(self, named: dict) -> dict:
-        """Each points group's x, y, z minus the origin group's first three values."""
-        if not self.points_origin:
+        """Each points group's x, y, z from `points_origin`, or in `points_frame` (tensors)."""
+        pose = self.points_origin or self.points_frame
+        if not pose:
             return named
-        origin = named[self.points_origin][:, None, :3]
+        origin = named[pose][:, None, :3]
+        rotation = _rotation(named[pose][:, 3:7]) if self.points_frame else None
         out = dict(named)
         for g in self.obs_spec.groups:
             if g.kind == "points" and g.channels.dim >= 3:
                 x = named[g.name]
-                cat = torch.cat if isinstance(x, torch.Tensor) else np.concatenate
-                out[g.name] = cat([x[..., :3] - origin, x[..., 3:]], -1)
+                xyz = x[..., :3] - origin
+                if rotation is not None:
+                    xyz = xyz @ rotation   # row-wise R^T p: the frame's coordinates
+                out[g.name] = torch.cat([xyz, x[..., 3:]], -1)
         return out
+
+    def _to_world(self, action: torch.Tensor, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """The core's action with its `frame_vectors` turned from `points_frame` to the world."""
+        if not self.frame_vectors:
+            return action
+        pose = inputs[list(self.obs_spec.input_names).index(self.points_frame)]
+        rotation = _rotation(pose[:, 3:7])
+        columns = list(action.unbind(-1))
+        for triple in self.frame_vectors:
+            v = rotation @ torch.stack([columns[i] for i in triple], -1).unsqueeze(-1)
+            for i, value in zip(triple, v.squeeze(-1).unbind(-1)):
+                columns[i] = value
+        return torch.stack(columns, -1)
 
     def set_normalizer(self, obs: Obs) -> None:
         """Fit the normalisers to data (saved state, not a hidden global).
 
         Channels are pooled over points and frames; a command's statistics use only the
         commanded entries. Constant channels (e.g. a contact flag never set) get std 1.
-        With `points_origin`, a points group's statistics are those of the relative points.
+        With `points_origin` or `points_frame`, a points group's statistics are those of the
+        points as the encoder reads them.
         """
-        arrays = self._relative({k: np.asarray(v) for k, v in self.as_arrays(obs).items()})
+        tensors = {k: torch.as_tensor(np.asarray(v)) for k, v in self.as_arrays(obs).items()}
+        arrays = {k: v.numpy() for k, v in self._relative(tensors).items()}
         for g in self.obs_spec.groups:
             # in the data's own dtype: a flat float32 student fits the same statistics, bit
             # for bit, as before groups existed (so earlier runs reproduce exactly)
@@ -129,7 +167,7 @@ class StudentPolicy(nn.Module):
                 if n in self._normalized_inputs else x for n, x in named.items()]
 
     def _core(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        return self.core(self.encoder(self._normalize(inputs)))
+        return self._to_world(self.core(self.encoder(self._normalize(inputs))), inputs)
 
     def normalize_actions(self, act: torch.Tensor) -> torch.Tensor:
         """Physical action -> [-1, 1] (the training target space)."""
@@ -154,6 +192,37 @@ class StudentPolicy(nn.Module):
         """Export the whole deployable graph: one input per group, dynamic batch axis."""
         example = tuple(torch.zeros(1, *s) for s in self.obs_spec.input_shapes().values())
         trace_to_onnx(self, example, list(self.obs_spec.input_names), path, opset)
+
+
+def _rotation(q: torch.Tensor) -> torch.Tensor:
+    """(B, 4) quaternions x, y, z, w -> (B, 3, 3) rotations (columns: the frame's axes)."""
+    q = q / q.pow(2).sum(-1, keepdim=True).sqrt().clamp_min(1e-12)
+    x, y, z, w = q.unbind(-1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        -1).reshape(*q.shape[:-1], 3, 3)
+
+
+def _check_frame_vectors(triples: Sequence[Sequence[int]], act_spec: Spec
+                         ) -> tuple[tuple[int, ...], ...]:
+    """The action's 3-vectors, checked: turning one must commute with the [-1, 1] scaling."""
+    out = tuple(tuple(int(i) for i in t) for t in triples)
+    flat = [i for t in out for i in t]
+    if any(len(t) != 3 for t in out) or len(set(flat)) != len(flat) or \
+            any(not 0 <= i < act_spec.dim for i in flat):
+        raise ValueError(f"frame vectors must be disjoint triples of action indices in "
+                         f"[0, {act_spec.dim}), got {[list(t) for t in out]}")
+    for t in out:
+        low, high = [act_spec.low[i] for i in t], [act_spec.high[i] for i in t]
+        if any(abs(lo + hi) > 1e-9 for lo, hi in zip(low, high)) or \
+                max(high) - min(high) > 1e-9:
+            raise ValueError(
+                f"student.points_frame turns the action's {[act_spec.names[i] for i in t]}, "
+                f"so their limits must be one symmetric bound (-a, a), got low {low}, high "
+                f"{high}; leave points_frame empty for this action")
+    return out
 
 
 def trace_to_onnx(module: nn.Module, example: tuple, input_names: list[str], path: str,

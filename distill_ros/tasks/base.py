@@ -70,6 +70,10 @@ class TaskFamily:
     #: (teacher, teacher_groups) -> the teacher that reads those groups flattened (e.g. the
     #: humanoid's expert steered by the `heading` group); None: the teacher as loaded
     teacher_for_groups: Optional[Callable[[Any, tuple[str, ...]], Any]] = None
+    #: index triples of the action that are world-frame 3-vectors (a twist's linear and
+    #: angular parts), which a student with `student.points_frame` outputs in that frame and
+    #: turns back; () when none are; None: not declared (points_frame refused)
+    act_frame_vectors: Optional[tuple[tuple[int, int, int], ...]] = None
 
     def teacher_reading(self, teacher: Any, groups: Sequence[str]) -> Any:
         """`teacher` as it reads `groups` (the `teacher_for_groups` hook), else as loaded."""

@@ -145,3 +145,74 @@ def test_points_origin_reads_the_cloud_relative_to_the_origin_group(tmp_path):
     flat = ObsSpec((SPEC.groups[0],))
     with pytest.raises(ValueError, match="reads no points group"):
         build_student(StudentConfig(points_origin="state"), flat, ACT)
+
+
+TWIST = Spec(("vx", "vy", "vz", "wx", "wy", "wz"), (-2.0,) * 6, (2.0,) * 6, "m/s, rad/s")
+POSED = ObsSpec((
+    Group("pose", "vector", Spec(("x", "y", "z", "qx", "qy", "qz", "qw"), units="m, quat")),
+    Group("cloud", "points", Spec(("x", "y", "z", "label"), units="m, label 0/1"), 16),
+))
+
+
+def _posed(n, seed=0):
+    import pybullet as pb
+
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    pose = np.concatenate([rng.normal(0.0, 0.5, (n, 3)), q], 1).astype(np.float32)
+    local = rng.normal(0.0, 0.3, (n, 16, 3))       # the cloud as the gripper sees it
+    world = np.stack([local[i] @ np.reshape(pb.getMatrixFromQuaternion(q[i]), (3, 3)).T
+                      + pose[i, :3] for i in range(n)])
+    labels = rng.integers(0, 2, (n, 16, 1))
+    return {"pose": pose, "cloud": np.concatenate([world, labels], 2).astype(np.float32)}
+
+
+def test_points_frame_reads_the_cloud_and_acts_in_the_pose_frame(tmp_path):
+    """A scene turned and moved with the gripper gives the same action, turned (in ONNX too)."""
+    import pybullet as pb
+
+    torch.manual_seed(0)
+    s = build_student(StudentConfig(hidden=[32, 32], points_frame="pose"), POSED, TWIST,
+                      point_features=16, frame_vectors=((0, 1, 2), (3, 4, 5)))
+    s.set_normalizer(_posed(200))
+    # the pose's own values made negligible to the core: only the frame it defines acts
+    s.pose_std.fill_(1e9)
+    s.eval()
+    obs = _posed(8, seed=3)
+    turn = np.array(pb.getQuaternionFromEuler((0.4, -1.1, 2.5)))
+    shift = np.array([0.3, -0.2, 0.9])
+    r = np.reshape(pb.getMatrixFromQuaternion(turn), (3, 3))
+    moved = {"pose": obs["pose"].copy(), "cloud": obs["cloud"].copy()}
+    for i in range(8):
+        pos, quat = pb.multiplyTransforms(shift, turn, obs["pose"][i, :3], obs["pose"][i, 3:])
+        moved["pose"][i] = [*pos, *quat]
+    moved["cloud"][..., :3] = obs["cloud"][..., :3] @ r.T + shift
+    base, turned = s.act(obs), s.act(moved)
+    assert np.abs(base).max() < 2.0 / np.sqrt(3), "no limit may clip a turned vector"
+    np.testing.assert_allclose(turned[:, :3], base[:, :3] @ r.T, atol=1e-5)
+    np.testing.assert_allclose(turned[:, 3:], base[:, 3:] @ r.T, atol=1e-5)
+    # the same twist in the world for a cloud the gripper sees alike: no turn, no action turn
+    assert np.max(np.abs(turned - base)) > 1e-3, "the world-frame action must turn"
+    path = tmp_path / "policy.onnx"
+    export_student(s, path, PolicyMetadata(POSED, TWIST, 10.0, "toy"))
+    diffs = parity_check(s, path, _posed(64, seed=7), tol=1e-4)
+    assert diffs["max_abs_diff_random"] <= 1e-4 and diffs["max_abs_diff_real"] <= 1e-4
+
+
+def test_points_frame_refuses_what_it_cannot_turn():
+    vectors = ((0, 1, 2), (3, 4, 5))
+    with pytest.raises(ValueError, match="at least 7 values"):
+        build_student(StudentConfig(points_frame="state"), SPEC, TWIST, frame_vectors=vectors)
+    with pytest.raises(ValueError, match="TaskFamily.act_frame_vectors"):
+        build_student(StudentConfig(points_frame="pose"), POSED, TWIST)
+    lopsided = Spec(TWIST.names, (-1.0, -2.0, -2.0, -1, -1, -1), (2.0,) * 3 + (1,) * 3)
+    with pytest.raises(ValueError, match=r"turns the action's \['vx', 'vy', 'vz'\], so their "
+                                         r"limits must be one symmetric bound"):
+        build_student(StudentConfig(points_frame="pose"), POSED, lopsided,
+                      frame_vectors=vectors)
+    with pytest.raises(ValueError, match="disjoint triples"):
+        build_student(StudentConfig(points_frame="pose"), POSED, TWIST,
+                      frame_vectors=((0, 1, 2), (2, 3, 4)))
+    with pytest.raises(ValueError, match="set one of student.points_origin"):
+        StudentConfig(points_origin="pose", points_frame="pose")

@@ -39,7 +39,7 @@ def _student_builder(cfg: PipelineConfig):
 
     def build(shapes: dict[str, tuple[int, ...]]) -> torch.nn.Module:
         return build_student(cfg.student, group_spec(shapes, fam.obs_spec, fam.obs_groups),
-                             fam.act_spec)
+                             fam.act_spec, frame_vectors=fam.act_frame_vectors)
     return build
 
 

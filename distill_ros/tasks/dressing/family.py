@@ -84,4 +84,5 @@ FAMILY = TaskFamily(
     evaluate=_evaluate,
     make_scene=make_scene,
     obs_groups=obs_groups(),
+    act_frame_vectors=((0, 1, 2), (3, 4, 5)),   # the gripper's twist, world frame
 )

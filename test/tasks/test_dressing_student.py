@@ -129,7 +129,8 @@ def test_dagger_point_cloud_student_through_the_pipeline(tmp_path, capsys):
     bench/bench_dressing_heldout.py on the run replays the eval stage's held-out seeds."""
     cfg = {"name": "dress", "family": "dressing", "tasks": ["f0e2"], "held_out": ["f2e2"],
            "seed": 0, "teachers": {"algo": "scripted", "eval_episodes": 1},
-           "student": {"hidden": [32, 32]}, "distill": {"algorithm": "dagger"},
+           "student": {"hidden": [32, 32], "points_frame": "proprio"},   # as the configs
+           "distill": {"algorithm": "dagger"},
            "dagger": {"n_envs": 1, "vector": "sync", "teacher_groups": ["state"],
                       "student_groups": ["points", "proprio"], "rounds": 2,
                       "steps_per_round": 6, "updates_per_round": 20, "batch_size": 8,

@@ -82,20 +82,22 @@ def points_cost(n_points: int, steps: int = 30) -> dict:
 
 
 def default_policy(path: Path, n_points: int) -> Path:
-    """An untrained points + proprio student (the quick config's shape) exported to `path`."""
+    """An untrained points + proprio student (the quick config's) exported to `path`."""
     import torch
 
     from distill_ros.export.metadata import PolicyMetadata
     from distill_ros.export.onnx_export import export_student
     from distill_ros.spec import ObsSpec
-    from distill_ros.students.config import StudentConfig
+    from distill_ros.config import load_config
     from distill_ros.students.factory import build_student
-    from distill_ros.tasks.dressing.family import ACT_SPEC, obs_groups
+    from distill_ros.tasks.dressing.family import ACT_SPEC, FAMILY, obs_groups
 
     torch.manual_seed(0)
     groups = {g.name: g for g in obs_groups(n_points).groups}
     spec = ObsSpec((groups["points"], groups["proprio"]))
-    student = build_student(StudentConfig(), spec, ACT_SPEC)
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "dressing_quick.yaml")
+    student = build_student(config.student, spec, ACT_SPEC,
+                            frame_vectors=FAMILY.act_frame_vectors)
     export_student(student, path, PolicyMetadata(spec, ACT_SPEC, CONTROL_RATE_HZ, "dressing"))
     return path
 

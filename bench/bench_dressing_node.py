@@ -44,21 +44,22 @@ CONFIG = REPO / "config"
 
 
 def untrained_dressing_student(folder: Path) -> str:
-    """Export the default student of the dressing points + proprio layout, initial weights."""
+    """Export dressing_quick's student (points + proprio, gripper frame), initial weights."""
     import torch
 
-    from distill_ros.config import StudentConfig
+    from distill_ros.config import load_config
     from distill_ros.export.metadata import PolicyMetadata, Provenance
     from distill_ros.export.onnx_export import export_student
     from distill_ros.spec import ObsSpec
     from distill_ros.students.factory import build_student
     from distill_ros.tasks.dressing.env import CONTROL_RATE_HZ
-    from distill_ros.tasks.dressing.family import ACT_SPEC, obs_groups
+    from distill_ros.tasks.dressing.family import ACT_SPEC, FAMILY, obs_groups
 
     torch.manual_seed(0)
     groups = obs_groups()
     spec = ObsSpec((groups.group("proprio"), groups.group("points")))
-    student = build_student(StudentConfig(), spec, ACT_SPEC)
+    student = build_student(load_config(CONFIG / "dressing_quick.yaml").student, spec,
+                            ACT_SPEC, frame_vectors=FAMILY.act_frame_vectors)
     path = folder / "policy.onnx"
     export_student(student, path, PolicyMetadata(
         spec, ACT_SPEC, CONTROL_RATE_HZ, "dressing",

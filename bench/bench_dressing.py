@@ -85,10 +85,10 @@ def default_policy(path: Path, n_points: int) -> Path:
     """An untrained points + proprio student (the quick config's) exported to `path`."""
     import torch
 
+    from distill_ros.config import load_config
     from distill_ros.export.metadata import PolicyMetadata
     from distill_ros.export.onnx_export import export_student
     from distill_ros.spec import ObsSpec
-    from distill_ros.config import load_config
     from distill_ros.students.factory import build_student
     from distill_ros.tasks.dressing.family import ACT_SPEC, FAMILY, obs_groups
 

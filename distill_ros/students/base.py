@@ -91,13 +91,21 @@ class StudentPolicy(nn.Module):
                              f"points group with x, y, z: {self.obs_spec.describe()}; leave "
                              f"{key} empty")
 
-    def _relative(self, named: dict) -> dict:
-        """Each points group's x, y, z from `points_origin`, or in `points_frame` (tensors)."""
+    def _frame(self, named: dict) -> torch.Tensor | None:
+        """The `points_frame` pose's rotation (B, 3, 3), or None without a frame."""
+        return _rotation(named[self.points_frame][:, 3:7]) if self.points_frame else None
+
+    def _relative(self, named: dict, rotation: torch.Tensor | None = None) -> dict:
+        """Each points group's x, y, z from `points_origin`, or in `points_frame` (tensors).
+
+        `rotation`: the frame's, if the caller has it already (`_frame`).
+        """
         pose = self.points_origin or self.points_frame
         if not pose:
             return named
         origin = named[pose][:, None, :3]
-        rotation = _rotation(named[pose][:, 3:7]) if self.points_frame else None
+        if rotation is None:
+            rotation = self._frame(named)
         out = dict(named)
         for g in self.obs_spec.groups:
             if g.kind == "points" and g.channels.dim >= 3:
@@ -108,12 +116,10 @@ class StudentPolicy(nn.Module):
                 out[g.name] = torch.cat([xyz, x[..., 3:]], -1)
         return out
 
-    def _to_world(self, action: torch.Tensor, inputs: list[torch.Tensor]) -> torch.Tensor:
-        """The core's action with its `frame_vectors` turned from `points_frame` to the world."""
+    def _to_world(self, action: torch.Tensor, rotation: torch.Tensor | None) -> torch.Tensor:
+        """The core's action with its `frame_vectors` turned by the frame's `rotation`."""
         if not self.frame_vectors:
             return action
-        pose = inputs[list(self.obs_spec.input_names).index(self.points_frame)]
-        rotation = _rotation(pose[:, 3:7])
         columns = list(action.unbind(-1))
         for triple in self.frame_vectors:
             v = rotation @ torch.stack([columns[i] for i in triple], -1).unsqueeze(-1)
@@ -161,13 +167,17 @@ class StudentPolicy(nn.Module):
         arrays = self.as_arrays(obs)
         return [torch.as_tensor(arrays[n], dtype=torch.float32) for n in self.obs_spec.input_names]
 
-    def _normalize(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        named = self._relative(dict(zip(self.obs_spec.input_names, inputs)))
+    def _normalize(self, inputs: list[torch.Tensor],
+                   rotation: torch.Tensor | None = None) -> list[torch.Tensor]:
+        named = self._relative(dict(zip(self.obs_spec.input_names, inputs)), rotation)
         return [(x - getattr(self, f"{n}_mean")) / getattr(self, f"{n}_std")
                 if n in self._normalized_inputs else x for n, x in named.items()]
 
     def _core(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        return self._to_world(self.core(self.encoder(self._normalize(inputs))), inputs)
+        # the frame's rotation once per call: it turns the points in and the action out
+        rotation = self._frame(dict(zip(self.obs_spec.input_names, inputs)))
+        return self._to_world(self.core(self.encoder(self._normalize(inputs, rotation))),
+                              rotation)
 
     def normalize_actions(self, act: torch.Tensor) -> torch.Tensor:
         """Physical action -> [-1, 1] (the training target space)."""

@@ -12,7 +12,9 @@ teacher. Extra students (e.g. the offline baseline's export) join with `--studen
 (`poses.BEYOND_RANGES`), where the teachers no longer all dress every episode; the config's
 own held-out tasks keep their eval stage's seeds. Each task also reports the selection-seed
 mean of every teacher and their average ("any single teacher", what a range's teacher does
-there when nobody picks it for that task).
+there when nobody picks it for that task). `garments` pools, per held-out garment, the episodes
+of every task that wears it (e.g. `f1e1@gown_long,f3e3@gown_long`: the garment on held-out
+poses too).
 
     python bench/bench_dressing_heldout.py --config config/dressing_quick.yaml \
         --run-dir runs/dressing_quick --episodes 20 --selection 10 --processes 2 \
@@ -43,6 +45,37 @@ def summarise(result: dict) -> dict:
     low, high = wilson_interval(sum(wins), len(wins))
     return {"success": float(np.mean(wins)), "success_95": [round(low, 3), round(high, 3)],
             "ratio": float(np.mean(ratios)), "ratios": [round(r, 3) for r in ratios]}
+
+
+def versus_teacher(mine: dict, teacher: dict) -> dict:
+    """A student's summary, with how it compares seed by seed with the picked teacher."""
+    diff = np.subtract(mine["ratios"], teacher["ratios"])   # the same seeds, in order
+    return dict(summarise(mine), seeds_above_teacher=int((diff > 0).sum()),
+                seeds_below_teacher=int((diff < 0).sum()),
+                beats_best_teacher=bool(np.mean(diff) > 0))
+
+
+def by_garment(results: dict, tasks: list[str], students: list[str]) -> dict:
+    """Per held-out garment (tasks ``<range>@<garment>``): each policy's episodes pooled.
+
+    The picked teacher is each task's own (a different range's teacher per pose), so the
+    pooled "best teacher" is the best any single teacher does task by task, and a student
+    beats it when its pooled mean ratio is higher.
+    """
+    garments: dict[str, list[str]] = {}
+    for task in tasks:
+        if "@" in task:
+            garments.setdefault(task.partition("@")[2], []).append(task)
+    out = {}
+    for garment, names in garments.items():
+        def pooled(who: str) -> dict:
+            return {key: [x for t in names for x in results[t, who][key]]
+                    for key in ("ratios", "successes")}
+        teacher = pooled("best teacher")
+        out[garment] = {"tasks": names, "policies": {
+            "best teacher": summarise(teacher),
+            **{name: versus_teacher(pooled(name), teacher) for name in students}}}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,17 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         teacher = results[task, "best teacher"]
         policies = {"best teacher": summarise(teacher)}
         for name in students:
-            mine = results[task, name]
-            diff = np.subtract(mine["ratios"], teacher["ratios"])   # the same seeds, in order
-            policies[name] = dict(summarise(mine), seeds_above_teacher=int((diff > 0).sum()),
-                                  seeds_below_teacher=int((diff < 0).sum()),
-                                  beats_best_teacher=bool(np.mean(diff) > 0))
+            policies[name] = versus_teacher(results[task, name], teacher)
         best, scores = picked[task]
         out["tasks"][task] = {"best_teacher": best,
                               "selection": {t: round(v, 3) for t, v in scores.items()},
                               "any_single_teacher": round(float(np.mean(list(scores.values()))),
                                                           3),
                               "policies": policies}
+    out["garments"] = by_garment(results, held_out, list(students))
     out["wall_s"] = round(time.monotonic() - start, 1)
     print(json.dumps(out, indent=1))
     return 0

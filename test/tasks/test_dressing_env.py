@@ -164,6 +164,7 @@ def test_family_record_matches_the_env():
     finally:
         env.close()
     assert "f1e1" in FAMILY.tasks and "f0e0@gown_long" in FAMILY.tasks
+    assert "f3e3@gown_long" in FAMILY.tasks      # garment and pose held out at once
 
 
 def test_bad_arguments_are_refused():

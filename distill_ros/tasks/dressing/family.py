@@ -1,7 +1,7 @@
 """The dressing family's record: tasks, named layouts and observation groups.
 
 Tasks: every pose range (`poses.POSE_RANGES`, training and held out) with garments drawn from
-the training garments, plus each training range with each held-out garment fixed
+the training garments, plus every range (training or held out) with each held-out garment fixed
 (``f0e1@gown_long``). Teachers read the privileged ``state`` group; the student reads
 ``points`` (the preprocessed, labelled camera cloud) and ``proprio``.
 """
@@ -35,8 +35,10 @@ ACT_SPEC = Spec(
 )
 assert OBS_SPEC.dim == STATE_DIM, "the state layout and its names disagree"
 
+#: every range, alone (garments drawn from training's) or with a held-out garment: the garment
+#: is tried on training poses and on held-out ones (both held out at once)
 TASKS = (*TRAIN_RANGES, *HELD_OUT_RANGES,
-         *(f"{r}@{g.name}" for g in HELD_OUT_GARMENTS for r in TRAIN_RANGES))
+         *(f"{r}@{g.name}" for g in HELD_OUT_GARMENTS for r in (*TRAIN_RANGES, *HELD_OUT_RANGES)))
 
 
 def obs_groups(n_points: int = CLOUD.n_points) -> ObsSpec:

@@ -37,6 +37,7 @@ from distill_ros.evaluate import wilson_interval
 from distill_ros.executor import make_executor
 from distill_ros.rollout import episode_seed, task_index
 from distill_ros.tasks.base import check_tasks, get_family
+from distill_ros.tasks.dressing.env import parse_task
 from distill_ros.tasks.dressing.evaluate import Job, pick_teachers, run_job, teacher_paths
 
 
@@ -64,8 +65,8 @@ def by_garment(results: dict, tasks: list[str], students: list[str]) -> dict:
     """
     garments: dict[str, list[str]] = {}
     for task in tasks:
-        if "@" in task:
-            garments.setdefault(task.partition("@")[2], []).append(task)
+        if (garment := parse_task(task)[1]) is not None:
+            garments.setdefault(garment.name, []).append(task)
     out = {}
     for garment, names in garments.items():
         def pooled(who: str) -> dict:

@@ -50,10 +50,15 @@ def asdict_without_defaults(settings: object, late_keys: Iterable[str]) -> dict:
     runs' config hashes (and resumes) valid.
     """
     d = dataclasses.asdict(settings)
-    defaults = {f.name: f.default for f in dataclasses.fields(settings)}
-    for key in late_keys:
-        if d[key] == defaults[key]:
-            d.pop(key)
+    for f in dataclasses.fields(settings):
+        if f.name not in late_keys:
+            continue
+        default = (f.default_factory() if f.default is dataclasses.MISSING
+                   else f.default)  # a nested section's default: its own defaults
+        if dataclasses.is_dataclass(default):
+            default = dataclasses.asdict(default)
+        if d[f.name] == default:
+            d.pop(f.name)
     return d
 
 

@@ -68,9 +68,61 @@ class BetaConfig:
                              f"got {self.fail_steps}")
 
 
+@dataclass
+class FinetuneConfig:
+    """RL fine-tuning of the DAgger student on the task's own reward (`finetune.py`).
+
+    After the DAgger rounds, `iterations` rounds of PPO (Schulman et al. 2017): the student
+    drives alone with Gaussian exploration noise of std `noise` (normalised [-1, 1] action
+    units) for `steps` steps per env, a critic that reads the teacher's groups and the task
+    learns the discounted return (`gamma`, GAE `lam`), and the student takes `epochs` passes
+    of clipped policy-gradient steps (`clip`, minibatches of `batch_size`) plus
+    `distill_weight` times the distillation MSE to the teachers' labels on the same states,
+    which holds it near them. The first `warmup` iterations train the critic only.
+    `episode_steps` > 0 cuts episodes after that many steps (the return is bootstrapped from
+    the critic), so more of them start where the env's resets put them. 0 iterations: off.
+    """
+
+    iterations: int = 0
+    steps: int = 512
+    warmup: int = 10
+    noise: float = 0.02
+    gamma: float = 0.95
+    lam: float = 0.95
+    learning_rate: float = 1e-5
+    critic_learning_rate: float = 3e-4
+    critic_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    epochs: int = 4
+    batch_size: int = 512
+    clip: float = 0.2
+    distill_weight: float = 1000.0
+    episode_steps: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "warmup", "episode_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"dagger.finetune.{name} must be >= 0, "
+                                 f"got {getattr(self, name)!r}")
+        _positive(**{f"finetune.{k}": getattr(self, k) for k in (
+            "steps", "noise", "learning_rate", "critic_learning_rate", "epochs",
+            "batch_size", "clip")})
+        for name in ("gamma", "lam"):
+            in_range(f"dagger.finetune.{name}", getattr(self, name), 0.0, 1.0)
+        if self.distill_weight < 0:
+            raise ValueError(f"dagger.finetune.distill_weight must be >= 0 (0: reward only), "
+                             f"got {self.distill_weight!r}")
+        if not self.critic_hidden or min(self.critic_hidden) < 1:
+            raise ValueError(f"dagger.finetune.critic_hidden must list the critic's layer "
+                             f"widths, e.g. [256, 256], got {self.critic_hidden!r}")
+        if self.iterations and self.warmup >= self.iterations:
+            raise ValueError(f"dagger.finetune.warmup ({self.warmup}) must be under "
+                             f"dagger.finetune.iterations ({self.iterations}): the warm-up "
+                             "iterations train the critic only")
+
+
 # Keys added after runs existed: left at their defaults, run.json does not record them.
 LATE_KEYS = ("rollout_workers", "learning_rate_final", "action_noise", "keep",
-             "min_teacher_success", "ema_decay")
+             "min_teacher_success", "ema_decay", "finetune")
 
 
 @dataclass
@@ -100,6 +152,8 @@ class DaggerConfig:
     With `ema_decay` > 0 an exponential moving average of the student's weights (Polyak
     averaging, decay per update; `distill/weight_average.py`) is the student that acts while
     collecting, is evaluated, kept and exported; the optimiser trains the raw weights.
+    `finetune` (`FinetuneConfig`, off by default) then fine-tunes that student by RL on the
+    task's reward, and the fine-tuned student is the one exported.
     """
 
     n_envs: int = 4
@@ -129,6 +183,7 @@ class DaggerConfig:
     eval_episodes: int = 10
     rollout_workers: int = 0    # 0: one vector here; k: k workers (Ray actors: executor ray)
     min_teacher_success: float = 0.0  # tasks whose teacher's check is under it get no env
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # RL after the rounds
 
     def __post_init__(self) -> None:
         _choice("vector", self.vector, VECTOR)

@@ -3,7 +3,8 @@
 teachers  offline's: train (SB3) or load one expert per task
 collect   offline's when `dagger.init: offline` (the warm start trains on it); otherwise
           nothing: DAgger labels its own states
-distill   the offline student first when warm-starting, then DAgger's rounds; the student
+distill   the offline student first when warm-starting, then DAgger's rounds, then RL
+          fine-tuning when `dagger.finetune.iterations` > 0 (`finetune.py`); the student
           goes to student/best.pt in the offline format, so export and eval read it unchanged
 export    student -> export/policy.onnx, parity-checked on random states and the buffer's
 eval      offline's: teachers and the exported student on the same seeds, each reading the
@@ -144,8 +145,13 @@ def stage_distill(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
         from distill_ros.distill.offline.train import train_offline
 
         figures["offline"] = train_offline(run, cfg)
-    figures.update(train_dagger(dataclasses.replace(cfg.dagger, task_weights=weights), job))
+    settings = dataclasses.replace(cfg.dagger, task_weights=weights)
+    figures.update(train_dagger(settings, job))
     student = trained_student(job.out_dir, job.build_student)
+    if cfg.dagger.finetune.iterations:
+        from distill_ros.distill.dagger.finetune import finetune
+
+        figures["finetune"] = finetune(settings, job, student)
     # the offline checkpoint format, so export/eval (offline.load_student) read it unchanged
     Distillation(student, cfg.dagger.learning_rate).save(run.path("student", "best.pt"),
                                                          source="dagger")
@@ -156,6 +162,10 @@ def stage_export(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:
     """The DAgger student to ONNX, parity-checked on random states and the buffer's states."""
     job = dagger_job(run, cfg)
     student = trained_student(job.out_dir, job.build_student)
+    if cfg.dagger.finetune.iterations:
+        from distill_ros.distill.dagger.finetune import finetuned
+
+        student = finetuned(job.out_dir, student)
     state = torch.load(Path(job.out_dir) / "latest.pt", map_location="cpu",
                        weights_only=False)
     real = state["buffer"]["obs"]

@@ -151,3 +151,29 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 def test_bad_settings_name_the_key(bad, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         FinetuneConfig(**bad)
+
+
+def test_humanoid_finetune_config_is_the_quick_config_plus_finetuning():
+    import dataclasses
+
+    from conftest import REPO
+
+    from distill_ros.config import load_config
+
+    quick = load_config(REPO / "config" / "humanoid_quick.yaml")
+    tuned = load_config(REPO / "config" / "humanoid_finetune.yaml")
+    assert quick.dagger.finetune.iterations == 0 and tuned.dagger.finetune.iterations == 80
+    # the same student, DAgger and eval: only the fine-tuning differs
+    assert dataclasses.replace(tuned.dagger, finetune=FinetuneConfig()) == quick.dagger
+    assert (tuned.student, tuned.tasks, tuned.eval) == (quick.student, quick.tasks, quick.eval)
+    # off, the new section is not recorded: runs from before it keep their config hash
+    assert "finetune" not in quick.to_dict()["dagger"]
+    assert tuned.to_dict()["dagger"]["finetune"]["iterations"] == 80
+
+
+def test_a_diverged_student_stops_the_run_with_the_fix(tmp_path):
+    student = _student(SHAPES)
+    with torch.no_grad():
+        next(student.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="Lower dagger.finetune.learning_rate"):
+        finetune(_config(), _job(tmp_path), student)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -48,6 +48,9 @@ from distill_ros.distill.dagger.config import DaggerConfig, FinetuneConfig
 from distill_ros.distill.dagger.envs import (episode_outcomes, flatten, make_vector_env, select,
                                              to_groups)
 from distill_ros.distill.dagger.routing import TeacherRouter, assign_tasks
+
+if TYPE_CHECKING:
+    from distill_ros.distill.dagger.runner import DaggerJob
 
 log = logging.getLogger(__name__)
 SEED_OFFSET = 31_337   # fine-tuning resets, apart from DAgger's rounds and its evaluations
@@ -143,6 +146,12 @@ def collect(envs, student: nn.Module, router: TeacherRouter, cfg: DaggerConfig,
         with torch.no_grad():
             x = {k: torch.as_tensor(v) for k, v in inputs.items()}
             mean = student.forward_normalized(student_input(x)).numpy()
+        if not np.all(np.isfinite(mean)):
+            raise FloatingPointError(
+                "dagger.finetune: the student's action is not finite; the updates diverged. "
+                "Lower dagger.finetune.learning_rate or raise distill_weight, delete "
+                "finetune.pt in the run's student/dagger folder and run the distill stage "
+                "again")
         action = mean + ft.noise * np.stack([r.standard_normal(mean.shape[1]) for r in rngs])
         physical = np.clip(low + (action + 1.0) * 0.5 * (high - low), low, high)
         obs, reward, terminated, truncated, info = envs.step(physical)
@@ -224,7 +233,7 @@ def update(student: nn.Module, critic: Critic, optimizers: tuple, rollout: Rollo
     return out
 
 
-def finetune(cfg: DaggerConfig, job, student: nn.Module) -> dict:
+def finetune(cfg: DaggerConfig, job: "DaggerJob", student: nn.Module) -> dict:
     """Fine-tune `student` (in place) for `cfg.finetune.iterations`, resuming `finetune.pt`.
 
     `job` is the run's `DaggerJob` (envs, tasks, teachers, folders, seed). Returns the final

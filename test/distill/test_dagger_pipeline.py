@@ -127,3 +127,34 @@ def test_a_teacher_that_fails_its_check_labels_nothing(tmp_path, toy_expert):
     stages = json.loads((run.root / "run.json").read_text())["stages"]
     assert stages["teachers"]["success"] == {"goal_0": 1.0, "goal_1": 0.0}
     assert list(stages["distill"]["success_per_task"]) == ["goal_0"], "goal_1 got an env"
+
+
+def test_finetuning_runs_in_the_distill_stage_and_is_what_gets_exported(tmp_path, toy_expert):
+    import numpy as np
+    import onnxruntime as ort
+
+    from distill_ros.distill.dagger.finetune import finetuned
+    from distill_ros.distill.dagger.runner import trained_student
+    from distill_ros.distill.dagger.stages import dagger_job
+
+    finetune = {"iterations": 4, "warmup": 1, "steps": 40, "episode_steps": 20,
+                "batch_size": 64, "epochs": 2, "noise": 0.1, "learning_rate": 1e-3,
+                "critic_hidden": [32]}
+    cfg = _config(tmp_path, toy_expert, max_teacher_queries=0, finetune=finetune)
+    run = run_stages(cfg, tmp_path / "run", list(STAGES))
+    stages = json.loads((run.root / "run.json").read_text())["stages"]
+    assert stages["distill"]["finetune"]["iterations"] == 4, stages["distill"]
+    curves = json.loads((run.root / "report" / "finetune_curves.json").read_text())
+    assert [c["iteration"] for c in curves] == [1, 2, 3, 4]
+    assert (run.root / "report" / "finetune_curves.png").is_file()
+    job = dagger_job(run, cfg)
+    distilled = trained_student(job.out_dir, job.build_student)
+    tuned = finetuned(job.out_dir, trained_student(job.out_dir, job.build_student))
+    x = torch.as_tensor(np.random.default_rng(0).uniform(-0.5, 0.5, (16, 9)), dtype=torch.float32)
+    with torch.no_grad():
+        want, before = tuned(x).numpy(), distilled(x).numpy()
+    assert np.abs(want - before).max() > 1e-3, "the fine-tuning did not move the student"
+    session = ort.InferenceSession(str(run.root / "export" / "policy.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)  # the export is the fine-tuned student
+    assert stages["eval"]["status"] == "complete"

@@ -146,6 +146,9 @@ def test_finetuning_runs_in_the_distill_stage_and_is_what_gets_exported(tmp_path
     assert stages["distill"]["finetune"]["iterations"] == 4, stages["distill"]
     curves = json.loads((run.root / "report" / "finetune_curves.json").read_text())
     assert [c["iteration"] for c in curves] == [1, 2, 3, 4]
+    for row in curves:  # per task too, and the tasks' counts add up to the iteration's
+        assert sorted(row["tasks"]) == sorted(cfg.tasks), row
+        assert sum(t["episodes"] for t in row["tasks"].values()) == row["episodes"] > 0, row
     assert (run.root / "report" / "finetune_curves.png").is_file()
     job = dagger_job(run, cfg)
     distilled = trained_student(job.out_dir, job.build_student)

@@ -128,7 +128,11 @@ class Rollout:
 
 def collect(envs, student: nn.Module, router: TeacherRouter, cfg: DaggerConfig,
             seeds: list[int]) -> tuple[Rollout, dict]:
-    """`cfg.finetune.steps` vector steps of the noisy student; returns the rollout and counts."""
+    """`cfg.finetune.steps` vector steps of the noisy student.
+
+    Returns the rollout and per-env counts (arrays over envs) of ended episodes, failures and
+    successes.
+    """
     ft = cfg.finetune
     n = envs.num_envs
     obs, _ = envs.reset(seed=seeds)
@@ -136,7 +140,7 @@ def collect(envs, student: nn.Module, router: TeacherRouter, cfg: DaggerConfig,
     low, high = student.act_low.numpy(), student.act_high.numpy()
     since_reset = np.zeros(n, int)
     rollout = Rollout()
-    counts = {"episodes": 0, "failures": 0, "successes": 0}
+    counts = {key: np.zeros(n, int) for key in ("episodes", "failures", "successes")}
     student.eval()
     for step in range(ft.steps):
         g = to_groups(obs)
@@ -167,9 +171,9 @@ def collect(envs, student: nn.Module, router: TeacherRouter, cfg: DaggerConfig,
                     action=action.astype(np.float32), mean=mean, label=label,
                     reward=np.asarray(reward, np.float64), terminal=terminal,
                     cut=(ended | last) & ~terminal)
-        counts["episodes"] += int(ended.sum())
-        counts["failures"] += int((terminated & ~success).sum())
-        counts["successes"] += int((done & success).sum())
+        counts["episodes"] += ended
+        counts["failures"] += terminated & ~success
+        counts["successes"] += done & success
         if ended.any() and not last:
             obs, _ = envs.reset(options={"reset_mask": ended})
             since_reset[ended] = 0
@@ -261,15 +265,14 @@ def finetune(cfg: DaggerConfig, job: "DaggerJob", student: nn.Module) -> dict:
         while state["iteration"] < ft.iterations:
             it, started = state["iteration"], time.monotonic()
             seeds = round_seeds(job.seed + SEED_OFFSET, it, len(env_tasks))
-            rollout, counts = collect(envs, student, router, cfg, seeds)
+            rollout, per_env = collect(envs, student, router, cfg, seeds)
             if it == 0:
                 critic.fit_normalizer(np.concatenate(rollout.columns["features"]))
             generator = torch.Generator().manual_seed(job.seed * 100_003 + it)
             figures = update(student, critic, optimizers, rollout, task_index, ft,
                              it >= ft.warmup, generator)
             state["wall_s"] += time.monotonic() - started
-            row = {"iteration": it + 1, **counts,
-                   "failure_rate": counts["failures"] / max(1, counts["episodes"]),
+            row = {"iteration": it + 1, **task_figures(per_env, rollout, env_tasks),
                    **{k: round(v, 6) for k, v in figures.items()},
                    "wall_s": round(state["wall_s"], 2)}
             state["curves"].append(row)
@@ -293,6 +296,24 @@ def finetune(cfg: DaggerConfig, job: "DaggerJob", student: nn.Module) -> dict:
             "first_failure_rate": state["curves"][0]["failure_rate"] if state["curves"]
             else None, "last_failure_rate": last.get("failure_rate"),
             "last_label_mse": last.get("label_mse")}
+
+
+def task_figures(per_env: dict[str, np.ndarray], rollout: Rollout,
+                 env_tasks: Sequence[str]) -> dict:
+    """An iteration's episode counts and failure rate, in all and per task (`tasks`).
+
+    Per task also the mean reward per step of its envs.
+    """
+    def figures(envs: np.ndarray) -> dict:
+        counts = {k: int(v[envs].sum()) for k, v in per_env.items()}
+        return {**counts, "failure_rate": counts["failures"] / max(1, counts["episodes"])}
+
+    names = np.asarray(env_tasks)
+    rewards = np.stack(rollout.columns["reward"])
+    tasks = {t: {**figures(names == t),
+                 "reward_per_step": round(float(rewards[:, names == t].mean()), 6)}
+             for t in dict.fromkeys(env_tasks)}
+    return {**figures(np.ones(len(names), bool)), "tasks": tasks}
 
 
 def _save(path: Path, student, critic, optimizers, state: dict) -> None:
@@ -321,7 +342,10 @@ def finetuned(out_dir: Path, student: nn.Module) -> nn.Module:
 
 
 def write_curves(curves: list[dict], report_dir: Path) -> None:
-    """`finetune_curves.json` and `finetune_curves.png`: failures, reward, label error."""
+    """`finetune_curves.json` and `finetune_curves.png` (failures, reward, label error).
+
+    Failures and reward are drawn in all and per task.
+    """
     atomic_write_json(Path(report_dir) / "finetune_curves.json", curves)
     import matplotlib
 
@@ -333,7 +357,14 @@ def write_curves(curves: list[dict], report_dir: Path) -> None:
     for ax, key, label in zip(axes, ("failure_rate", "reward_per_step", "label_mse"),
                               ("episodes ended by a failure (fall)", "reward per step",
                                "student vs teacher MSE (normalised)")):
-        ax.plot(x, [c[key] for c in curves], marker=".")
+        ax.plot(x, [c[key] for c in curves], marker=".", label="all")
+        tasks = dict.fromkeys(t for c in curves for t in c.get("tasks", {}))
+        for task in tasks if key != "label_mse" and len(tasks) > 1 else ():
+            rows = [(c["iteration"], c["tasks"][task][key]) for c in curves
+                    if task in c.get("tasks", {})]
+            ax.plot(*zip(*rows), lw=1, alpha=0.8, label=task)
+        if ax.get_legend_handles_labels()[1][1:]:
+            ax.legend(fontsize=8)
         ax.set_xlabel("iteration")
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)

@@ -12,7 +12,9 @@ measures that edge with the finished run's own numbers:
    draws per start, for sigma 0 (the expert as the eval stage reads it), the measured
    student error, and any `--sigmas`.
 
-Prints one JSON object: per clip, the student's error and falls (re-run on the same starts:
+Prints one JSON object: per clip, the student's and the plain expert's imitation reward (per
+step of the whole episodes, steps lost to a fall counting 0, as the eval stage reads it) and
+their ratio, the student's error and falls (re-run on the same starts:
 at the config's `eval.episodes` they are the eval stage's), and the perturbed expert's falls
 per `episodes` (mean over draws) and by start. `--episodes` reads more starts than the eval
 stage (the same first ones, then new ones); the falls of the student and of the plain expert
@@ -20,7 +22,9 @@ come with their 95% Wilson intervals, so "falls no more often" can be read with 
 
     OPENBLAS_NUM_THREADS=1 python bench/bench_humanoid_margin.py \
         --config config/humanoid_quick.yaml --run-dir runs/humanoid_quick [--draws 4] \
-        [--episodes 96]
+        [--episodes 96] [--plain]
+
+`--plain` skips the noise levels: the student against the plain expert only.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def run_job(job: Job) -> dict:
     """Falls by start of the perturbed expert, or the student's RMS error against it."""
     teacher, student, half = _policies(job)
     env = make_env(job.family, job.clip, groups=GROUPS)
-    falls, errors = [], []
+    falls, errors, reward, horizon = [], [], 0.0, 0
     try:
         for ep in range(job.episodes):
             rng = np.random.default_rng([job.seed, job.clip_index, ep, job.draw])
@@ -93,9 +97,11 @@ def run_job(job: Job) -> dict:
             row = episode_metrics(env, act, episode_seed(job.seed, job.clip_index, ep), "full")
             if row["fell"]:
                 falls.append(ep)
+            reward, horizon = reward + row["reward"], horizon + row["horizon"]
     finally:
         env.close()
-    out = {"clip": job.clip, "sigma": job.sigma, "draw": job.draw, "falls": falls}
+    out = {"clip": job.clip, "sigma": job.sigma, "draw": job.draw, "falls": falls,
+           "reward": reward, "horizon": horizon}
     if errors:
         out["student_rms"] = float(np.sqrt(np.mean(np.square(errors))))
     return out
@@ -115,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=4, help="noise draws per start")
     p.add_argument("--episodes", type=int, default=0,
                    help="starts per clip (default: eval.episodes of the config)")
+    p.add_argument("--plain", action="store_true",
+                   help="only the student and the expert without noise (falls, reward)")
     p.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
     args = p.parse_args(argv)
     if args.draws < 1:
@@ -153,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 sigma=0.0, draw=0, **common) for c in clips], label="student error")
         error = {r["clip"]: r["student_rms"] for r in measured}
         student_falls = {r["clip"]: r["falls"] for r in measured}
-        sigmas = {c: sorted({0.0, round(error[c], 4), *extra}) for c in clips}
+        student_reward = {r["clip"]: r["reward"] / max(1, r["horizon"]) for r in measured}
+        sigmas = {c: [0.0] if args.plain else sorted({0.0, round(error[c], 4), *extra})
+                  for c in clips}
         jobs = [Job(clip=c, clip_index=index[c], teacher=teachers[c], student="",
                     sigma=s, draw=d, **common)
                 for c in clips for s in sigmas[c] for d in range(args.draws if s else 1)]
@@ -174,7 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             expert[str(s)] = {"falls": sum(len(r["falls"]) for r in mine) / len(mine),
                               "draws": len(mine), "by_start": dict(sorted(by_start.items()))}
         falls = student_falls[c]
+        [plain] = [r for r in rows if r["clip"] == c and r["sigma"] == 0.0]
+        expert_reward = plain["reward"] / max(1, plain["horizon"])
         out["clips"][c] = {
+            "student_reward": round(student_reward[c], 4),
+            "expert_reward": round(expert_reward, 4),
+            "reward_ratio": round(student_reward[c] / expert_reward, 4),
             "student_rms": round(error[c], 4), "student_falls": len(falls),
             "student_falls_95": _interval(len(falls), episodes),
             "student_by_start": falls,

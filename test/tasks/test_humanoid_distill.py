@@ -208,6 +208,17 @@ def test_margin_bench_reads_the_run_and_its_noise_reaches_the_expert(tiny_run, t
     assert out["expert"]["0.0"]["falls"] == teacher["fall_rate"] * cfg.eval.episodes
     assert out["student_falls"] == round(student["fall_rate"] * cfg.eval.episodes)
     assert out["report_student_falls"] == out["student_falls"], "the same starts, re-run"
+    # the rewards are the eval stage's too (per step of the whole episodes)
+    assert out["expert_reward"] == pytest.approx(teacher["reward"], abs=1e-3)
+    assert out["student_reward"] == pytest.approx(student["reward"], abs=1e-3)
+    assert out["reward_ratio"] == pytest.approx(student["reward"] / teacher["reward"], abs=1e-3)
     assert out["student_rms"] > 0.01, "a 2-round student cannot act as the expert does"
     assert out["expert"]["0.5"] == {"falls": 1.0, "draws": 1, "by_start": {"0": 1}}
     assert set(out["expert"]) == {"0.0", str(out["student_rms"]), "0.5"}
+    plain = subprocess.run(proc.args[:-6] + ["--plain", "--processes", "2"],
+                           capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    lean = json.loads(plain.stdout)["clips"]["jump"]
+    assert set(lean["expert"]) == {"0.0"}, "--plain: no noise levels"
+    assert {k: lean[k] for k in ("student_reward", "expert_reward", "student_falls")} == {
+        k: out[k] for k in ("student_reward", "expert_reward", "student_falls")}

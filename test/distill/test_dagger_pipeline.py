@@ -129,13 +129,24 @@ def test_a_teacher_that_fails_its_check_labels_nothing(tmp_path, toy_expert):
     assert list(stages["distill"]["success_per_task"]) == ["goal_0"], "goal_1 got an env"
 
 
-def test_finetuning_runs_in_the_distill_stage_and_is_what_gets_exported(tmp_path, toy_expert):
+def test_finetuning_runs_in_the_distill_stage_and_is_what_gets_exported(tmp_path, toy_expert,
+                                                                        monkeypatch):
     import numpy as np
     import onnxruntime as ort
 
     from distill_ros.distill.dagger.finetune import finetuned
     from distill_ros.distill.dagger.runner import trained_student
     from distill_ros.distill.dagger.stages import dagger_job
+    from distill_ros.rundir import RunDir
+
+    live = []  # what run.json said while the stage ran (the distill_trainer node reads it)
+    mark = RunDir.mark
+
+    def spy(self, stage, status, **info):
+        mark(self, stage, status, **info)
+        if status == "running" and "progress" in info:
+            live.append(json.loads(self.ledger_path.read_text())["stages"][stage]["progress"])
+    monkeypatch.setattr(RunDir, "mark", spy)
 
     finetune = {"iterations": 4, "warmup": 1, "steps": 40, "episode_steps": 20,
                 "batch_size": 64, "epochs": 2, "noise": 0.1, "learning_rate": 1e-3,
@@ -150,6 +161,11 @@ def test_finetuning_runs_in_the_distill_stage_and_is_what_gets_exported(tmp_path
         assert sorted(row["tasks"]) == sorted(cfg.tasks), row
         assert sum(t["episodes"] for t in row["tasks"].values()) == row["episodes"] > 0, row
     assert (run.root / "report" / "finetune_curves.png").is_file()
+    tuning = [p for p in live if "finetune_iteration" in p]
+    assert [p["finetune_iteration"] for p in tuning] == [1, 2, 3, 4], live
+    assert tuning[-1]["finetune_iterations"] == 4
+    assert tuning[-1]["failure_rate"] == round(curves[-1]["failure_rate"], 4)
+    assert "finetune_iteration" not in stages["distill"].get("progress", {}), "gone at the end"
     job = dagger_job(run, cfg)
     distilled = trained_student(job.out_dir, job.build_student)
     tuned = finetuned(job.out_dir, trained_student(job.out_dir, job.build_student))

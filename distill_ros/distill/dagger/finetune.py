@@ -278,6 +278,8 @@ def finetune(cfg: DaggerConfig, job: "DaggerJob", student: nn.Module) -> dict:
             state["curves"].append(row)
             state["iteration"] = it + 1
             _save(path, student, critic, optimizers, state)
+            if job.on_finetune is not None:
+                job.on_finetune({**row, "iterations": ft.iterations})
             bar.update(1)
             bar.set_postfix(fail=f"{row['failure_rate']:.2f}",
                             reward=f"{row['reward_per_step']:.3f}",

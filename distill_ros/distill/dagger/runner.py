@@ -42,7 +42,9 @@ class DaggerJob:
     `init_student(student)` loads the offline student's weights (`init: offline`);
     `report_dir`, if given, receives the success curves (`report.write_curves`);
     `on_round(row)` is called after each round with its figures (progress displays, benches):
-    the curve's row plus `rounds` (the planned count) and `last_success` (latest evaluation).
+    the curve's row plus `rounds` (the planned count) and `last_success` (latest evaluation);
+    `on_finetune(row)` likewise after each fine-tuning iteration (`finetune.py`), with
+    `iterations` (the planned count).
     `executor`: where `dagger.rollout_workers` run (a `RayExecutor`: as Ray actors; else here).
     `validate(student)`: the family's score of a student (higher is better), for `keep: best`.
     """
@@ -56,6 +58,7 @@ class DaggerJob:
     init_student: Callable[[torch.nn.Module], None] | None = None
     report_dir: Path | None = None
     on_round: Callable[[dict], None] | None = None
+    on_finetune: Callable[[dict], None] | None = None
     executor: object = None
     validate: Callable[[torch.nn.Module], float] | None = None
 

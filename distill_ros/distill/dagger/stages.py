@@ -73,6 +73,7 @@ def dagger_job(run: RunDir, cfg: PipelineConfig, executor: Executor | None = Non
                      out_dir=run.root / "student" / "dagger", seed=cfg.seed,
                      init_student=warm_start if cfg.dagger.init == "offline" else None,
                      report_dir=run.root / "report", on_round=_ledger_progress(run),
+                     on_finetune=_ledger_finetune_progress(run),
                      executor=executor, validate=_validator(cfg, fam))
 
 
@@ -119,6 +120,16 @@ def _ledger_progress(run: RunDir):
             "buffer": row["buffer"], "last_success": row["last_success"],
             "loss": row["loss"]})
     return on_round
+
+
+def _ledger_finetune_progress(run: RunDir):
+    """Each fine-tuning iteration's figures into run.json as `progress`, as DAgger's rounds."""
+    def on_iteration(row: dict) -> None:
+        run.mark("distill", "running", progress={
+            "finetune_iteration": row["iteration"], "finetune_iterations": row["iterations"],
+            "failure_rate": round(row["failure_rate"], 4),
+            "reward_per_step": row["reward_per_step"], "label_mse": row["label_mse"]})
+    return on_iteration
 
 
 def stage_collect(run: RunDir, cfg: PipelineConfig, executor: Executor) -> dict:

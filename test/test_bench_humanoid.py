@@ -49,3 +49,18 @@ def test_bench_humanoid_distill_compares_teachers_multi_mode_and_specialists(tmp
         pytest.approx(multi["full"]["reward"] / teacher["reward"], abs=1e-3)
     table = (tmp_path / "runs" / "hum_bench" / "report" / "specialists" / "eval.md").read_text()
     assert "| specialist | walk | seen | head_hands |" in table
+    # the same two students re-run start by start: the eval stage's first start gives its
+    # rows, and the strict count is versus_specialists'
+    versus = run_bench("bench_humanoid_versus.py", "--config", str(config), "--multi",
+                       str(tmp_path / "runs" / "hum_bench"), "--specialist",
+                       f"head_hands={tmp_path / 'runs' / 'hum_bench_specialist_head_hands'}",
+                       "--episodes", "2", "--resamples", "100", "--processes", "2",
+                       timeout=600)
+    assert versus["episodes"] == 2 and versus["eval_stage_episodes"] == 1
+    mode = versus["specialists"]["head_hands"]
+    first = mode["clips"]["walk"]["eval_stage"]["metrics"]
+    for k, m in first.items():
+        assert m["mine"] == pytest.approx(multi["head_hands"][k], abs=1e-9), k
+        assert m["theirs"] == pytest.approx(spec[k], abs=1e-9), k
+    assert mode["eval_stage_strict"] == len(cell["multi_matches_or_beats"])
+    assert mode["metrics"] == 5 and mode["strict"] <= 5 and mode["not_worse"] >= mode["strict"]

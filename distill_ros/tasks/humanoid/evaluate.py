@@ -60,6 +60,19 @@ def episode_metrics(env, act: Act, seed: int, mode: str, max_steps: int | None =
     return {"steps": steps, "horizon": horizon, "fell": bool(fell), **sums}
 
 
+def aggregate(runs: Sequence[dict]) -> dict[str, float]:
+    """The five metrics of `episode_metrics` episodes, as the eval stage reports them.
+
+    Fall rate: the share of episodes that fell. Reward: per step of the whole episodes
+    (`horizon`, steps lost to a fall counting 0). Errors: per step before any fall.
+    """
+    steps = sum(r["steps"] for r in runs)
+    row = {"fall_rate": float(np.mean([r["fell"] for r in runs]))}
+    row.update({k: sum(r[k] for r in runs) / max(1, steps) for k in METRICS[2:]})
+    row["reward"] = sum(r["reward"] for r in runs) / max(1, sum(r["horizon"] for r in runs))
+    return row
+
+
 def evaluate_policy(family: str, clip: str, clip_index: int, act: Act, modes: Sequence[str],
                     episodes: int, seed: int, desc: str = "",
                     max_steps: int | None = None) -> list[dict]:
@@ -74,13 +87,8 @@ def evaluate_policy(family: str, clip: str, clip_index: int, act: Act, modes: Se
                                     max_steps)
                     for ep in tqdm(range(episodes), desc=desc or f"eval {clip} {mode}",
                                    unit="ep", leave=False)]
-            steps = sum(r["steps"] for r in runs)
-            row = {"clip": clip, "mode": mode, "episodes": episodes, "steps": steps,
-                   "fall_rate": float(np.mean([r["fell"] for r in runs]))}
-            row.update({k: sum(r[k] for r in runs) / max(1, steps) for k in METRICS[2:]})
-            row["reward"] = sum(r["reward"] for r in runs) / max(1, sum(r["horizon"]
-                                                                        for r in runs))
-            rows.append(row)
+            rows.append({"clip": clip, "mode": mode, "episodes": episodes,
+                         "steps": sum(r["steps"] for r in runs), **aggregate(runs)})
     finally:
         env.close()
     return rows

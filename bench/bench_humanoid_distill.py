@@ -25,6 +25,7 @@ import yaml  # noqa: E402
 
 from distill_ros.config import load_config  # noqa: E402
 from distill_ros.pipeline import run_stages  # noqa: E402
+from distill_ros.progress import stdout_to_stderr  # noqa: E402
 from distill_ros.rundir import STAGES  # noqa: E402
 from distill_ros.tasks.humanoid.commands import EVAL_MODES  # noqa: E402
 from distill_ros.tasks.humanoid.report import versus_specialists, write_report  # noqa: E402
@@ -40,7 +41,8 @@ def run_config(data: dict, runs: Path, scratch: Path) -> tuple[Path, float, list
     """
     path = scratch / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data))
-    run = run_stages(load_config(path), runs / data["name"], list(STAGES))
+    with stdout_to_stderr():  # pybullet prints to fd 1: stdout holds only the JSON
+        run = run_stages(load_config(path), runs / data["name"], list(STAGES))
     wall = sum(run.ledger["stages"][s].get("wall_s", 0.0) for s in STAGES)
     rows = json.loads((run.root / "report" / "eval.json").read_text())["rows"]
     return run.root, wall, rows

@@ -1,6 +1,11 @@
 """bench/bench_humanoid.py runs as users run it and prints the JSON it promises."""
 
+import json
+import subprocess
+import sys
+
 import pytest
+from conftest import REPO
 from test_bench import run_bench
 
 
@@ -30,8 +35,12 @@ def test_bench_humanoid_distill_compares_teachers_multi_mode_and_specialists(tmp
                    "student_groups": ["proprio", "command"], "rounds": 1,
                    "steps_per_round": 10, "updates_per_round": 5, "batch_size": 8,
                    "eval_episodes": 1}}))
-    out = run_bench("bench_humanoid_distill.py", "--config", str(config), "--runs",
-                    str(tmp_path / "runs"), "--modes", "head_hands", timeout=900)
+    proc = subprocess.run([sys.executable, "bench/bench_humanoid_distill.py", "--config",
+                           str(config), "--runs", str(tmp_path / "runs"), "--modes",
+                           "head_hands"], capture_output=True, text=True, timeout=900,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)  # the JSON alone: pybullet's prints go to stderr
     assert set(out["wall_s"]) == {"multi_mode", "specialist_head_hands"}
     rows = out["rows"]
     assert {(r["policy"], r["mode"]) for r in rows} == {

@@ -12,7 +12,9 @@ bootstrap over the starts (both policies start from the same reference states):
 Prints one JSON object: per specialist mode and clip, the five metrics (fall rate, reward,
 MPJPE, joint-angle and root-velocity errors) of both, their differences and verdicts; per
 specialist, over its clips, the metrics matched or beaten strictly and not worse beyond
-noise (`not_worse`), at `--episodes` starts and at the eval stage's first starts.
+noise (`not_worse`), at `--episodes` starts and at the eval stage's first starts. The same
+JSON and a plot of the differences with their intervals go to `--out` (versus.json,
+versus.png; default `<multi run>/report/versus/`).
 
     OPENBLAS_NUM_THREADS=1 python bench/bench_humanoid_versus.py \
         --config config/humanoid_finetune.yaml --multi runs/humanoid_finetune \
@@ -33,6 +35,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: one thread per worker
 
+from distill_ros.atomic import atomic_write_json  # noqa: E402
 from distill_ros.config import load_config  # noqa: E402
 from distill_ros.executor import stage_executor  # noqa: E402
 from distill_ros.progress import stdout_to_stderr  # noqa: E402
@@ -41,7 +44,7 @@ from distill_ros.tasks.base import make_env  # noqa: E402
 from distill_ros.tasks.humanoid.commands import MODES  # noqa: E402
 from distill_ros.tasks.humanoid.evaluate import episode_metrics, student_act  # noqa: E402
 from distill_ros.tasks.humanoid.hover import GROUPS  # noqa: E402
-from distill_ros.tasks.humanoid.report import paired_comparison  # noqa: E402
+from distill_ros.tasks.humanoid.report import paired_comparison, plot_paired  # noqa: E402
 
 CHUNK = 24   # starts per job: the work spreads over the workers
 
@@ -101,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=96, help="starts per clip and policy")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap draws")
     p.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--out", default="", help="folder for versus.json and versus.png "
+                   "(default: <multi>/report/versus)")
     args = p.parse_args(argv)
     cfg = load_config(Path(args.config))
     if args.episodes < 2:
@@ -154,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             "eval_stage_strict": _count([c["eval_stage"] for c in cells.values()], "strict"),
             "eval_stage_not_worse": _count([c["eval_stage"] for c in cells.values()],
                                            "not_worse")}
+    folder = Path(args.out) if args.out else Path(args.multi) / "report" / "versus"
+    atomic_write_json(folder / "versus.json", out)
+    plot_paired(out["specialists"], folder / "versus.png")
     print(json.dumps(out, indent=1))
     return 0
 

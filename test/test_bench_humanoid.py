@@ -73,3 +73,6 @@ def test_bench_humanoid_distill_compares_teachers_multi_mode_and_specialists(tmp
         assert m["theirs"] == pytest.approx(spec[k], abs=1e-9), k
     assert mode["eval_stage_strict"] == len(cell["multi_matches_or_beats"])
     assert mode["metrics"] == 5 and mode["strict"] <= 5 and mode["not_worse"] >= mode["strict"]
+    folder = tmp_path / "runs" / "hum_bench" / "report" / "versus"
+    assert json.loads((folder / "versus.json").read_text()) == versus
+    assert (folder / "versus.png").stat().st_size > 0

@@ -166,3 +166,39 @@ def paired_comparison(mine: list[dict], theirs: list[dict], resamples: int = 200
     return {"starts": n, "level": level, "resamples": resamples, "metrics": metrics,
             "strict": sum(m["strict"] for m in metrics.values()),
             "not_worse": sum(m["verdict"] != "loses" for m in metrics.values())}
+
+
+def plot_paired(specialists: dict, path: Path) -> None:
+    """One panel per metric: multi-mode - specialist per clip, with its 95% interval.
+
+    `specialists` is `bench_humanoid_versus`'s: mode -> {"clips": {clip: {"all": a
+    `paired_comparison`}}}. Green: beats, red: loses, grey: within the noise.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = [(mode, clip, c["all"]) for mode, m in specialists.items()
+             for clip, c in m["clips"].items()]
+    colours = {"beats": "tab:green", "loses": "tab:red", "matches": "tab:grey"}
+    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(3.0 * len(COLUMNS), 3.4))
+    for ax, (key, label, _) in zip(axes, COLUMNS):
+        for x, (_, _, cmp) in enumerate(cells):
+            m = cmp["metrics"][key]
+            lo, hi = m["interval"]
+            ax.errorbar([x], [m["diff"]], yerr=[[m["diff"] - lo], [hi - m["diff"]]], fmt="o",
+                        color=colours[m["verdict"]], capsize=4)
+        ax.axhline(0.0, color="black", lw=0.8)
+        better = "higher" if HIGHER_IS_BETTER[key] else "lower"
+        ax.set_title(f"{label}\n({better} is better)", fontsize="small")
+        ax.set_xticks(range(len(cells)), [f"{clip}\n{mode}" for mode, clip, _ in cells],
+                      fontsize="x-small", rotation=30, ha="right")
+        ax.set_xlim(-0.6, len(cells) - 0.4)
+    axes[0].set_ylabel("multi-mode - specialist")
+    starts = cells[0][2]["starts"] if cells else 0
+    fig.suptitle(f"multi-mode student vs specialists on their modes, {starts} starts, 95% "
+                 "paired-bootstrap intervals (green beats, red loses)", fontsize="small")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    plt.close(fig)

@@ -42,9 +42,10 @@ from distill_ros.progress import stdout_to_stderr  # noqa: E402
 from distill_ros.rollout import episode_seed  # noqa: E402
 from distill_ros.tasks.base import make_env  # noqa: E402
 from distill_ros.tasks.humanoid.commands import MODES  # noqa: E402
-from distill_ros.tasks.humanoid.evaluate import episode_metrics, student_act  # noqa: E402
+from distill_ros.tasks.humanoid.evaluate import (episode_metrics,  # noqa: E402
+                                                 paired_comparison, student_act)
 from distill_ros.tasks.humanoid.hover import GROUPS  # noqa: E402
-from distill_ros.tasks.humanoid.report import paired_comparison, plot_paired  # noqa: E402
+from distill_ros.tasks.humanoid.report import plot_paired  # noqa: E402
 
 CHUNK = 24   # starts per job: the work spreads over the workers
 

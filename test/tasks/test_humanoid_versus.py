@@ -7,8 +7,8 @@ tie, a clear gap a gap, and aggregate as the eval stage does.
 import numpy as np
 import pytest
 
-from distill_ros.tasks.humanoid.evaluate import aggregate
-from distill_ros.tasks.humanoid.report import HIGHER_IS_BETTER, paired_comparison
+from distill_ros.tasks.humanoid.evaluate import aggregate, paired_comparison
+from distill_ros.tasks.humanoid.report import HIGHER_IS_BETTER
 
 
 def _episodes(rng, n, reward=0.5, error=0.1, fall_every=0, noise=0.05):

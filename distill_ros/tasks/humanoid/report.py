@@ -119,55 +119,6 @@ def versus_specialists(multi: list[dict], specialists: list[dict]) -> dict:
             "cells_total": len(cells)}
 
 
-def paired_comparison(mine: list[dict], theirs: list[dict], resamples: int = 2000,
-                      seed: int = 0, level: float = 0.95) -> dict:
-    """Two policies on the same starts: per metric, who is ahead, and is it beyond noise.
-
-    `mine` and `theirs` are `evaluate.episode_metrics` episodes, start by start (the same
-    seeds, in the same order). Per metric: both values as the eval stage aggregates them,
-    the difference (mine - theirs), its `level` interval from a paired bootstrap over the
-    starts (`resamples` draws of the starts, with replacement, the same draws for both),
-    `strict` (mine matches or beats theirs on the value itself, as `versus_specialists`
-    reads it) and a `verdict`: `beats` or `loses` when the interval excludes 0 on that side,
-    else `matches` (the starts cannot tell them apart). Seeded: the same call, the same
-    interval.
-    """
-    from distill_ros.tasks.humanoid.evaluate import aggregate
-
-    if len(mine) != len(theirs) or not mine:
-        raise ValueError(f"a paired comparison needs the same starts for both policies; got "
-                         f"{len(mine)} and {len(theirs)} episodes")
-    n = len(mine)
-    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
-
-    def boot(runs: list[dict]) -> dict[str, np.ndarray]:
-        """Each metric's aggregate over every resample of the starts: (resamples,)."""
-        col = {k: np.array([float(r[k]) for r in runs])
-               for k in ("fell", "steps", "horizon", *HIGHER_IS_BETTER) if k != "fall_rate"}
-        out = {"fall_rate": col["fell"][idx].mean(axis=1),
-               "reward": col["reward"][idx].sum(axis=1)
-               / np.maximum(1.0, col["horizon"][idx].sum(axis=1))}
-        steps = np.maximum(1.0, col["steps"][idx].sum(axis=1))
-        out.update({k: col[k][idx].sum(axis=1) / steps
-                    for k in HIGHER_IS_BETTER if k not in out})
-        return out
-
-    a, b = aggregate(mine), aggregate(theirs)
-    da, db = boot(mine), boot(theirs)
-    tail = (1.0 - level) / 2.0 * 100.0
-    metrics = {}
-    for k, higher in HIGHER_IS_BETTER.items():
-        lo, hi = np.percentile(da[k] - db[k], [tail, 100.0 - tail])
-        ahead, behind = (lo > 0, hi < 0) if higher else (hi < 0, lo > 0)
-        metrics[k] = {"mine": a[k], "theirs": b[k], "diff": a[k] - b[k],
-                      "interval": [float(lo), float(hi)],
-                      "strict": bool(a[k] >= b[k] if higher else a[k] <= b[k]),
-                      "verdict": "beats" if ahead else "loses" if behind else "matches"}
-    return {"starts": n, "level": level, "resamples": resamples, "metrics": metrics,
-            "strict": sum(m["strict"] for m in metrics.values()),
-            "not_worse": sum(m["verdict"] != "loses" for m in metrics.values())}
-
-
 def plot_paired(specialists: dict, path: Path) -> None:
     """One panel per metric: multi-mode - specialist per clip, with its 95% interval.
 

@@ -42,7 +42,7 @@ from distill_ros.progress import stdout_to_stderr  # noqa: E402
 from distill_ros.rollout import episode_seed  # noqa: E402
 from distill_ros.tasks.base import make_env  # noqa: E402
 from distill_ros.tasks.humanoid.commands import MODES  # noqa: E402
-from distill_ros.tasks.humanoid.evaluate import (episode_metrics,  # noqa: E402
+from distill_ros.tasks.humanoid.evaluate import (METRICS, episode_metrics,  # noqa: E402
                                                  paired_comparison, student_act)
 from distill_ros.tasks.humanoid.hover import GROUPS  # noqa: E402
 from distill_ros.tasks.humanoid.report import plot_paired  # noqa: E402
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 "all": paired_comparison(mine, theirs, args.resamples, cfg.eval.seed),
                 "eval_stage": paired_comparison(mine[:short], theirs[:short],
                                                 args.resamples, cfg.eval.seed)}
-        total = 5 * len(clips)
+        total = len(METRICS) * len(clips)
         out["specialists"][mode] = {
             "clips": cells, "metrics": total,
             "strict": _count([c["all"] for c in cells.values()], "strict"),
